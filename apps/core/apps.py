@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+
+
+class CoreConfig(AppConfig):
+    name = "apps.core"
+    label = "core"
+    verbose_name = "Platform plumbing"
+
+    def ready(self) -> None:
+        from apps.core import celery_signals  # noqa: F401  (correlation ids into tasks)

@@ -1,0 +1,41 @@
+"""Correlation ids: one id per request (or task) carried into logs, audit rows, events and tasks."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from contextvars import ContextVar
+
+HEADER = "X-Correlation-ID"
+_VALID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+_current: ContextVar[str | None] = ContextVar("correlation_id", default=None)
+
+
+def new_correlation_id() -> str:
+    return uuid.uuid4().hex
+
+
+def accept_or_generate(value: str | None) -> str:
+    """A client's id is echoed when it is a sane token; anything else is replaced, never trusted."""
+    if value and _VALID.match(value):
+        return value
+    return new_correlation_id()
+
+
+def get_correlation_id() -> str | None:
+    return _current.get()
+
+
+def set_correlation_id(value: str | None):
+    return _current.set(value)
+
+
+def reset_correlation_id(token) -> None:
+    _current.reset(token)
+
+
+class CorrelationIdLogFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.correlation_id = _current.get()
+        return True

@@ -1,0 +1,56 @@
+"""Prefixed opaque ids (`pay_01JD…`): a type prefix and a ULID.
+
+A ULID is 48 bits of milliseconds and 80 random bits in Crockford base32, so ids sort by creation
+time (index locality, stable cursors) and still can't be guessed.
+"""
+
+from __future__ import annotations
+
+import functools
+import secrets
+import time
+
+from django.db import models
+
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+ULID_LENGTH = 26
+
+
+def new_ulid() -> str:
+    value = (int(time.time() * 1000) << 80) | secrets.randbits(80)
+    chars = []
+    for _ in range(ULID_LENGTH):
+        value, index = divmod(value, 32)
+        chars.append(_ALPHABET[index])
+    return "".join(reversed(chars))
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{new_ulid()}"
+
+
+def has_prefix(value: object, prefix: str) -> bool:
+    return (
+        isinstance(value, str)
+        and value.startswith(f"{prefix}_")
+        and len(value) == len(prefix) + 1 + ULID_LENGTH
+    )
+
+
+class PrefixedIdField(models.CharField):
+    """Primary key holding `<prefix>_<ulid>`, generated on creation."""
+
+    def __init__(self, *args, prefix: str, **kwargs):
+        self.prefix = prefix
+        kwargs.setdefault("primary_key", True)
+        kwargs["max_length"] = len(prefix) + 1 + ULID_LENGTH
+        kwargs["default"] = functools.partial(new_id, prefix)
+        kwargs["editable"] = False
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self):
+        name, path, args, kwargs = super().deconstruct()
+        kwargs["prefix"] = self.prefix
+        for derived in ("max_length", "default", "editable"):
+            kwargs.pop(derived, None)
+        return name, path, args, kwargs

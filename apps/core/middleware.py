@@ -1,0 +1,85 @@
+"""Request plumbing: correlation ids on every request, and the error envelope for all of /api/."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from apps.core import correlation
+from apps.core.exception_handler import envelope_for_status
+
+logger = logging.getLogger(__name__)
+
+API_PREFIX = "/api/"
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith(API_PREFIX)
+
+
+class CorrelationIdMiddleware:
+    """Takes `X-Correlation-ID` from the request (or makes one) and returns it on the response."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        cid = correlation.accept_or_generate(request.headers.get(correlation.HEADER))
+        request.correlation_id = cid
+        token = correlation.set_correlation_id(cid)
+        try:
+            response = self.get_response(request)
+        finally:
+            correlation.reset_correlation_id(token)
+        response[correlation.HEADER] = cid
+        return response
+
+
+class ApiErrorMiddleware:
+    """Under /api/, nothing leaves in any shape but the envelope, and no traceback ever does.
+
+    DRF views render their own errors (apps.core.exception_handler); this covers the rest:
+    oversized bodies refused before parsing, unknown paths, Django's own error pages, crashes.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not _is_api(request):
+            return self.get_response(request)
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            return JsonResponse(envelope_for_status(400, "Content-Length is invalid."), status=400)
+        if length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+            return JsonResponse(envelope_for_status(413), status=413)
+        response = self.get_response(request)
+        if response.status_code >= 400 and not _is_json(response):
+            return _envelope_response(response.status_code, response)
+        return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not _is_api(request):
+            return None
+        if isinstance(exception, RequestDataTooBig):
+            return JsonResponse(envelope_for_status(413), status=413)
+        logger.exception("unhandled error on %s %s", request.method, request.path)
+        return JsonResponse(envelope_for_status(500), status=500)
+
+
+def _is_json(response: HttpResponse) -> bool:
+    return response.get("Content-Type", "").startswith("application/json")
+
+
+def _envelope_response(status: int, original: HttpResponse) -> JsonResponse:
+    response = JsonResponse(envelope_for_status(status), status=status)
+    for header in ("Allow", "Retry-After", "WWW-Authenticate"):
+        if header in original:
+            response[header] = original[header]
+    return response

@@ -1,0 +1,49 @@
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from apps.core.ids import PrefixedIdField
+
+
+class OutboxEvent(models.Model):
+    """An event written in the same transaction as the change it announces (transactional outbox).
+
+    `published_at` is when it was last handed to the broker; `delivered_at` is when every consumer
+    has run. The sweep re-publishes what is still undelivered, so a broker outage loses nothing.
+    """
+
+    id = PrefixedIdField(prefix="evt")
+    event_type = models.CharField(max_length=64)
+    aggregate_type = models.CharField(max_length=32)
+    aggregate_id = models.CharField(max_length=40)
+    payload = models.JSONField(default=dict)
+    correlation_id = models.CharField(max_length=128, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    published_at = models.DateTimeField(null=True, blank=True)
+    publish_attempts = models.PositiveIntegerField(default=0)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["aggregate_type", "aggregate_id"], name="outbox_aggregate_idx"),
+            models.Index(
+                fields=["created_at"], condition=Q(delivered_at__isnull=True), name="outbox_pending_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.id}"
+
+
+class ConsumedEvent(models.Model):
+    """One row per (event, consumer) that has run: what makes consumers idempotent by event id."""
+
+    event = models.ForeignKey(OutboxEvent, on_delete=models.PROTECT, related_name="consumptions")
+    consumer = models.CharField(max_length=100)
+    consumed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["event", "consumer"], name="consumed_event_once")]
+
+    def __str__(self) -> str:
+        return f"{self.consumer} consumed {self.event_id}"

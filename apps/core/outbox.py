@@ -1,0 +1,122 @@
+"""The transactional outbox: how every service announces a change.
+
+    with transaction.atomic(durable=True):
+        ...change rows, ledger entry, audit row...
+        emit_event(event_type="user.registered", aggregate=user, payload={...})
+
+The event row commits or rolls back with the change. After commit it is handed to Celery
+(`deliver_outbox_event`); if that hand-off fails (broker down) the periodic `outbox_sweep` hands it
+over again. Delivery runs each consumer registered for the event type at most once per event:
+a `ConsumedEvent` row is inserted in the consumer's own transaction, so a redelivered event finds
+the row and skips, and two workers racing on the same event are serialised by its unique index.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, models, transaction
+from django.utils import timezone
+
+from apps.core.correlation import get_correlation_id
+from apps.core.models import ConsumedEvent, OutboxEvent
+
+logger = logging.getLogger(__name__)
+
+Consumer = Callable[[OutboxEvent], None]
+_consumers: dict[str, dict[str, Consumer]] = defaultdict(dict)
+ALL_EVENTS = "*"
+
+
+def consumer(*event_types: str, name: str | None = None) -> Callable[[Consumer], Consumer]:
+    """Registers a function to run once for each delivered event of the given types ("*": all)."""
+
+    def register(func: Consumer) -> Consumer:
+        key = name or f"{func.__module__}.{func.__qualname__}"
+        for event_type in event_types:
+            _consumers[event_type][key] = func
+        return func
+
+    return register
+
+
+def consumers_for(event_type: str) -> dict[str, Consumer]:
+    return {**_consumers.get(ALL_EVENTS, {}), **_consumers.get(event_type, {})}
+
+
+def emit_event(*, event_type: str, aggregate: models.Model, payload: dict[str, Any]) -> OutboxEvent:
+    """Writes the event inside the caller's transaction; it is published only if that commits."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("emit_event must run inside the transaction of the change it announces")
+    event = OutboxEvent.objects.create(
+        event_type=event_type,
+        aggregate_type=aggregate._meta.model_name,
+        aggregate_id=str(aggregate.pk),
+        payload=payload,
+        correlation_id=get_correlation_id() or "",
+    )
+    transaction.on_commit(lambda: publish_event(event_id=event.id))
+    return event
+
+
+def publish_event(*, event_id: str) -> bool:
+    """Hands one event to the broker. A failure is logged and left to the sweep, never raised."""
+    from apps.core.tasks import deliver_outbox_event
+
+    OutboxEvent.objects.filter(pk=event_id).update(
+        publish_attempts=models.F("publish_attempts") + 1, published_at=timezone.now()
+    )
+    try:
+        deliver_outbox_event.apply_async(args=[event_id], retry=False)
+    except Exception:  # the broker is down or refused: the sweep will hand it over again
+        logger.warning("outbox event %s not published; the sweep will retry", event_id, exc_info=True)
+        OutboxEvent.objects.filter(pk=event_id).update(published_at=None)
+        return False
+    return True
+
+
+def deliver_event(*, event_id: str) -> list[str]:
+    """Runs every consumer of the event that has not yet run; returns the names of those that failed."""
+    event = OutboxEvent.objects.filter(pk=event_id).first()
+    if event is None or event.delivered_at is not None:
+        return []
+    failed = []
+    for key, func in consumers_for(event.event_type).items():
+        try:
+            with transaction.atomic():
+                try:
+                    with transaction.atomic():
+                        ConsumedEvent.objects.create(event=event, consumer=key)
+                except IntegrityError:
+                    continue  # already consumed (a redelivery, or another worker got there first)
+                func(event)
+        except Exception:
+            logger.exception("consumer %s failed on event %s", key, event_id)
+            failed.append(key)
+    if not failed:
+        OutboxEvent.objects.filter(pk=event_id, delivered_at__isnull=True).update(delivered_at=timezone.now())
+    return failed
+
+
+def undelivered_events(*, older_than: timedelta | None = None, limit: int = 500) -> list[str]:
+    """Ids of events not yet delivered whose last hand-off is older than the redelivery delay."""
+    delay = (
+        older_than if older_than is not None else timedelta(seconds=settings.OUTBOX_REDELIVER_AFTER_SECONDS)
+    )
+    cutoff = timezone.now() - delay
+    stale = models.Q(published_at__isnull=True, created_at__lte=cutoff) | models.Q(published_at__lte=cutoff)
+    return list(
+        OutboxEvent.objects.filter(stale, delivered_at__isnull=True)
+        .order_by("created_at")
+        .values_list("id", flat=True)[:limit]
+    )
+
+
+def sweep_outbox(*, older_than: timedelta | None = None) -> int:
+    """Re-publishes what is left undelivered; returns how many events were handed over."""
+    return sum(publish_event(event_id=event_id) for event_id in undelivered_events(older_than=older_than))
