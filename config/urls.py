@@ -4,6 +4,7 @@ from django.urls import include, path
 api_v1 = [
     path("", include("apps.core.urls")),
     path("", include("apps.accounts.urls")),
+    path("", include("apps.wallets.urls")),
 ]
 
 urlpatterns = [

@@ -10,6 +10,8 @@ from contextvars import ContextVar
 HEADER = "X-Correlation-ID"
 _VALID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 _current: ContextVar[str | None] = ContextVar("correlation_id", default=None)
+# Who is asking, as far as the audit trail cares: client IP and user agent of the current request.
+_request_meta: ContextVar[dict[str, str | None]] = ContextVar("request_meta", default={})  # noqa: B039
 
 
 def new_correlation_id() -> str:
@@ -33,6 +35,19 @@ def set_correlation_id(value: str | None):
 
 def reset_correlation_id(token) -> None:
     _current.reset(token)
+
+
+def get_request_meta() -> dict[str, str | None]:
+    """`{"ip": ..., "user_agent": ...}` of the request being served; empty in tasks and commands."""
+    return _request_meta.get()
+
+
+def set_request_meta(*, ip: str | None, user_agent: str | None):
+    return _request_meta.set({"ip": ip, "user_agent": (user_agent or "")[:512] or None})
+
+
+def reset_request_meta(token) -> None:
+    _request_meta.reset(token)
 
 
 class CorrelationIdLogFilter(logging.Filter):

@@ -21,7 +21,11 @@ def _is_api(request: HttpRequest) -> bool:
 
 
 class CorrelationIdMiddleware:
-    """Takes `X-Correlation-ID` from the request (or makes one) and returns it on the response."""
+    """Takes `X-Correlation-ID` from the request (or makes one) and returns it on the response.
+
+    REMOTE_ADDR is the client as the WSGI server saw it; behind a proxy, the proxy sets it right
+    (gunicorn's forwarded-allow-ips), so a client-sent X-Forwarded-For is never trusted here.
+    """
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -30,9 +34,13 @@ class CorrelationIdMiddleware:
         cid = correlation.accept_or_generate(request.headers.get(correlation.HEADER))
         request.correlation_id = cid
         token = correlation.set_correlation_id(cid)
+        meta_token = correlation.set_request_meta(
+            ip=request.META.get("REMOTE_ADDR"), user_agent=request.headers.get("User-Agent")
+        )
         try:
             response = self.get_response(request)
         finally:
+            correlation.reset_request_meta(meta_token)
             correlation.reset_correlation_id(token)
         response[correlation.HEADER] = cid
         return response

@@ -37,6 +37,9 @@ INSTALLED_APPS = [
     "apps.core",
     "apps.accounts",
     "apps.audit",
+    "apps.ledger",
+    "apps.wallets",
+    "apps.payments",
 ]
 
 MIDDLEWARE = [
