@@ -1,0 +1,42 @@
+# Paydesk: the two commands a new user needs.
+#   make run   - install, migrate, seed demo data, serve on http://127.0.0.1:8000 (SQLite, eager tasks)
+#   make test  - install, check PostgreSQL and Redis, run lint and the whole test suite against them
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+
+.PHONY: run test lint bench install-dev install-prod clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(VENV)/.prod-installed: requirements/base.txt requirements/prod.txt | $(VENV)/bin/python
+	$(PIP) install --quiet -r requirements/prod.txt
+	touch $@
+
+$(VENV)/.dev-installed: requirements/base.txt requirements/prod.txt requirements/dev.txt | $(VENV)/bin/python
+	$(PIP) install --quiet -r requirements/dev.txt
+	touch $@ $(VENV)/.prod-installed
+
+install-prod: $(VENV)/.prod-installed
+install-dev: $(VENV)/.dev-installed
+
+run: install-prod
+	DJANGO_SETTINGS_MODULE=config.settings.local $(PY) manage.py migrate --noinput -v 0
+	DJANGO_SETTINGS_MODULE=config.settings.local $(PY) manage.py seed_demo
+	DJANGO_SETTINGS_MODULE=config.settings.local $(PY) manage.py runserver 127.0.0.1:8000
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) manage.py makemigrations --check --dry-run
+
+test: install-dev
+	$(PY) tests/check_services.py
+	$(MAKE) --no-print-directory lint
+	$(VENV)/bin/pytest
+
+clean:
+	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache .ruff_cache test-artifacts
