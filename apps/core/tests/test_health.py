@@ -1,0 +1,79 @@
+import pytest
+from django.test import override_settings
+
+from config.celery import app as celery_app
+
+pytestmark = pytest.mark.django_db
+
+DEAD_REDIS = {
+    "default": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": "redis://127.0.0.1:1/0",
+        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5},
+    }
+}
+
+
+@pytest.fixture
+def broker_at():
+    """Points health's broker check at a given broker URL (tasks no longer eager)."""
+    saved = celery_app.conf.broker_url
+
+    def point(url):
+        celery_app.conf.broker_url = url
+        celery_app._pool = None
+        return override_settings(CELERY_TASK_ALWAYS_EAGER=False)
+
+    yield point
+    celery_app.conf.broker_url = saved
+    celery_app._pool = None
+
+
+def test_health_is_ok_without_authentication(client):
+    response = client.get("/api/v1/health")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["checks"]["database"]["status"] == "ok"
+    assert body["checks"]["cache"]["status"] == "ok"
+
+
+@override_settings(CACHES=DEAD_REDIS)
+def test_health_is_503_naming_the_cache_when_redis_is_down(client):
+    response = client.get("/api/v1/health")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["failing"] == ["cache"]
+    assert body["checks"]["database"]["status"] == "ok"
+
+
+def test_health_reaches_a_real_broker(client, broker_at):
+    with broker_at("amqp://guest:guest@127.0.0.1:5672//"):
+        response = client.get("/api/v1/health")
+    assert response.status_code == 200
+    assert response.json()["checks"]["broker"]["status"] == "ok"
+
+
+def test_health_is_503_naming_the_broker_when_it_is_down(client, broker_at):
+    with broker_at("amqp://guest:guest@127.0.0.1:1//"):
+        response = client.get("/api/v1/health")
+    assert response.status_code == 503
+    assert response.json()["failing"] == ["broker"]
+
+
+def test_metrics_are_prometheus_text(client):
+    client.get("/api/v1/health")
+    response = client.get("/api/v1/metrics")
+    assert response.status_code == 200
+    assert "django_http_requests_total_by_method_total" in response.content.decode()
+
+
+def test_schema_and_docs_are_served(client):
+    schema = client.get("/api/v1/schema?format=json")
+    assert schema.status_code == 200
+    assert schema.json()["openapi"].startswith("3.")
+    assert "/api/v1/health" in schema.json()["paths"]
+    docs = client.get("/api/v1/docs")
+    assert docs.status_code == 200
+    assert b"swagger" in docs.content.lower()
+    assert b"cdn.jsdelivr" not in docs.content  # assets are served locally (no network)

@@ -1,0 +1,157 @@
+"""The transactional outbox: an event exists iff its change committed, and is consumed once."""
+
+import threading
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.db import connection, transaction
+
+from apps.core import correlation, outbox
+from apps.core.models import ConsumedEvent, OutboxEvent
+from config.celery import app as celery_app
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def event_type():
+    return f"test.outbox.{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def seen(event_type):
+    """A consumer of `event_type` that records each event id it is given."""
+    calls: list[str] = []
+    lock = threading.Lock()
+
+    @outbox.consumer(event_type, name=f"recorder-{event_type}")
+    def _record(event):
+        with lock:
+            calls.append(event.id)
+
+    yield calls
+    outbox._consumers.pop(event_type, None)
+
+
+@pytest.fixture
+def broker_down():
+    """Celery pointed at a port where nothing listens, as when the broker is stopped."""
+    conf = celery_app.conf
+    saved = conf.task_always_eager, conf.broker_url
+    conf.update(task_always_eager=False, broker_url="amqp://guest:guest@127.0.0.1:1//")
+    _drop_connection_pools()
+    yield
+    conf.update(task_always_eager=saved[0], broker_url=saved[1])
+    _drop_connection_pools()
+
+
+def _drop_connection_pools():
+    """Celery caches its broker connection pool; a new broker URL needs a new pool."""
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+
+
+def _emit(event_type, payload=None):
+    with transaction.atomic():
+        # Any saved row will do as the aggregate; a ConsumedEvent-free OutboxEvent is simplest.
+        anchor = OutboxEvent.objects.create(event_type="anchor", aggregate_type="x", aggregate_id="1")
+        return outbox.emit_event(event_type=event_type, aggregate=anchor, payload=payload or {})
+
+
+def test_committed_event_is_delivered_once(event_type, seen):
+    event = _emit(event_type, {"amount": 5})
+    event.refresh_from_db()
+    assert seen == [event.id]
+    assert event.delivered_at is not None
+    assert event.payload == {"amount": 5}
+
+
+def test_event_of_a_rolled_back_transaction_is_never_dispatched(event_type, seen):
+    def failing_change():
+        with transaction.atomic():
+            anchor = OutboxEvent.objects.create(event_type="anchor", aggregate_type="x", aggregate_id="1")
+            outbox.emit_event(event_type=event_type, aggregate=anchor, payload={})
+            raise RuntimeError("the change failed")
+
+    with pytest.raises(RuntimeError):
+        failing_change()
+    assert not OutboxEvent.objects.filter(event_type=event_type).exists()
+    assert outbox.sweep_outbox(older_than=timedelta(0)) == 0
+    assert seen == []
+
+
+def test_emit_outside_a_transaction_is_refused(event_type):
+    anchor = OutboxEvent.objects.create(event_type="anchor", aggregate_type="x", aggregate_id="1")
+    with pytest.raises(RuntimeError, match="inside the transaction"):
+        outbox.emit_event(event_type=event_type, aggregate=anchor, payload={})
+
+
+def test_event_whose_dispatch_failed_is_delivered_by_the_sweep(event_type, seen, broker_down):
+    event = _emit(event_type)
+    event.refresh_from_db()
+    assert seen == []
+    assert event.delivered_at is None
+    assert event.published_at is None
+    assert event.publish_attempts == 1
+
+    # Not yet due: the sweep leaves fresh events to their first hand-off.
+    assert outbox.undelivered_events() == []
+
+    celery_app.conf.task_always_eager = True  # the broker is back
+    assert outbox.sweep_outbox(older_than=timedelta(0)) >= 1
+    event.refresh_from_db()
+    assert seen == [event.id]
+    assert event.delivered_at is not None
+
+
+def test_redelivered_event_is_consumed_once(event_type, seen):
+    event = _emit(event_type)
+    OutboxEvent.objects.filter(pk=event.pk).update(delivered_at=None)  # as if the ack was lost
+    assert outbox.deliver_event(event_id=event.id) == []
+    assert seen == [event.id]
+    assert ConsumedEvent.objects.filter(event=event).count() == 1
+
+
+def test_racing_deliveries_of_one_event_consume_it_once(event_type, seen, broker_down):
+    event = _emit(event_type)
+    barrier = threading.Barrier(6)
+
+    def deliver():
+        try:
+            barrier.wait()
+            outbox.deliver_event(event_id=event.id)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=deliver) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert seen == [event.id]
+
+
+def test_a_failing_consumer_is_retried_without_rerunning_the_others(event_type, seen):
+    attempts = []
+
+    @outbox.consumer(event_type, name=f"flaky-{event_type}")
+    def _flaky(event):
+        attempts.append(event.id)
+        if len(attempts) == 1:
+            raise ConnectionError("mail server away")
+
+    event = _emit(event_type)  # eager delivery: the flaky consumer fails once, the task retries
+    event.refresh_from_db()
+    assert event.delivered_at is not None
+    assert len(attempts) == 2
+    assert seen == [event.id]
+
+
+def test_event_carries_the_correlation_id_of_its_cause(event_type):
+    token = correlation.set_correlation_id("trace-outbox-1")
+    try:
+        event = _emit(event_type)
+    finally:
+        correlation.reset_correlation_id(token)
+    assert event.correlation_id == "trace-outbox-1"
