@@ -29,7 +29,9 @@ def reachable(url: str) -> bool:
 def main() -> int:
     missing = [(name, url, start) for name, (url, start) in DEFAULTS.items() if not reachable(url)]
     for name, url, start in missing:
-        print(f"{name} is not reachable at {urlparse(url).netloc}. Start it with:\n    {start}", file=sys.stderr)
+        print(
+            f"{name} is not reachable at {urlparse(url).netloc}. Start it with:\n    {start}", file=sys.stderr
+        )
     if not missing:
         print("PostgreSQL and Redis are reachable.")
     return 1 if missing else 0
