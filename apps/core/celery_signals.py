@@ -4,7 +4,8 @@ from celery import signals
 
 from apps.core import correlation
 
-_HEADER = "correlation_id"
+# Not "correlation_id": Celery already uses that name for the task id (AMQP correlation).
+_HEADER = "paydesk_correlation_id"
 
 
 @signals.before_task_publish.connect

@@ -47,3 +47,39 @@ class ConsumedEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.consumer} consumed {self.event_id}"
+
+
+class IdempotencyRecord(models.Model):
+    """One Idempotency-Key of one principal on one endpoint, and the response it produced.
+
+    The row is inserted `started` and committed before the view runs; its unique (scope, key) is
+    what lets a request execute once, whatever Redis knows. `completed` rows hold the response to
+    replay. See `apps.core.idempotency`.
+    """
+
+    class State(models.TextChoices):
+        STARTED = "started"
+        COMPLETED = "completed"
+
+    scope = models.CharField(max_length=255, help_text="Principal, method and path the key belongs to.")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64, help_text="sha256 of the request body's canonical JSON.")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.STARTED)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["scope", "key"], name="idempotency_scope_key_unique"),
+            models.CheckConstraint(
+                condition=Q(state="started", response_status__isnull=True, completed_at__isnull=True)
+                | Q(state="completed", response_status__isnull=False, completed_at__isnull=False),
+                name="idempotency_completed_has_response",
+            ),
+        ]
+        indexes = [models.Index(fields=["created_at"], name="idempotency_created_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.key} ({self.state})"

@@ -1,0 +1,300 @@
+"""`Idempotency-Key` for DRF views: one execution per (principal, method, path, key), however often
+the client retries.
+
+    class TransferCreateApi(APIView):
+        @idempotent
+        def post(self, request): ...
+
+A request that carries a key goes through these steps:
+1. The key is checked (1-255 printable ASCII characters) and the body fingerprinted (sha256 of its
+   canonical JSON). A body DRF cannot parse fails here with its usual 400, before anything is kept.
+2. Fast path: a completed response cached in Redis under (scope, key) is replayed with no query.
+3. Claim: a `started` IdempotencyRecord is inserted and committed in its own short transaction
+   before the view runs. Its unique (scope, key) is what makes the view run once: a concurrent
+   request gets an IntegrityError and reads the row instead. It replays a completed response,
+   refuses a different body (422), or polls a started one for IDEMPOTENCY_WAIT_SECONDS before
+   answering 409. No decision depends on Redis, so losing Redis costs speed, never a double charge.
+4. The view runs. Its response is stored on the row and cached, domain errors and 500s included
+   (replaying a 500 is safer than charging twice). A rejection before any work (`is_stored`)
+   deletes the row instead, so the client may correct the request and retry with the same key.
+
+A `started` row left by a process that died is never run again automatically: that process may
+have committed money before it died, and nothing here can tell. It answers 409 until it expires
+(IDEMPOTENCY_TTL_HOURS after it was created); then the key is free again, and
+`purge_expired_records` (the Celery task `apps.core.tasks.purge_idempotency_records`) deletes it.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+import re
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import DatabaseError, IntegrityError, transaction
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.core.errors import IdempotencyError, InvalidRequest
+from apps.core.exception_handler import envelope_for_status
+from apps.core.models import IdempotencyRecord
+
+logger = logging.getLogger(__name__)
+
+HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+DEFAULT_TTL_HOURS = 24
+DEFAULT_WAIT_SECONDS = 5.0
+
+_VALID_KEY = re.compile(r"[\x20-\x7e]{1,255}")
+_SCOPE_LENGTH = IdempotencyRecord._meta.get_field("scope").max_length
+_FIRST_POLL_SECONDS = 0.02
+_MAX_POLL_SECONDS = 0.25
+_PURGE_BATCH = 5000
+
+# Rejections that happen before a view does any work. They are not kept, so the client may fix the
+# request and send it again with the same key.
+_UNSTORED_STATUSES = frozenset({401, 403, 404, 405, 413, 415, 429})
+_UNSTORED_400_CODES = frozenset({"parameter_invalid", "parameter_missing", "invalid_json", "bad_request"})
+
+View = Callable[..., Any]
+
+
+def is_stored(status: int, body: Any) -> bool:
+    """Whether a response is kept for replay: everything but a rejection before any work."""
+    if status in _UNSTORED_STATUSES:
+        return False
+    if status == 400:
+        return _error_code(body) not in _UNSTORED_400_CODES
+    return True
+
+
+def _error_code(body: Any) -> str | None:
+    error = body.get("error") if isinstance(body, dict) else None
+    return error.get("code") if isinstance(error, dict) else None
+
+
+def idempotent(view_method: View) -> View:
+    """Makes a DRF APIView handler honour `Idempotency-Key` as API.md describes (see the module)."""
+
+    @functools.wraps(view_method)
+    def handler(view: Any, request: Request, *args: Any, **kwargs: Any) -> Any:
+        key = _read_key(request)
+        if key is None:
+            return view_method(view, request, *args, **kwargs)
+        scope = build_scope(principal=_principal(request), method=request.method, path=request.path)
+        fingerprint = request_fingerprint(request.data)
+        cached = _cache_get(_cache_key(scope, key))
+        if cached is not None:
+            if cached["fingerprint"] != fingerprint:
+                raise _key_reused()
+            return _replay(cached["status"], cached["body"])
+        claimed = _claim(scope=scope, key=key, fingerprint=fingerprint)
+        if isinstance(claimed, Response):
+            return claimed
+        return _run(view, view_method, claimed, request, args, kwargs)
+
+    return extend_schema(
+        parameters=[
+            OpenApiParameter(
+                HEADER,
+                str,
+                location=OpenApiParameter.HEADER,
+                required=False,
+                description=(
+                    "Up to 255 printable ASCII characters. A retry with the same key and body replays "
+                    "the first response (header `Idempotent-Replayed: true`); keys live at least 24 h."
+                ),
+            )
+        ]
+    )(handler)
+
+
+def _read_key(request: Request) -> str | None:
+    key = request.headers.get(HEADER)
+    if key is None:
+        return None
+    if not _VALID_KEY.fullmatch(key):
+        raise InvalidRequest(
+            f"{HEADER} must be 1 to 255 printable ASCII characters.",
+            code="idempotency_key_invalid",
+            param=HEADER,
+        )
+    return key
+
+
+def _principal(request: Request) -> str:
+    user = request.user
+    if not getattr(user, "is_authenticated", False):
+        # Anonymous callers share no identity, so one could replay another's response.
+        raise RuntimeError("@idempotent views must require an authenticated principal")
+    return str(user.pk)
+
+
+def build_scope(*, principal: str, method: str, path: str) -> str:
+    """`<principal> <METHOD> <path>`; an overlong path keeps a prefix and a digest of the whole."""
+    scope = f"{principal} {method.upper()} {path}"
+    if len(scope) <= _SCOPE_LENGTH:
+        return scope
+    digest = hashlib.sha256(scope.encode()).hexdigest()
+    return f"{scope[: _SCOPE_LENGTH - len(digest) - 1]}#{digest}"
+
+
+def request_fingerprint(data: Any) -> str:
+    """sha256 of the canonical JSON (sorted keys, no spaces, ASCII) of the parsed body."""
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+def _claim(*, scope: str, key: str, fingerprint: str) -> IdempotencyRecord | Response:
+    """Inserts the `started` row, or answers from the row another request holds."""
+    deadline = time.monotonic() + _wait_seconds()
+    pause = _FIRST_POLL_SECONDS
+    while True:
+        try:
+            # Durable: the claim must be committed, visible to every other process, before the view
+            # runs; inside a caller's transaction it would not be, so that is refused.
+            with transaction.atomic(durable=True):
+                return IdempotencyRecord.objects.create(scope=scope, key=key, fingerprint=fingerprint)
+        except IntegrityError:
+            pass
+        held = IdempotencyRecord.objects.filter(scope=scope, key=key).first()
+        if held is None:
+            continue  # its holder was rejected before doing any work and let the key go
+        if held.created_at <= timezone.now() - _ttl():
+            IdempotencyRecord.objects.filter(pk=held.pk, created_at=held.created_at).delete()
+            continue
+        if held.fingerprint != fingerprint:
+            raise _key_reused()
+        if held.state == IdempotencyRecord.State.COMPLETED:
+            _cache_completed(held, status=held.response_status, body=held.response_body)
+            return _replay(held.response_status, held.response_body)
+        if time.monotonic() >= deadline:
+            raise IdempotencyError(
+                f"A request with this {HEADER} is still being processed; retry later.",
+                code="idempotency_key_in_use",
+            )
+        time.sleep(pause)
+        pause = min(pause * 2, _MAX_POLL_SECONDS)
+
+
+def _run(
+    view: Any, view_method: View, record: IdempotencyRecord, request: Request, args: Any, kwargs: Any
+) -> Any:
+    try:
+        response = view_method(view, request, *args, **kwargs)
+    except Exception as exc:
+        try:
+            # Render the error here, as DRF would, so the stored body is what the client sees.
+            response = view.handle_exception(exc)
+        except Exception:
+            _settle(record, status=500, body=envelope_for_status(500))
+            raise
+    _settle(record, status=response.status_code, body=_body_of(response))
+    return response
+
+
+def _settle(record: IdempotencyRecord, *, status: int, body: Any) -> None:
+    """Stores the response on the claimed row, or frees the key for a request rejected before work."""
+    try:
+        if not is_stored(status, body):
+            IdempotencyRecord.objects.filter(pk=record.pk, state=IdempotencyRecord.State.STARTED).delete()
+            return
+        IdempotencyRecord.objects.filter(pk=record.pk).update(
+            state=IdempotencyRecord.State.COMPLETED,
+            response_status=status,
+            response_body=body,
+            completed_at=timezone.now(),
+        )
+    except DatabaseError:
+        # The work is done; the client still gets its answer. The row stays `started`, so a retry
+        # is told 409 rather than run twice.
+        logger.exception("idempotency record %s not settled; it answers 409 until it expires", record.pk)
+        return
+    _cache_completed(record, status=status, body=body)
+
+
+def _body_of(response: Any) -> Any:
+    """The body as the client receives it, as JSON data (what a replay must send back)."""
+    if isinstance(response, Response):
+        return None if response.data is None else json.loads(JSONRenderer().render(response.data))
+    content = getattr(response, "content", b"")
+    try:
+        return json.loads(content) if content else None
+    except ValueError:
+        return None
+
+
+def _replay(status: int, body: Any) -> Response:
+    return Response(body, status=status, headers={REPLAYED_HEADER: "true"})
+
+
+def _key_reused() -> IdempotencyError:
+    return IdempotencyError(
+        f"This {HEADER} was already used with a different request body.",
+        code="idempotency_key_reused",
+        status_code=422,
+    )
+
+
+def _ttl() -> timedelta:
+    return timedelta(hours=getattr(settings, "IDEMPOTENCY_TTL_HOURS", DEFAULT_TTL_HOURS))
+
+
+def _wait_seconds() -> float:
+    return float(getattr(settings, "IDEMPOTENCY_WAIT_SECONDS", DEFAULT_WAIT_SECONDS))
+
+
+# --- the Redis fast path: every call degrades to "not cached" when Redis is down ------------------
+
+
+def _cache_key(scope: str, key: str) -> str:
+    return "idempotency:" + hashlib.sha256(f"{scope}\n{key}".encode()).hexdigest()
+
+
+def _cache_get(cache_key: str) -> dict[str, Any] | None:
+    try:
+        return cache.get(cache_key)
+    except Exception as exc:
+        logger.warning("idempotency cache unavailable (%s); answering from PostgreSQL", type(exc).__name__)
+        return None
+
+
+def _cache_completed(record: IdempotencyRecord, *, status: int | None, body: Any) -> None:
+    # Cached no longer than the row lives, so an expired key is never replayed from Redis.
+    expires_at: datetime = record.created_at + _ttl()
+    timeout = int((expires_at - timezone.now()).total_seconds())
+    if timeout <= 0:
+        return
+    value = {"fingerprint": record.fingerprint, "status": status, "body": body}
+    try:
+        cache.set(_cache_key(record.scope, record.key), value, timeout=timeout)
+    except Exception as exc:
+        logger.warning(
+            "idempotency cache unavailable (%s); response kept in PostgreSQL only", type(exc).__name__
+        )
+
+
+def purge_expired_records(*, now: datetime | None = None) -> int:
+    """Deletes records older than IDEMPOTENCY_TTL_HOURS, in batches; returns how many."""
+    cutoff = (now or timezone.now()) - _ttl()
+    purged = 0
+    while True:
+        batch = list(
+            IdempotencyRecord.objects.filter(created_at__lt=cutoff).values_list("pk", flat=True)[
+                :_PURGE_BATCH
+            ]
+        )
+        if not batch:
+            return purged
+        purged += IdempotencyRecord.objects.filter(pk__in=batch).delete()[0]
