@@ -194,6 +194,17 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Paydesk <no-reply@paydes
 
 # --- payments -----------------------------------------------------------------------------------
 PAYMENT_GATEWAY = env("PAYMENT_GATEWAY", default="simulated")
+STRIPE_API_KEY = env("STRIPE_API_KEY", default="")
+# Tests point this at a local server that speaks Stripe's wire format.
+STRIPE_API_BASE = env("STRIPE_API_BASE", default="https://api.stripe.com")
+STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=10.0)
+STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
+# A gateway that failed this many times in a row is not called for the cool-down period.
+GATEWAY_CIRCUIT_FAILURE_THRESHOLD = env.int("GATEWAY_CIRCUIT_FAILURE_THRESHOLD", default=5)
+GATEWAY_CIRCUIT_COOLDOWN_SECONDS = env.int("GATEWAY_CIRCUIT_COOLDOWN_SECONDS", default=30)
+# "kid:base64-32-byte-key,kid2:..." - the first encrypts, all decrypt (rotation). Empty: a key
+# derived from SECRET_KEY (embedded default only; production requires explicit keys).
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 REVIEW_AMOUNT_THRESHOLD = env.int("REVIEW_AMOUNT_THRESHOLD", default=1_000_000)
 
 # --- i18n, static -------------------------------------------------------------------------------
