@@ -1,0 +1,58 @@
+"""Triggers that refuse UPDATE and DELETE on the audit log, whoever asks (ORM, raw SQL, psql).
+
+TRUNCATE is deliberately left alone: the test framework empties tables with it between tests. In
+production the application's database role should not own the table nor hold TRUNCATE on it; the
+hash chain (`manage.py verify_audit_chain`) catches whatever gets past the triggers anyway.
+"""
+
+from django.db import migrations
+
+FUNCTION = "audit_log_refuse_change"
+TRIGGER = "audit_log_append_only"
+
+
+def _table(apps, schema_editor) -> str:
+    return schema_editor.quote_name(apps.get_model("audit", "AuditLog")._meta.db_table)
+
+
+def install_triggers(apps, schema_editor):
+    table = _table(apps, schema_editor)
+    vendor = schema_editor.connection.vendor
+    if vendor == "postgresql":
+        schema_editor.execute(
+            f"""
+            CREATE OR REPLACE FUNCTION {FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                RAISE EXCEPTION 'audit log is append-only: % refused', TG_OP;
+            END;
+            $$
+            """,
+            params=None,  # no interpolation: the `%` above is plpgsql's
+        )
+        schema_editor.execute(
+            f"CREATE TRIGGER {TRIGGER} BEFORE UPDATE OR DELETE ON {table} "
+            f"FOR EACH ROW EXECUTE FUNCTION {FUNCTION}()"
+        )
+    elif vendor == "sqlite":
+        for operation in ("UPDATE", "DELETE"):
+            schema_editor.execute(
+                f"CREATE TRIGGER {TRIGGER}_{operation.lower()} BEFORE {operation} ON {table} "
+                f"BEGIN SELECT RAISE(ABORT, 'audit log is append-only: {operation} refused'); END"
+            )
+
+
+def remove_triggers(apps, schema_editor):
+    table = _table(apps, schema_editor)
+    vendor = schema_editor.connection.vendor
+    if vendor == "postgresql":
+        schema_editor.execute(f"DROP TRIGGER IF EXISTS {TRIGGER} ON {table}")
+        schema_editor.execute(f"DROP FUNCTION IF EXISTS {FUNCTION}()")
+    elif vendor == "sqlite":
+        for operation in ("update", "delete"):
+            schema_editor.execute(f"DROP TRIGGER IF EXISTS {TRIGGER}_{operation}")
+
+
+class Migration(migrations.Migration):
+    dependencies = [("audit", "0001_initial")]
+
+    operations = [migrations.RunPython(install_triggers, remove_triggers)]

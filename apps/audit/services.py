@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+import ipaddress
+import json
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.utils import timezone
+
+from apps.audit.chain import GENESIS_HASH, chain_hash
+from apps.audit.models import ActorType, AuditLog
+from apps.core.correlation import get_correlation_id, get_request_meta
+from apps.core.scrubbing import scrub
+
+# Key of the PostgreSQL advisory lock that serialises appends to the chain (any constant no other
+# code uses; this one is "audit" in ASCII).
+CHAIN_LOCK_KEY = 0x6175646974
+
+
+def audit_record(
+    *,
+    actor: Any,
+    action: str,
+    entity_type: str,
+    entity_id: str,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> AuditLog:
+    """Appends one record to the audit chain, inside the caller's transaction.
+
+    It commits or rolls back with the change it describes, so it refuses to run outside a
+    transaction. `actor` is a User, an API key (a model named "apikey") or None for the system
+    (an AnonymousUser is recorded as the system, named "anonymous").
+    `before`/`after` are made JSON (dates, decimals and other objects become strings) and scrubbed of
+    secrets and card numbers; the correlation id, IP and user agent come from the request being
+    served (apps.core.correlation).
+
+    Two transactions must never chain to the same predecessor, so on PostgreSQL appending takes a
+    transaction-level advisory lock right before reading the last row, held until the caller
+    commits: every other writer of the audit trail waits for that commit. Call this late in the
+    service's transaction (after the locks and checks, next to `emit_event`) so the wait is short.
+    Under READ COMMITTED (PostgreSQL's default, which Paydesk uses) the read after the lock sees
+    the previous holder's row. SQLite serialises writers on its own.
+    """
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        raise RuntimeError("audit_record must run inside the transaction of the change it records")
+    actor_type, actor_id, actor_repr = _describe_actor(actor)
+    meta = get_request_meta()
+    row = AuditLog(
+        actor_type=actor_type,
+        actor_id=actor_id,
+        actor_repr=actor_repr[: AuditLog._meta.get_field("actor_repr").max_length],
+        action=action,
+        entity_type=entity_type,
+        entity_id=str(entity_id),
+        before=_scrubbed_json(before),
+        after=_scrubbed_json(after),
+        correlation_id=get_correlation_id() or "",
+        ip=_valid_ip(meta.get("ip")),
+        user_agent=(meta.get("user_agent") or "")[: AuditLog._meta.get_field("user_agent").max_length],
+    )
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_KEY])
+    row.prev_hash = AuditLog.objects.order_by("-id").values_list("hash", flat=True).first() or GENESIS_HASH
+    # Stamped under the lock, so created_at never goes backwards along the chain.
+    row.created_at = timezone.now()
+    row.hash = chain_hash(row)
+    row.save(force_insert=True)
+    return row
+
+
+def _describe_actor(actor: Any) -> tuple[str, str, str]:
+    if actor is None:
+        return ActorType.SYSTEM, "", "system"
+    if getattr(actor, "is_anonymous", False):
+        # A request nobody is authenticated for (a failed login): no one to name but the request.
+        return ActorType.SYSTEM, "", "anonymous"
+    if actor._meta.model_name == "apikey":
+        return ActorType.API_KEY, str(actor.pk), str(actor.name)
+    return ActorType.USER, str(actor.pk), str(actor.email)
+
+
+class _AuditJSONEncoder(DjangoJSONEncoder):
+    """Dates, decimals and UUIDs as Django encodes them; anything else by its str().
+
+    A value the encoder can't handle (a Money, an enum) must not fail the change being recorded.
+    """
+
+    def default(self, o: Any) -> Any:
+        try:
+            return super().default(o)
+        except TypeError:
+            return str(o)
+
+
+def _scrubbed_json(value: dict[str, Any] | None) -> Any:
+    if value is None:
+        return None
+    # What is hashed must be exactly what the JSON column gives back later.
+    return scrub(json.loads(json.dumps(value, cls=_AuditJSONEncoder)))
+
+
+def _valid_ip(value: str | None) -> str | None:
+    try:
+        return str(ipaddress.ip_address(value)) if value else None
+    except ValueError:
+        return None
