@@ -83,3 +83,27 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope} {self.key} ({self.state})"
+
+
+class DeadLetter(models.Model):
+    """Work that failed after its last retry: what it was, why, and how often it was tried."""
+
+    kind = models.CharField(max_length=40)  # "payment_operation", "refund", "webhook_event", ...
+    reference = models.CharField(max_length=64)  # the id of what the work was about
+    reason = models.CharField(max_length=500)
+    payload = models.JSONField(default=dict)
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    replayed_at = models.DateTimeField(null=True, blank=True)
+    replay_error = models.CharField(max_length=500, blank=True, default="")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["kind", "reference"], name="dead_letter_ref_idx"),
+            models.Index(
+                fields=["created_at"], condition=Q(replayed_at__isnull=True), name="dead_letter_open_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.reference}: {self.reason}"

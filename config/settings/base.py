@@ -183,7 +183,14 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "outbox-sweep": {"task": "apps.core.tasks.outbox_sweep", "schedule": 30.0},
+    "idempotency-purge": {"task": "apps.core.tasks.purge_idempotency_records", "schedule": 3600.0},
+    "reconcile-payments": {"task": "apps.payments.tasks.reconcile_payments", "schedule": 300.0},
 }
+
+# Idempotency-Key: how long a key is remembered (at least 24 h), and how long a retry waits for the
+# first request with its key before answering 409 idempotency_key_in_use.
+IDEMPOTENCY_TTL_HOURS = env.int("IDEMPOTENCY_TTL_HOURS", default=24)
+IDEMPOTENCY_WAIT_SECONDS = env.float("IDEMPOTENCY_WAIT_SECONDS", default=5.0)
 
 # Events older than this and not yet delivered are handed to Celery again by the sweep.
 OUTBOX_REDELIVER_AFTER_SECONDS = env.int("OUTBOX_REDELIVER_AFTER_SECONDS", default=60)
@@ -199,6 +206,8 @@ STRIPE_API_KEY = env("STRIPE_API_KEY", default="")
 STRIPE_API_BASE = env("STRIPE_API_BASE", default="https://api.stripe.com")
 STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=10.0)
 STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
+# Stripe's search lags creation; reconciliation waits this long before "not found" means "never charged".
+STRIPE_SEARCH_GRACE_SECONDS = env.int("STRIPE_SEARCH_GRACE_SECONDS", default=120)
 # A gateway that failed this many times in a row is not called for the cool-down period.
 GATEWAY_CIRCUIT_FAILURE_THRESHOLD = env.int("GATEWAY_CIRCUIT_FAILURE_THRESHOLD", default=5)
 GATEWAY_CIRCUIT_COOLDOWN_SECONDS = env.int("GATEWAY_CIRCUIT_COOLDOWN_SECONDS", default=30)
@@ -206,6 +215,15 @@ GATEWAY_CIRCUIT_COOLDOWN_SECONDS = env.int("GATEWAY_CIRCUIT_COOLDOWN_SECONDS", d
 # derived from SECRET_KEY (embedded default only; production requires explicit keys).
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 REVIEW_AMOUNT_THRESHOLD = env.int("REVIEW_AMOUNT_THRESHOLD", default=1_000_000)
+# A customer with this many payments in the window has the next ones held for review.
+PAYMENT_VELOCITY_LIMIT = env.int("PAYMENT_VELOCITY_LIMIT", default=20)
+PAYMENT_VELOCITY_WINDOW_SECONDS = env.int("PAYMENT_VELOCITY_WINDOW_SECONDS", default=600)
+# Gateway steps that failed with a retryable error: attempts in all, and the backoff between them.
+PAYMENT_RETRY_MAX_ATTEMPTS = env.int("PAYMENT_RETRY_MAX_ATTEMPTS", default=5)
+PAYMENT_RETRY_BASE_SECONDS = env.float("PAYMENT_RETRY_BASE_SECONDS", default=2.0)
+PAYMENT_RETRY_MAX_SECONDS = env.float("PAYMENT_RETRY_MAX_SECONDS", default=300.0)
+# A pending/processing payment nobody has touched for this long (past its retry) is reconciled.
+PAYMENT_STUCK_AFTER_SECONDS = env.int("PAYMENT_STUCK_AFTER_SECONDS", default=600)
 
 # --- i18n, static -------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

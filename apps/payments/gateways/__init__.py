@@ -1,0 +1,41 @@
+"""Payment gateways behind one interface (`base.PaymentGateway`); `get_gateway` picks the configured one."""
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
+
+from apps.payments.gateways.base import (
+    GatewayError,
+    GatewayResponseLost,
+    GatewayResult,
+    GatewayRetryableError,
+    PaymentGateway,
+)
+from apps.payments.gateways.circuit import CircuitBreakerGateway
+
+GATEWAYS = {
+    "simulated": "apps.payments.gateways.simulated.SimulatedGateway",
+    "stripe": "apps.payments.gateways.stripe_gateway.StripeGateway",
+}
+
+__all__ = [
+    "GATEWAYS",
+    "GatewayError",
+    "GatewayResponseLost",
+    "GatewayResult",
+    "GatewayRetryableError",
+    "PaymentGateway",
+    "get_gateway",
+]
+
+
+def get_gateway(name: str | None = None) -> PaymentGateway:
+    """The gateway called `name`, or the one settings.PAYMENT_GATEWAY names ("simulated" by default)."""
+    name = name or getattr(settings, "PAYMENT_GATEWAY", "simulated")
+    try:
+        path = GATEWAYS[name]
+    except KeyError:
+        raise ImproperlyConfigured(f"PAYMENT_GATEWAY {name!r} is not one of {', '.join(sorted(GATEWAYS))}")
+    # Every gateway sits behind the circuit breaker: once it keeps failing, calls fail fast as
+    # retryable (the payment waits in `processing`) instead of piling onto a sick gateway.
+    return CircuitBreakerGateway(import_string(path)())
