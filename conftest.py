@@ -1,8 +1,14 @@
 """Fixtures shared by every app's tests and the cross-app suites in tests/."""
 
+from collections.abc import Callable
+
 import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
+
+from apps.accounts.models import Roles, User
+from apps.accounts.services import api_key_create, auth_session_start
+from apps.accounts.tests.factories import UserFactory
 
 
 @pytest.fixture(autouse=True)
@@ -18,3 +24,64 @@ def _fresh_cache():
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()
+
+
+@pytest.fixture
+def user(db) -> User:
+    """A customer."""
+    return UserFactory()
+
+
+@pytest.fixture
+def other_user(db) -> User:
+    """Another customer, for proving one principal never sees another's objects."""
+    return UserFactory()
+
+
+@pytest.fixture
+def staff_reviewer(db) -> User:
+    """Staff (can log into the admin) in the reviewer group."""
+    return UserFactory(is_staff=True, roles=[Roles.REVIEWER])
+
+
+@pytest.fixture
+def client_for(db) -> Callable[[User], APIClient]:
+    """`client_for(user)`: an APIClient logged in as that user with a real session's access JWT."""
+
+    def make(user: User) -> APIClient:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {auth_session_start(user=user).tokens.access}")
+        return client
+
+    return make
+
+
+@pytest.fixture
+def api_key_client_for(db) -> Callable[[User], APIClient]:
+    """`api_key_client_for(user)`: an APIClient authenticating with a fresh API key of that user."""
+
+    def make(user: User) -> APIClient:
+        _, secret = api_key_create(user=user, name="test key", actor=user)
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Api-Key {secret}")
+        return client
+
+    return make
+
+
+@pytest.fixture
+def auth_client(client_for, user) -> APIClient:
+    """Logged in as `user` (Bearer JWT)."""
+    return client_for(user)
+
+
+@pytest.fixture
+def api_key_client(api_key_client_for, user) -> APIClient:
+    """Authenticated as `user` through an API key."""
+    return api_key_client_for(user)
+
+
+@pytest.fixture
+def reviewer_client(client_for, staff_reviewer) -> APIClient:
+    """Logged in as `staff_reviewer` (Bearer JWT)."""
+    return client_for(staff_reviewer)

@@ -1,12 +1,91 @@
-# Placeholder: replaced by the accounts work (session-checked JWT, API keys).
-from rest_framework.authentication import BaseAuthentication
+"""How a request proves who it is: `Bearer <access JWT>` or `Api-Key <key>`.
+
+Either way `request.user` is the `User`; `request.auth` is the access token or the `ApiKey`.
+Failures raise DRF's `AuthenticationFailed` (not our ApplicationError) because DRF only marks the
+request unauthenticated for its own exception types; the core handler renders them as 401.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.plumbing import build_bearer_security_scheme_object
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.settings import api_settings
+from rest_framework_simplejwt.tokens import AccessToken
+
+from apps.accounts.models import ApiKey, User
+from apps.accounts.selectors import api_key_get_by_secret
+from apps.accounts.services import api_key_record_use
+from apps.accounts.session_cache import session_is_active
+from apps.accounts.tokens import SESSION_CLAIM, read_access_token
 
 
 class SessionJWTAuthentication(JWTAuthentication):
-    pass
+    """An access JWT whose session (`sid` claim) is still alive.
+
+    The session check is answered from the cache (`apps.accounts.session_cache`), so a request
+    costs one query: loading the user, which also catches deactivated users at once.
+    """
+
+    def get_validated_token(self, raw_token: bytes) -> AccessToken:
+        try:
+            token = read_access_token(raw_token)
+        except TokenError:
+            raise exceptions.AuthenticationFailed("The access token is invalid or has expired.")
+        if not session_is_active(session_id=token[SESSION_CLAIM]):
+            raise exceptions.AuthenticationFailed("This session has ended; log in again.")
+        return token
+
+    def get_user(self, validated_token: AccessToken) -> User:
+        user = User.objects.filter(pk=validated_token.get(api_settings.USER_ID_CLAIM), is_active=True).first()
+        if user is None:
+            raise exceptions.AuthenticationFailed("The user of this token is inactive or gone.")
+        return user
 
 
 class ApiKeyAuthentication(BaseAuthentication):
-    def authenticate(self, request):
-        return None
+    keyword = "api-key"
+
+    def authenticate(self, request) -> tuple[User, ApiKey] | None:
+        scheme, _, secret = get_authorization_header(request).decode("latin-1").partition(" ")
+        if scheme.lower() != self.keyword:
+            return None
+        secret = secret.strip()
+        if not secret or " " in secret:
+            raise exceptions.AuthenticationFailed("The Authorization header must be 'Api-Key <key>'.")
+        api_key = api_key_get_by_secret(secret=secret)
+        if api_key is None:
+            raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
+        api_key_record_use(api_key=api_key)
+        return api_key.user, api_key
+
+    def authenticate_header(self, request) -> str:
+        return 'Api-Key realm="api"'
+
+
+class SessionJWTScheme(OpenApiAuthenticationExtension):
+    target_class = SessionJWTAuthentication
+    name = "jwtAuth"
+
+    def get_security_definition(self, auto_schema):
+        return build_bearer_security_scheme_object(
+            header_name=api_settings.AUTH_HEADER_NAME,
+            token_prefix=api_settings.AUTH_HEADER_TYPES[0],
+            bearer_format="JWT",
+        )
+
+
+class ApiKeyScheme(OpenApiAuthenticationExtension):
+    target_class = ApiKeyAuthentication
+    name = "apiKeyAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`Api-Key <key>`, with a key from `POST /api/v1/api-keys`.",
+        }

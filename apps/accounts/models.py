@@ -18,7 +18,8 @@ class UserManager(BaseUserManager):
     use_in_migrations = True
 
     def get_by_natural_key(self, username):
-        return self.get(email__iexact=username)
+        # Matches the lower(email) unique index, so the admin login is an index lookup too.
+        return self.alias(email_lower=Lower("email")).get(email_lower=username.strip().lower())
 
     def create_user(self, email: str, password: str | None = None, **fields):
         user = self.model(email=self.normalize_email(email).strip(), **fields)
@@ -48,7 +49,13 @@ class User(AbstractBaseUser, PermissionsMixin):
     REQUIRED_FIELDS: list[str] = []
 
     class Meta:
-        constraints = [models.UniqueConstraint(Lower("email"), name="user_email_ci_unique")]
+        constraints = [
+            models.UniqueConstraint(
+                Lower("email"),
+                name="user_email_ci_unique",
+                violation_error_message="A user with this email already exists.",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.email
@@ -56,3 +63,56 @@ class User(AbstractBaseUser, PermissionsMixin):
     @property
     def roles(self) -> list[str]:
         return sorted(self.groups.filter(name__in=Roles.ALL).values_list("name", flat=True))
+
+
+class AuthSession(models.Model):
+    """One login: every access and refresh token minted for it carries its id in the `sid` claim.
+
+    Revoking the session (logout, or reuse of a rotated refresh token) kills all of them at once,
+    whatever their expiry. `refresh_jti` is the one refresh token of the session still allowed to
+    rotate; presenting any other of its refresh tokens is a replay.
+    """
+
+    id = PrefixedIdField(prefix="ses")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="auth_sessions")
+    created_at = models.DateTimeField(default=timezone.now)
+    refreshed_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_reason = models.CharField(max_length=32, blank=True, default="")
+    refresh_jti = models.CharField(max_length=64, blank=True, default="")
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True, default="")
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "-created_at"], name="authsession_user_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.id} ({self.user_id})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class ApiKey(models.Model):
+    """A server-to-server credential. Only a SHA-256 of the secret is stored; see `apps.accounts.keys` for why a fast hash."""
+
+    id = PrefixedIdField(prefix="key")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, help_text="The first characters of the key, to recognise it.")
+    hashed_key = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "API key"
+        indexes = [models.Index(fields=["user", "-created_at"], name="apikey_user_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

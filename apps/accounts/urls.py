@@ -1,1 +1,13 @@
-urlpatterns: list = []
+from django.urls import path
+
+from apps.accounts import apis
+
+urlpatterns = [
+    path("auth/register", apis.RegisterApi.as_view(), name="auth-register"),
+    path("auth/login", apis.LoginApi.as_view(), name="auth-login"),
+    path("auth/refresh", apis.RefreshApi.as_view(), name="auth-refresh"),
+    path("auth/logout", apis.LogoutApi.as_view(), name="auth-logout"),
+    path("auth/me", apis.MeApi.as_view(), name="auth-me"),
+    path("api-keys", apis.ApiKeysApi.as_view(), name="api-keys"),
+    path("api-keys/<str:api_key_id>", apis.ApiKeyApi.as_view(), name="api-key"),
+]

@@ -1,0 +1,49 @@
+"""Counters in the shared cache (Redis in production and tests), safe under concurrency.
+
+A window opens at the first hit and lasts `window_seconds`; every hit is one atomic `incr`, so N
+concurrent requests get N distinct counts and no more than `limit` of them are ever allowed. A
+read-modify-write list of timestamps (DRF's `SimpleRateThrottle`) lets concurrent requests all see
+the same stale count.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+from django.core.cache import cache
+
+_PREFIX = "ratelimit"
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    count: int
+    retry_after: int  # whole seconds until the window closes
+
+    def exceeds(self, limit: int) -> bool:
+        return self.count > limit
+
+
+def _keys(name: str) -> tuple[str, str]:
+    return f"{_PREFIX}:{name}:n", f"{_PREFIX}:{name}:t0"
+
+
+def hit(name: str, *, window_seconds: int) -> Window:
+    """Counts one hit and returns the count including it, and when the window closes."""
+    count_key, start_key = _keys(name)
+    now = time.time()
+    cache.add(start_key, now, timeout=window_seconds)
+    cache.add(count_key, 0, timeout=window_seconds)
+    try:
+        count = cache.incr(count_key)
+    except ValueError:  # the window closed between add and incr: this hit opens the next one
+        cache.add(count_key, 1, timeout=window_seconds)
+        count = 1
+    opened = cache.get(start_key) or now
+    return Window(count=count, retry_after=max(1, math.ceil(opened + window_seconds - now)))
+
+
+def reset(name: str) -> None:
+    cache.delete_many(list(_keys(name)))

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.db.models import QuerySet
+from django.db.models.functions import Lower
+
+from apps.accounts.keys import KEY_PREFIX, hash_api_key_secret
+from apps.accounts.models import ApiKey, User
+from apps.core.errors import NotFound
+
+if TYPE_CHECKING:
+    from rest_framework.request import Request
+
+
+def user_get_by_email(*, email: str) -> User | None:
+    """Case-insensitive, through the lower(email) unique index."""
+    return User.objects.alias(email_lower=Lower("email")).filter(email_lower=email.strip().lower()).first()
+
+
+def principal_id(request: Request) -> str | None:
+    """Who is calling, for scoping idempotency keys and throttles: the user's id, or None.
+
+    A JWT session and an API key of the same user are one principal: they own the same objects,
+    so they share idempotency keys and rate limits.
+    """
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return None
+    return str(user.pk)
+
+
+def request_actor(request: Request) -> User | ApiKey:
+    """The actor for the audit trail: the API key when one was used, otherwise the user."""
+    return request.auth if isinstance(request.auth, ApiKey) else request.user
+
+
+def api_key_get_by_secret(*, secret: str) -> ApiKey | None:
+    """The active key of an active user matching the secret, with its user; None otherwise."""
+    if not secret.startswith(KEY_PREFIX):
+        return None
+    return (
+        ApiKey.objects.select_related("user")
+        .filter(hashed_key=hash_api_key_secret(secret), revoked_at__isnull=True, user__is_active=True)
+        .first()
+    )
+
+
+def api_key_list(*, user: User) -> QuerySet[ApiKey]:
+    """The user's keys, revoked ones included (for `apps.core.pagination`, which orders them)."""
+    return ApiKey.objects.filter(user=user)
+
+
+def api_key_get(*, user: User, api_key_id: str) -> ApiKey:
+    """Another user's key is as missing as a key that never existed."""
+    api_key = ApiKey.objects.filter(user=user, pk=api_key_id).first()
+    if api_key is None:
+        raise NotFound("No such API key.", param="id")
+    return api_key

@@ -1,0 +1,361 @@
+"""Every write of accounts: registration, login, token rotation, logout, API keys.
+
+Each state change commits in one durable transaction together with its audit row and outbox
+event. Where a refusal must still leave a trace (a failed login, a replayed refresh token), the
+trace commits first and the caller raises after, because raising inside the transaction would
+roll the trace back with it.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import ipaddress
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.accounts import ratelimits
+from apps.accounts.errors import (
+    EmailTaken,
+    InvalidCredentials,
+    RefreshTokenInvalid,
+    RefreshTokenReused,
+    SessionRevoked,
+    TooManyFailedLogins,
+    WeakPassword,
+)
+from apps.accounts.keys import display_prefix, hash_api_key_secret, new_api_key_secret
+from apps.accounts.models import ApiKey, AuthSession, Roles, User
+from apps.accounts.selectors import user_get_by_email
+from apps.accounts.session_cache import remember_revoked
+from apps.accounts.tokens import (
+    RefreshClaims,
+    TokenPair,
+    blacklist_refresh_tokens,
+    issue_token_pair,
+    read_refresh_token,
+)
+from apps.audit.services import audit_record
+from apps.core.correlation import get_request_meta
+from apps.core.outbox import emit_event
+
+logger = logging.getLogger(__name__)
+
+Actor = User | ApiKey | None
+
+# last_used_at is for people ("used today?"), so one write a minute per key is plenty.
+API_KEY_USE_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Login:
+    user: User
+    session: AuthSession
+    tokens: TokenPair
+
+
+# --- users --------------------------------------------------------------------------------------
+
+
+def user_register(
+    *,
+    email: str,
+    password: str,
+    full_name: str = "",
+    roles: Iterable[str] = (Roles.CUSTOMER,),
+    is_staff: bool = False,
+    is_superuser: bool = False,
+    actor: Actor = None,
+) -> User:
+    """Creates a user with the given roles. 400 `password_too_weak`, 409 `email_taken` (any case)."""
+    user = User(
+        email=User.objects.normalize_email(email).strip(),
+        full_name=full_name,
+        is_staff=is_staff,
+        is_superuser=is_superuser,
+    )
+    try:
+        validate_password(password, user=user)
+    except DjangoValidationError as exc:
+        raise WeakPassword(" ".join(exc.messages), details={"password": exc.messages})
+    # Hashed before the transaction opens: the hasher is slow on purpose.
+    user.set_password(password)
+    return _user_insert(user=user, roles=sorted(set(roles)), actor=actor)
+
+
+@transaction.atomic(durable=True)
+def _user_insert(*, user: User, roles: list[str], actor: Actor) -> User:
+    try:
+        with transaction.atomic():
+            user.save(force_insert=True)
+    except IntegrityError as exc:  # the only unique columns of a new user are its email's
+        raise EmailTaken() from exc
+    user.groups.set(_role_groups(roles))
+    audit_record(
+        actor=actor,
+        action="user.registered",
+        entity_type="user",
+        entity_id=user.id,
+        after={
+            "email": user.email,
+            "full_name": user.full_name,
+            "roles": roles,
+            "is_staff": user.is_staff,
+            "is_superuser": user.is_superuser,
+        },
+    )
+    emit_event(event_type="user.registered", aggregate=user, payload={"user_id": user.id, "roles": roles})
+    return user
+
+
+def _role_groups(roles: Iterable[str]) -> list[Group]:
+    # get_or_create, not get: a flushed test database or a fresh one loses the migration's rows.
+    return [Group.objects.get_or_create(name=role)[0] for role in roles]
+
+
+# --- login, refresh, logout ---------------------------------------------------------------------
+
+
+def auth_login(*, email: str, password: str) -> Login:
+    """Checks the credentials and opens a session. 401 `invalid_credentials`, 429 when locked.
+
+    Every attempt for an email is counted *before* the password is checked and the count is
+    cleared by a success, so the counter holds the failures since the last success and even
+    concurrent guesses get at most LOGIN_FAILURE_LIMIT password checks per window.
+    """
+    counter = _login_counter(email)
+    attempt = ratelimits.hit(counter, window_seconds=settings.LOGIN_FAILURE_WINDOW_SECONDS)
+    if attempt.exceeds(settings.LOGIN_FAILURE_LIMIT):
+        raise TooManyFailedLogins(retry_after=attempt.retry_after)
+    user = user_get_by_email(email=email)
+    if user is None:
+        # The same hashing cost as a real check, so response times don't tell which emails exist.
+        User().set_password(password)
+        verified = False
+    else:
+        verified = user.check_password(password) and user.is_active
+    if not verified:
+        _login_failed(user=user, email=email)
+        raise InvalidCredentials()
+    ratelimits.reset(counter)
+    return auth_session_start(user=user)
+
+
+def _login_counter(email: str) -> str:
+    return "login-failures:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()
+
+
+@transaction.atomic(durable=True)
+def _login_failed(*, user: User | None, email: str) -> None:
+    if user is None:
+        # No user, so no aggregate for an event; the audit trail still sees the probe.
+        audit_record(
+            actor=None,
+            action="user.login_failed",
+            entity_type="user",
+            entity_id="",
+            after={"email": email.strip(), "reason": "unknown_email"},
+        )
+        return
+    reason = "inactive" if not user.is_active else "wrong_password"
+    audit_record(
+        actor=None,
+        action="user.login_failed",
+        entity_type="user",
+        entity_id=user.id,
+        after={"reason": reason},
+    )
+    emit_event(event_type="user.login_failed", aggregate=user, payload={"user_id": user.id, "reason": reason})
+
+
+@transaction.atomic(durable=True)
+def auth_session_start(*, user: User) -> Login:
+    """Opens a session for an already authenticated user and mints its first token pair."""
+    meta = get_request_meta()
+    session = AuthSession(user=user, ip=_valid_ip(meta.get("ip")), user_agent=meta.get("user_agent") or "")
+    tokens = issue_token_pair(session=session)
+    session.refresh_jti = tokens.refresh_jti
+    session.save(force_insert=True)
+    User.objects.filter(pk=user.pk).update(last_login=session.created_at)
+    audit_record(
+        actor=user,
+        action="user.logged_in",
+        entity_type="user",
+        entity_id=user.id,
+        after={"session_id": session.id},
+    )
+    emit_event(
+        event_type="user.logged_in", aggregate=user, payload={"user_id": user.id, "session_id": session.id}
+    )
+    return Login(user=user, session=session, tokens=tokens)
+
+
+def _valid_ip(value: str | None) -> str | None:
+    try:
+        return str(ipaddress.ip_address(value)) if value else None
+    except ValueError:  # e.g. a unix-socket server's REMOTE_ADDR
+        return None
+
+
+def auth_refresh(*, refresh: str) -> TokenPair:
+    """Rotates the session's refresh token. Replaying a rotated-away token revokes the session."""
+    tokens = _session_rotate(claims=read_refresh_token(refresh))
+    if tokens is None:
+        raise RefreshTokenReused()
+    return tokens
+
+
+@transaction.atomic(durable=True)
+def _session_rotate(*, claims: RefreshClaims) -> TokenPair | None:
+    session = _lock_session(claims)
+    if _revoked_for_replay(session=session, claims=claims):
+        return None
+    tokens = issue_token_pair(session=session)
+    blacklist_refresh_tokens(jtis=[claims.jti])
+    session.refresh_jti = tokens.refresh_jti
+    session.refreshed_at = timezone.now()
+    session.save(update_fields=["refresh_jti", "refreshed_at"])
+    return tokens
+
+
+def auth_logout(*, refresh: str) -> None:
+    """Ends the refresh token's session: it and every access token of the session stop working."""
+    if not _session_logout(claims=read_refresh_token(refresh)):
+        raise RefreshTokenReused()
+
+
+@transaction.atomic(durable=True)
+def _session_logout(*, claims: RefreshClaims) -> bool:
+    session = _lock_session(claims)
+    if _revoked_for_replay(session=session, claims=claims):
+        return False
+    _session_revoke(session=session, reason="logout")
+    audit_record(
+        actor=session.user,
+        action="user.logged_out",
+        entity_type="user",
+        entity_id=session.user_id,
+        after={"session_id": session.id},
+    )
+    emit_event(
+        event_type="user.logged_out",
+        aggregate=session.user,
+        payload={"user_id": session.user_id, "session_id": session.id},
+    )
+    return True
+
+
+def _lock_session(claims: RefreshClaims) -> AuthSession:
+    """The token's session, locked: two uses of one refresh token are judged one after the other."""
+    session = (
+        AuthSession.objects.select_for_update(of=("self",))
+        .select_related("user")
+        .filter(pk=claims.session_id, user_id=claims.user_id)
+        .first()
+    )
+    if session is None:
+        raise RefreshTokenInvalid()
+    if session.revoked_at is not None or not session.user.is_active:
+        raise SessionRevoked()
+    return session
+
+
+def _revoked_for_replay(*, session: AuthSession, claims: RefreshClaims) -> bool:
+    """A refresh token of the session other than its live one was rotated away: someone replays it.
+
+    Either the thief or the user holds the live token and nobody can tell which, so the whole
+    session goes (RFC 6819 5.2.2.3, refresh token rotation).
+    """
+    if claims.jti == session.refresh_jti:
+        return False
+    _session_revoke(session=session, reason="refresh_token_reuse")
+    audit_record(
+        actor=None,
+        action="session.revoked",
+        entity_type="auth_session",
+        entity_id=session.id,
+        before={"revoked_at": None},
+        after={"revoked_at": session.revoked_at.isoformat(), "reason": session.revoked_reason},
+    )
+    emit_event(
+        event_type="session.revoked",
+        aggregate=session,
+        payload={"session_id": session.id, "user_id": session.user_id, "reason": session.revoked_reason},
+    )
+    logger.warning("refresh token replayed; session %s revoked", session.id)
+    return True
+
+
+def _session_revoke(*, session: AuthSession, reason: str) -> None:
+    session.revoked_at = timezone.now()
+    session.revoked_reason = reason
+    session.save(update_fields=["revoked_at", "revoked_reason"])
+    blacklist_refresh_tokens(jtis=[session.refresh_jti])
+    # robust: the commit stands even if the cache is unreachable; its TTL bounds the staleness.
+    transaction.on_commit(functools.partial(remember_revoked, session_id=session.id), robust=True)
+
+
+# --- API keys -----------------------------------------------------------------------------------
+
+
+@transaction.atomic(durable=True)
+def api_key_create(*, user: User, name: str, actor: Actor) -> tuple[ApiKey, str]:
+    """Returns the key and its secret. The secret exists only in this return value, never stored."""
+    secret = new_api_key_secret()
+    api_key = ApiKey.objects.create(
+        user=user, name=name, prefix=display_prefix(secret), hashed_key=hash_api_key_secret(secret)
+    )
+    audit_record(
+        actor=actor,
+        action="api_key.created",
+        entity_type="api_key",
+        entity_id=api_key.id,
+        after={"name": api_key.name, "user_id": user.id},
+    )
+    emit_event(
+        event_type="api_key.created",
+        aggregate=api_key,
+        payload={"api_key_id": api_key.id, "user_id": user.id, "name": api_key.name},
+    )
+    return api_key, secret
+
+
+@transaction.atomic(durable=True)
+def api_key_revoke(*, api_key: ApiKey, actor: Actor) -> ApiKey:
+    """Revokes at once (authentication reads the row on every request). Revoking twice is a no-op."""
+    api_key = ApiKey.objects.select_for_update().get(pk=api_key.pk)
+    if api_key.revoked_at is not None:
+        return api_key
+    api_key.revoked_at = timezone.now()
+    api_key.save(update_fields=["revoked_at"])
+    audit_record(
+        actor=actor,
+        action="api_key.revoked",
+        entity_type="api_key",
+        entity_id=api_key.id,
+        before={"revoked_at": None},
+        after={"revoked_at": api_key.revoked_at.isoformat()},
+    )
+    emit_event(
+        event_type="api_key.revoked",
+        aggregate=api_key,
+        payload={"api_key_id": api_key.id, "user_id": api_key.user_id},
+    )
+    return api_key
+
+
+def api_key_record_use(*, api_key: ApiKey) -> None:
+    now = timezone.now()
+    if api_key.last_used_at is not None and now - api_key.last_used_at < API_KEY_USE_RESOLUTION:
+        return
+    ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+    api_key.last_used_at = now

@@ -1,0 +1,139 @@
+"""Who a request is: Bearer JWT bound to a live session, or an API key."""
+
+import pytest
+from django.core.cache import cache
+from django.utils import timezone
+from rest_framework_simplejwt.tokens import AccessToken
+
+from apps.accounts.models import AuthSession
+from apps.accounts.services import auth_session_start
+
+ME = "/api/v1/auth/me"
+
+pytestmark = pytest.mark.django_db
+
+
+def bearer(access: str) -> dict:
+    return {"HTTP_AUTHORIZATION": f"Bearer {access}"}
+
+
+def test_me_returns_the_user(auth_client, user):
+    response = auth_client.get(ME)
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "id": user.id,
+        "email": user.email,
+        "full_name": user.full_name,
+        "roles": ["customer"],
+    }
+
+
+def test_me_with_an_api_key(api_key_client, user):
+    response = api_key_client.get(ME)
+
+    assert response.status_code == 200
+    assert response.json()["id"] == user.id
+
+
+def test_me_lists_every_role_of_a_staff_reviewer(client_for, staff_reviewer):
+    response = client_for(staff_reviewer).get(ME)
+
+    assert response.json()["roles"] == ["reviewer"]
+
+
+def test_unauthenticated_is_401_not_403(api_client):
+    response = api_client.get(ME)
+
+    assert response.status_code == 401
+    assert response.json()["error"]["type"] == "authentication_error"
+    assert response["WWW-Authenticate"].startswith("Bearer")
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Bearer not-a-jwt",
+        "Bearer a b",
+        "Api-Key pdk_thisIsNotAKeyThatExists0000000000000000",
+        "Api-Key",
+        "Api-Key not-even-our-format",
+    ],
+)
+def test_bad_credentials_are_401_in_the_envelope(api_client, header):
+    response = api_client.get(ME, HTTP_AUTHORIZATION=header)
+
+    assert response.status_code == 401
+    assert response.json()["error"]["type"] == "authentication_error"
+
+
+def test_an_access_token_without_a_session_is_refused(api_client, user):
+    # Signed with our key but minted outside a login (no `sid`): nothing could ever revoke it.
+    token = AccessToken.for_user(user)
+
+    assert api_client.get(ME, **bearer(str(token))).status_code == 401
+
+
+def test_a_refresh_token_is_not_an_access_token(api_client, user):
+    tokens = auth_session_start(user=user).tokens
+
+    assert api_client.get(ME, **bearer(tokens.refresh)).status_code == 401
+
+
+def test_an_expired_access_token_is_401(api_client, user):
+    token = AccessToken(auth_session_start(user=user).tokens.access, verify=False)
+    token.set_exp(lifetime=-token.lifetime)
+
+    assert api_client.get(ME, **bearer(str(token))).status_code == 401
+
+
+def test_the_session_check_costs_no_query_once_cached(api_client, user, django_assert_num_queries):
+    access = auth_session_start(user=user).tokens.access
+    api_client.get(ME, **bearer(access))  # the first request reads the session and caches its state
+
+    # loading the user and their roles: the session is answered by the cache
+    with django_assert_num_queries(2):
+        response = api_client.get(ME, **bearer(access))
+
+    assert response.status_code == 200
+
+
+def test_a_cache_miss_falls_back_to_the_database(api_client, user):
+    login = auth_session_start(user=user)
+    api_client.get(ME, **bearer(login.tokens.access))
+    # revoked behind the cache's back (another process, a lost invalidation), then the cache is lost
+    AuthSession.objects.filter(pk=login.session.id).update(revoked_at=timezone.now())
+    cache.delete_pattern("*")  # this run's keys only: clear() would flush the shared Redis db
+
+    assert api_client.get(ME, **bearer(login.tokens.access)).status_code == 401
+
+
+def test_api_key_use_is_recorded_at_most_once_a_minute(api_key_client, user):
+    api_key = user.api_keys.get()
+    assert api_key.last_used_at is None
+
+    api_key_client.get(ME)
+    api_key.refresh_from_db()
+    first_use = api_key.last_used_at
+    api_key_client.get(ME)
+    api_key.refresh_from_db()
+
+    assert first_use is not None
+    assert api_key.last_used_at == first_use
+
+
+def test_with_the_cache_down_the_database_decides(api_client, user, settings):
+    live = auth_session_start(user=user).tokens.access
+    ended = auth_session_start(user=user)
+    AuthSession.objects.filter(pk=ended.session.id).update(revoked_at=timezone.now())
+    # a real Redis client pointed at a port nobody listens on
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
+        }
+    }
+
+    assert api_client.get(ME, **bearer(live)).status_code == 200
+    assert api_client.get(ME, **bearer(ended.tokens.access)).status_code == 401
