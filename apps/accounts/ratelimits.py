@@ -12,8 +12,13 @@ import math
 import time
 from dataclasses import dataclass
 
+import logging
+
 from django.core.cache import cache
 
+from apps.core.cache import CACHE_ERRORS
+
+logger = logging.getLogger(__name__)
 _PREFIX = "ratelimit"
 
 
@@ -31,7 +36,20 @@ def _keys(name: str) -> tuple[str, str]:
 
 
 def hit(name: str, *, window_seconds: int) -> Window:
-    """Counts one hit and returns the count including it, and when the window closes."""
+    """Counts one hit and returns the count including it, and when the window closes.
+
+    With the cache unreachable nothing can be counted: the hit is let through (count 0) and a
+    warning logged. Refusing every login while Redis is down would turn a cache outage into an
+    outage of the whole API; the password check still stands between a guess and an account.
+    """
+    try:
+        return _hit(name, window_seconds=window_seconds)
+    except CACHE_ERRORS:
+        logger.warning("rate limit %s not counted: cache unavailable", name.split(":")[0])
+        return Window(count=0, retry_after=0)
+
+
+def _hit(name: str, *, window_seconds: int) -> Window:
     count_key, start_key = _keys(name)
     now = time.time()
     cache.add(start_key, now, timeout=window_seconds)
@@ -46,4 +64,7 @@ def hit(name: str, *, window_seconds: int) -> Window:
 
 
 def reset(name: str) -> None:
-    cache.delete_many(list(_keys(name)))
+    try:
+        cache.delete_many(list(_keys(name)))
+    except CACHE_ERRORS:
+        logger.warning("rate limit %s not reset: cache unavailable", name.split(":")[0])

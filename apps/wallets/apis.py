@@ -1,0 +1,177 @@
+"""HTTP for wallets and transfers (API.md "Wallets and transfers"): parse, call one service, serialize."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.accounts.selectors import request_actor
+from apps.accounts.throttles import MoneyMovementThrottle
+from apps.core.fields import AmountField, CurrencyField
+from apps.core.idempotency import idempotent
+from apps.core.pagination import PAGE_PARAMETERS, page_body, page_params, page_schema, paginate
+from apps.wallets.selectors import wallet_get, wallet_list, wallet_transactions
+from apps.wallets.services import wallet_create, wallet_deposit, wallet_transfer
+
+ERROR_RESPONSES = {
+    400: OpenApiResponse(description="Invalid request (API.md error envelope)."),
+    401: OpenApiResponse(description="Not authenticated."),
+    404: OpenApiResponse(description="No such wallet (or not yours)."),
+}
+
+
+class WalletOutputSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    currency = serializers.CharField()
+    balance = serializers.IntegerField(help_text="Minor units of the currency.")
+    status = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class TransactionOutputSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    type = serializers.CharField()
+    status = serializers.CharField()
+    amount = serializers.IntegerField()
+    currency = serializers.CharField()
+    source_wallet = serializers.CharField(source="source_wallet_id", allow_null=True)
+    destination_wallet = serializers.CharField(source="destination_wallet_id", allow_null=True)
+    description = serializers.CharField(allow_null=True)
+    failure_code = serializers.CharField(allow_null=True)
+    failure_message = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class WalletsApi(APIView):
+    """GET /wallets (the caller's wallets) and POST /wallets (open one)."""
+
+    class CreateInputSerializer(serializers.Serializer):
+        currency = CurrencyField()
+
+        class Meta:
+            ref_name = "WalletCreateInput"
+
+    @extend_schema(
+        operation_id="wallets_list",
+        parameters=PAGE_PARAMETERS,
+        responses={200: page_schema("WalletList", WalletOutputSerializer), **ERROR_RESPONSES},
+    )
+    def get(self, request: Request) -> Response:
+        page = wallet_list(user=request.user, params=page_params(request.query_params))
+        return Response(page_body(page, WalletOutputSerializer))
+
+    @extend_schema(
+        operation_id="wallets_create",
+        request=CreateInputSerializer,
+        responses={
+            201: WalletOutputSerializer,
+            409: OpenApiResponse(description="wallet_exists: one wallet per user per currency."),
+            **ERROR_RESPONSES,
+        },
+    )
+    @idempotent
+    def post(self, request: Request) -> Response:
+        serializer = self.CreateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        wallet = wallet_create(actor=request_actor(request), user=request.user, **serializer.validated_data)
+        return Response(WalletOutputSerializer(wallet).data, status=201)
+
+
+class WalletDetailApi(APIView):
+    @extend_schema(
+        operation_id="wallets_retrieve", responses={200: WalletOutputSerializer, **ERROR_RESPONSES}
+    )
+    def get(self, request: Request, wallet_id: str) -> Response:
+        wallet = wallet_get(user=request.user, wallet_id=wallet_id)
+        return Response(WalletOutputSerializer(wallet).data)
+
+
+class WalletDepositApi(APIView):
+    throttle_classes = [MoneyMovementThrottle]
+
+    class InputSerializer(serializers.Serializer):
+        amount = AmountField()
+        payment_method = serializers.CharField(
+            max_length=255, help_text="A gateway token (e.g. tok_visa). Card numbers are refused."
+        )
+        currency = CurrencyField(required=False, help_text="If given, must be the wallet's currency.")
+
+        class Meta:
+            ref_name = "DepositInput"
+
+    @extend_schema(
+        operation_id="wallets_deposit",
+        request=InputSerializer,
+        responses={
+            201: OpenApiResponse(
+                TransactionOutputSerializer,
+                description="The deposit: `completed`, or `failed` with a failure_code when declined.",
+            ),
+            **ERROR_RESPONSES,
+        },
+    )
+    @idempotent
+    def post(self, request: Request, wallet_id: str) -> Response:
+        wallet = wallet_get(user=request.user, wallet_id=wallet_id)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        txn = wallet_deposit(
+            actor=request_actor(request), user=request.user, wallet_id=wallet.pk, **serializer.validated_data
+        )
+        return Response(TransactionOutputSerializer(txn).data, status=201)
+
+
+class WalletTransactionListApi(APIView):
+    @extend_schema(
+        operation_id="wallets_transactions_list",
+        parameters=PAGE_PARAMETERS,
+        responses={200: page_schema("TransactionList", TransactionOutputSerializer), **ERROR_RESPONSES},
+    )
+    def get(self, request: Request, wallet_id: str) -> Response:
+        params = page_params(request.query_params)
+        page = paginate(wallet_transactions(user=request.user, wallet_id=wallet_id), params)
+        return Response(page_body(page, TransactionOutputSerializer))
+
+
+class TransferCreateApi(APIView):
+    throttle_classes = [MoneyMovementThrottle]
+
+    class InputSerializer(serializers.Serializer):
+        source_wallet = serializers.CharField(max_length=64, help_text="One of your wallets.")
+        destination_wallet = serializers.CharField(max_length=64, help_text="Any active wallet.")
+        amount = AmountField()
+        description = serializers.CharField(max_length=500, required=False, allow_blank=True)
+
+        class Meta:
+            ref_name = "TransferInput"
+
+    @extend_schema(
+        operation_id="transfers_create",
+        request=InputSerializer,
+        responses={
+            201: TransactionOutputSerializer,
+            400: OpenApiResponse(
+                description="insufficient_funds, wallet_inactive, currency_mismatch, same_wallet "
+                "or an invalid parameter; nothing moved."
+            ),
+            401: ERROR_RESPONSES[401],
+            404: ERROR_RESPONSES[404],
+        },
+    )
+    @idempotent
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        txn = wallet_transfer(
+            actor=request_actor(request),
+            user=request.user,
+            source_wallet_id=data["source_wallet"],
+            destination_wallet_id=data["destination_wallet"],
+            amount=data["amount"],
+            description=data.get("description") or None,
+        )
+        return Response(TransactionOutputSerializer(txn).data, status=201)

@@ -1,0 +1,57 @@
+"""Wallet reads, scoped to their owner: another user's wallet is a 404, exactly like a missing one."""
+
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+
+from apps.accounts.models import User
+from apps.core.ids import has_prefix
+from apps.core.pagination import Page, PageParams, paginate
+from apps.wallets import cache
+from apps.wallets.errors import WalletNotFound
+from apps.wallets.models import Transaction, Wallet
+
+
+def _owned_wallets(*, user: User) -> QuerySet[Wallet]:
+    return Wallet.objects.filter(user=user)
+
+
+def wallet_list(*, user: User, params: PageParams) -> Page[Wallet]:
+    return cache.read_through(
+        scope=cache.user_scope(user.pk),
+        key=f"list:{params.cache_key}",
+        load=lambda: paginate(_owned_wallets(user=user), params),
+    )
+
+
+def wallet_get(*, user: User, wallet_id: str, param: str | None = None) -> Wallet:
+    """The user's wallet, from the cache when it is there; `param` names the input on a 404."""
+    if not has_prefix(wallet_id, "wal"):
+        raise WalletNotFound(f"No such wallet: '{str(wallet_id)[:64]}'", param=param)
+    wallet = cache.read_through(
+        scope=cache.wallet_scope(wallet_id),
+        key="row",
+        load=lambda: Wallet.objects.filter(pk=wallet_id).first(),
+    )
+    if wallet is None or wallet.user_id != user.pk:
+        raise WalletNotFound(f"No such wallet: '{wallet_id}'", param=param)
+    return wallet
+
+
+def wallet_transactions(*, user: User, wallet_id: str) -> QuerySet[Transaction]:
+    """Every deposit and transfer in or out of the user's wallet (paginate newest first)."""
+    wallet = wallet_get(user=user, wallet_id=wallet_id)
+    return Transaction.objects.filter(Q(source_wallet_id=wallet.pk) | Q(destination_wallet_id=wallet.pk))
+
+
+def wallet_count() -> int:
+    return Wallet.objects.count()
+
+
+def wallet_cached_balances(*, after_id: str, limit: int) -> list[tuple[str, str, int]]:
+    """(wallet id, ledger account id, cached balance) of up to `limit` wallets after `after_id`."""
+    return list(
+        Wallet.objects.filter(pk__gt=after_id)
+        .order_by("pk")
+        .values_list("pk", "ledger_account_id", "balance")[:limit]
+    )

@@ -1,0 +1,136 @@
+"""Transfers under real concurrency: threads with their own PostgreSQL connections.
+
+Ordered FOR UPDATE locks must make these safe without help: the tests also check that no
+deadlock/serialization retry (apps.wallets.locks.retry_on_lock_conflict) was ever needed.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections import Counter
+from collections.abc import Callable
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.db.models import Sum
+from rest_framework.test import APIClient
+
+from apps.wallets.errors import InsufficientFunds
+from apps.wallets.models import Transaction, Wallet
+from apps.wallets.services import wallet_transfer
+from apps.wallets.tests.factories import WalletFactory, fund
+
+pytestmark = [pytest.mark.concurrency, pytest.mark.django_db(transaction=True)]
+
+
+def run_threads(count: int, work: Callable[[int], None]) -> list[BaseException]:
+    """Runs work(i) in `count` threads started together; returns what they raised."""
+    barrier = threading.Barrier(count)
+    errors: list[BaseException] = []
+
+    def target(index: int) -> None:
+        try:
+            barrier.wait()
+            work(index)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=target, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return errors
+
+
+def _no_lock_retries(caplog) -> bool:
+    return not [r for r in caplog.records if r.name == "apps.wallets.locks"]
+
+
+def test_random_transfers_never_overdraw_and_keep_the_books(caplog):
+    caplog.set_level(logging.WARNING, logger="apps.wallets.locks")
+    wallets = [WalletFactory() for _ in range(5)]
+    for wallet in wallets:
+        fund(wallet, 1_000)
+    ids = [w.pk for w in wallets]
+    owners = {w.pk: w.user for w in wallets}
+    outcomes: Counter[str] = Counter()
+    lock = threading.Lock()
+
+    def work(index: int) -> None:
+        rng = random.Random(index)
+        for _ in range(40):
+            source, destination = rng.sample(ids, 2)
+            try:
+                wallet_transfer(
+                    actor=None,
+                    user=owners[source],
+                    source_wallet_id=source,
+                    destination_wallet_id=destination,
+                    amount=rng.randint(1, 400),
+                )
+                outcome = "completed"
+            except InsufficientFunds:
+                outcome = "insufficient_funds"
+            with lock:
+                outcomes[outcome] += 1
+
+    errors = run_threads(8, work)
+
+    assert errors == []
+    assert sum(outcomes.values()) == 8 * 40
+    assert outcomes["completed"] > 0
+    balances = dict(Wallet.objects.values_list("pk", "balance"))
+    assert min(balances.values()) >= 0
+    assert sum(balances.values()) == 5 * 1_000
+    assert Transaction.objects.filter(type="transfer").count() == outcomes["completed"]
+    for wallet_id, balance in balances.items():
+        sent = Transaction.objects.filter(type="transfer", source_wallet_id=wallet_id).aggregate(
+            s=Sum("amount")
+        )["s"]
+        received = Transaction.objects.filter(type="transfer", destination_wallet_id=wallet_id).aggregate(
+            s=Sum("amount")
+        )["s"]
+        assert balance == 1_000 - (sent or 0) + (received or 0)
+    out = StringIO()
+    call_command("verify_ledger", stdout=out)
+    assert "ledger OK: 5 wallets" in out.getvalue()
+    assert _no_lock_retries(caplog)
+
+
+def test_opposite_transfers_in_a_tight_loop_never_fail_the_caller(caplog):
+    caplog.set_level(logging.WARNING, logger="apps.wallets.locks")
+    a, b = WalletFactory(), WalletFactory()
+    fund(a, 100_000)
+    fund(b, 100_000)
+    directions = [(a, b), (b, a)]
+    statuses: list[tuple[int, str]] = []
+
+    def work(index: int) -> None:
+        source, destination = directions[index % 2]
+        client = APIClient()
+        client.force_authenticate(user=source.user)
+        for _ in range(30):
+            response = client.post(
+                "/api/v1/transfers",
+                {"source_wallet": source.pk, "destination_wallet": destination.pk, "amount": 7},
+                format="json",
+            )
+            statuses.append((response.status_code, response.content.decode()[:200]))
+
+    errors = run_threads(4, work)
+
+    assert errors == []
+    assert [s for s in statuses if s[0] != 201] == []
+    assert len(statuses) == 4 * 30
+    assert Wallet.objects.aggregate(total=Sum("balance"))["total"] == 200_000
+    out = StringIO()
+    call_command("verify_ledger", stdout=out)
+    assert "ledger OK" in out.getvalue()
+    assert _no_lock_retries(caplog)
