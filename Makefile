@@ -36,7 +36,7 @@ lint: install-dev
 test: install-dev
 	$(PY) tests/check_services.py
 	$(MAKE) --no-print-directory lint
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n 2
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache .ruff_cache test-artifacts

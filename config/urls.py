@@ -5,6 +5,7 @@ api_v1 = [
     path("", include("apps.core.urls")),
     path("", include("apps.accounts.urls")),
     path("", include("apps.wallets.urls")),
+    path("", include("apps.payments.urls")),
 ]
 
 urlpatterns = [

@@ -8,11 +8,10 @@ the same stale count.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass
-
-import logging
 
 from django.core.cache import cache
 

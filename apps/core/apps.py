@@ -7,4 +7,7 @@ class CoreConfig(AppConfig):
     verbose_name = "Platform plumbing"
 
     def ready(self) -> None:
-        from apps.core import celery_signals  # noqa: F401  (correlation ids into tasks)
+        from apps.core import (
+            celery_signals,  # noqa: F401  (correlation ids into tasks)
+            crypto,  # noqa: F401  (key check, setting_changed hook)
+        )

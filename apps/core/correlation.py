@@ -52,5 +52,7 @@ def reset_request_meta(token) -> None:
 
 class CorrelationIdLogFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        record.correlation_id = _current.get()
+        # Django logs a request's 4xx/5xx after the middleware has returned, with the request attached.
+        request = getattr(record, "request", None)
+        record.correlation_id = _current.get() or getattr(request, "correlation_id", None)
         return True

@@ -65,7 +65,9 @@ _PURGE_BATCH = 5000
 # Rejections that happen before a view does any work. They are not kept, so the client may fix the
 # request and send it again with the same key.
 _UNSTORED_STATUSES = frozenset({401, 403, 404, 405, 413, 415, 429})
-_UNSTORED_400_CODES = frozenset({"parameter_invalid", "parameter_missing", "invalid_json", "bad_request"})
+_UNSTORED_400_CODES = frozenset(
+    {"parameter_invalid", "parameter_missing", "invalid_json", "bad_request", "raw_card_data_rejected"}
+)
 
 View = Callable[..., Any]
 

@@ -21,6 +21,14 @@ from django.utils import timezone
 from apps.core.ids import PrefixedIdField
 
 
+class SystemAccount:
+    """Codes of the system accounts, which stand for the world outside the wallets."""
+
+    GATEWAY_CLEARING = "gateway_clearing"  # what card networks owe or are owed
+    PLATFORM_REVENUE = "platform_revenue"  # captured payments, less refunds
+    WALLET_HOLDS = "wallet_holds"  # wallet money authorized for a payment, not yet captured
+
+
 class LedgerAccount(models.Model):
     class Kind(models.TextChoices):
         WALLET = "wallet", "Wallet"

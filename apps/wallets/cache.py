@@ -1,30 +1,13 @@
-"""Read-through cache of wallet reads, invalidated by bumping a version, never by scanning keys.
-
-Each scope (one wallet, one user's wallet list) has a version counter; cached values live under
-`<scope>:<version>:<key>`. A write bumps the versions of what it changed after its transaction
-commits, so the next read misses and loads fresh rows; stale values are simply never read again
-and expire. A counter that was evicted restarts from the clock, not from 1, so it can never meet
-an old key again. Redis being down costs speed, never correctness: reads fall back to the database.
-"""
+"""Scopes of the wallet read cache (apps.core.cache): one per wallet, one per user's wallet list."""
 
 from __future__ import annotations
 
-import logging
-import time
-from collections.abc import Callable, Iterable
-from typing import TypeVar
+from collections.abc import Iterable
 
-from django.core.cache import cache
-from django.db import transaction
-from django_redis.exceptions import ConnectionInterrupted
-from redis.exceptions import RedisError
+from apps.core import cache as versioned
+from apps.core.cache import read_through
 
-logger = logging.getLogger(__name__)
-
-T = TypeVar("T")
-TIMEOUT_SECONDS = 300
-CACHE_ERRORS = (RedisError, ConnectionInterrupted, OSError)
-_MISS = object()
+__all__ = ["bump_on_commit", "read_through", "user_scope", "wallet_scope"]
 
 
 def wallet_scope(wallet_id: str) -> str:
@@ -35,45 +18,5 @@ def user_scope(user_id: str) -> str:
     return f"wallets:user:{user_id}"
 
 
-def _version(scope: str) -> int:
-    key = f"{scope}:version"
-    version = cache.get(key)
-    if version is None:
-        cache.add(key, time.time_ns(), timeout=None)
-        version = cache.get(key)
-    return version
-
-
-def read_through(*, scope: str, key: str, load: Callable[[], T | None]) -> T | None:
-    """The cached value for `key` in `scope`, else `load()` (stored unless it is None)."""
-    try:
-        full_key = f"{scope}:{_version(scope)}:{key}"
-        value = cache.get(full_key, _MISS)
-    except CACHE_ERRORS:
-        logger.warning("wallet cache unavailable; reading the database", exc_info=True)
-        return load()
-    if value is not _MISS:
-        return value
-    value = load()
-    if value is not None:
-        try:
-            cache.set(full_key, value, timeout=TIMEOUT_SECONDS)
-        except CACHE_ERRORS:
-            logger.warning("wallet cache unavailable; value not stored", exc_info=True)
-    return value
-
-
-def bump(scopes: Iterable[str]) -> None:
-    for scope in scopes:
-        try:
-            cache.incr(f"{scope}:version")
-        except ValueError:
-            pass  # no version yet: nothing was cached under this scope
-        except CACHE_ERRORS:
-            # Stale for at most TIMEOUT_SECONDS; money is never decided from the cache.
-            logger.warning("could not invalidate %s", scope, exc_info=True)
-
-
 def bump_on_commit(*, wallet_ids: Iterable[str], user_ids: Iterable[str]) -> None:
-    scopes = [wallet_scope(w) for w in wallet_ids] + [user_scope(u) for u in user_ids]
-    transaction.on_commit(lambda: bump(scopes))
+    versioned.bump_on_commit([*(wallet_scope(w) for w in wallet_ids), *(user_scope(u) for u in user_ids)])

@@ -32,14 +32,6 @@ class InsufficientFunds(ApplicationError):
     default_message = "The source wallet's balance is lower than the amount."
 
 
-class RawCardDataRejected(ApplicationError):
-    code = "raw_card_data_rejected"
-    default_message = (
-        "Raw card numbers are refused: send a payment method token (e.g. tok_visa) created by the "
-        "gateway's client library instead."
-    )
-
-
 class StaffOnly(PermissionDenied):
     default_message = "Only staff can freeze or unfreeze wallets."
 

@@ -10,7 +10,6 @@ steps around the network call.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from typing import Any
 
@@ -20,7 +19,8 @@ from django.db.models import Case, F, When
 from apps.accounts.models import User
 from apps.audit.services import audit_record
 from apps.core.outbox import emit_event
-from apps.ledger.models import LedgerAccount
+from apps.core.pci import reject_card_data
+from apps.ledger.models import JournalEntry, LedgerAccount, SystemAccount
 from apps.ledger.services import ledger_account_create, ledger_post, ledger_system_account
 from apps.payments.gateways import (
     GatewayError,
@@ -34,7 +34,6 @@ from apps.wallets.errors import (
     CurrencyMismatch,
     InsufficientFunds,
     NoteRequired,
-    RawCardDataRejected,
     SameWallet,
     StaffOnly,
     WalletExists,
@@ -46,8 +45,6 @@ from apps.wallets.models import Transaction, Wallet
 
 logger = logging.getLogger(__name__)
 
-# The system account that stands for card networks: a deposit moves money from it to a wallet.
-GATEWAY_CLEARING = "gateway_clearing"
 # Attempts at the gateway within one deposit request; every attempt carries the same idempotency
 # key (the transaction id), so a retry can never charge twice.
 GATEWAY_ATTEMPTS = 3
@@ -57,8 +54,6 @@ _UNAVAILABLE = GatewayResult(
     failure_code="gateway_unavailable",
     failure_message="The card gateway is unavailable; nothing was charged. Try again later.",
 )
-# 13–19 digits, however spaced or dashed: the length of a card number (PAN).
-_CARD_NUMBER = re.compile(r"\d{13,19}")
 
 
 def _unique_violation(exc: IntegrityError, constraint: str) -> bool:
@@ -98,11 +93,6 @@ def wallet_create(*, actor: Any, user: User, currency: str) -> Wallet:
     return wallet
 
 
-def _refuse_card_number(payment_method: str) -> None:
-    if _CARD_NUMBER.fullmatch(re.sub(r"[\s-]", "", payment_method)):
-        raise RawCardDataRejected(param="payment_method")
-
-
 def wallet_deposit(
     *, actor: Any, user: User, wallet_id: str, amount: int, payment_method: str, currency: str | None = None
 ) -> Transaction:
@@ -120,7 +110,7 @@ def wallet_deposit(
     (`retrieve`), and if it cannot say either, the deposit fails with `gateway_outcome_unknown`
     and is logged for reconciliation by hand (there is no automatic deposit reconciliation yet).
     """
-    _refuse_card_number(payment_method)
+    reject_card_data({"payment_method": payment_method})
     txn = wallet_deposit_start(
         actor=actor,
         user=user,
@@ -230,7 +220,7 @@ def wallet_deposit_settle(*, actor: Any, transaction_id: str, result: GatewayRes
     if result.status != "captured":
         return _deposit_fail(actor=actor, txn=txn, result=result)
 
-    clearing = ledger_system_account(code=GATEWAY_CLEARING, currency=txn.currency)
+    clearing = ledger_system_account(code=SystemAccount.GATEWAY_CLEARING, currency=txn.currency)
     entry = ledger_post(
         kind="deposit",
         memo=f"deposit {txn.pk}",
@@ -374,6 +364,49 @@ def wallet_transfer(
         wallet_ids=[source.pk, destination.pk], user_ids={source.user_id, destination.user_id}
     )
     return txn
+
+
+def wallet_post_locked(
+    *,
+    wallet: Wallet,
+    kind: str,
+    memo: str,
+    lines: list[tuple[LedgerAccount, int]],
+    allow_frozen: bool = False,
+) -> JournalEntry:
+    """Posts an entry in which a wallet takes part, and moves its cached balance to match.
+
+    A building block for other apps' money services (payments), like `ledger_post`: it runs inside
+    the caller's transaction, on a wallet the caller has locked with `lock_wallets`. The wallet's
+    balance moves by the sum of its own lines. Money leaving needs an active wallet and enough
+    funds (checked here, on the locked row, before anything is written); money arriving needs an
+    active wallet unless `allow_frozen` (a refund returning the owner's own money).
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("wallet_post_locked runs inside the caller's transaction")
+    delta = sum(amount for account, amount in lines if account.pk == wallet.ledger_account_id)
+    if wallet.status != Wallet.Status.ACTIVE and (delta < 0 or not allow_frozen):
+        raise WalletInactive(f"Wallet {wallet.pk} is frozen.", param="payment_method")
+    if wallet.balance + delta < 0:
+        raise InsufficientFunds(param="amount")
+    entry = ledger_post(kind=kind, memo=memo, lines=lines)
+    Wallet.objects.filter(pk=wallet.pk).update(balance=F("balance") + delta)
+    wallet.balance += delta
+    if delta:
+        emit_event(
+            event_type="wallet.funds_added" if delta > 0 else "wallet.funds_deducted",
+            aggregate=wallet,
+            payload={
+                "wallet": wallet.pk,
+                "amount": abs(delta),
+                "currency": wallet.currency,
+                "balance": wallet.balance,
+                "journal_entry": entry.pk,
+                "reason": kind,
+            },
+        )
+    cache.bump_on_commit(wallet_ids=[wallet.pk], user_ids=[wallet.user_id])
+    return entry
 
 
 def _transaction_payload(txn: Transaction) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from config.settings.base import env
 
 SECRET_KEY = env("SECRET_KEY")  # no default: a production process without it must not start
 # Production never runs on the embedded defaults (SQLite, per-process cache, eager tasks).
-for required in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL"):
+for required in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "FIELD_ENCRYPTION_KEYS"):
     env(required)
 DEBUG = False
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

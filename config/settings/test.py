@@ -14,8 +14,8 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql"):
     DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", default="test_paydesk")}
 
 # A Redis database of the tests' own; each xdist worker has its own key prefix, cleared per test.
-CACHES["default"]["KEY_PREFIX"] = os.environ.get(
-    "TEST_CACHE_PREFIX", f"paydesk-test-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+CACHES["default"]["KEY_PREFIX"] = (
+    f"{os.environ.get('TEST_CACHE_PREFIX', 'paydesk-test')}-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 )
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,5 +1,6 @@
 """`manage.py check --deploy` on the production settings reports nothing but the one opt-in."""
 
+import base64
 import os
 import secrets
 import subprocess
@@ -20,6 +21,7 @@ def test_deploy_check_with_production_variables_is_clean():
         "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/paydesk",
         "REDIS_URL": "redis://127.0.0.1:6379/15",
         "CELERY_BROKER_URL": "amqp://guest:guest@127.0.0.1:5672//",
+        "FIELD_ENCRYPTION_KEYS": "k1:" + base64.urlsafe_b64encode(os.urandom(32)).decode(),
     }
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy"],
@@ -37,7 +39,9 @@ def test_deploy_check_with_production_variables_is_clean():
     assert reported <= {"security.W021"}, output
 
 
-@pytest.mark.parametrize("missing", ["SECRET_KEY", "DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL"])
+@pytest.mark.parametrize(
+    "missing", ["SECRET_KEY", "DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "FIELD_ENCRYPTION_KEYS"]
+)
 def test_production_refuses_to_start_without_its_required_variables(missing):
     env = {
         **os.environ,
@@ -46,6 +50,7 @@ def test_production_refuses_to_start_without_its_required_variables(missing):
         "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/paydesk",
         "REDIS_URL": "redis://127.0.0.1:6379/15",
         "CELERY_BROKER_URL": "amqp://guest:guest@127.0.0.1:5672//",
+        "FIELD_ENCRYPTION_KEYS": "k1:" + base64.urlsafe_b64encode(os.urandom(32)).decode(),
     }
     del env[missing]
     result = subprocess.run(

@@ -6,6 +6,7 @@ from django.db import connection, transaction
 
 from apps.payments.gateways import GATEWAYS, get_gateway
 from apps.payments.gateways.base import GatewayError, GatewayResponseLost, GatewayRetryableError
+from apps.payments.gateways.circuit import CircuitBreakerGateway
 from apps.payments.gateways.simulated import SimulatedGateway
 from apps.payments.models import SimulatedCharge
 
@@ -348,10 +349,12 @@ def test_operation_key_reused_for_another_operation_is_refused(gateway, captured
 # --- selection ------------------------------------------------------------------------------------
 
 
-def test_get_gateway_defaults_to_the_simulated_gateway(settings):
+def test_get_gateway_defaults_to_the_simulated_gateway_behind_the_circuit_breaker(settings):
     del settings.PAYMENT_GATEWAY
 
-    assert isinstance(get_gateway(), SimulatedGateway)
+    gateway = get_gateway()
+    assert isinstance(gateway, CircuitBreakerGateway)
+    assert isinstance(gateway.inner, SimulatedGateway)
 
 
 def test_get_gateway_follows_the_setting_and_refuses_unknown_names(settings):

@@ -1,0 +1,65 @@
+"""Reads of payments, scoped to who asks: owners see their own, reviewers see all."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db.models import QuerySet
+from django.utils.dateparse import parse_datetime
+
+from apps.core.errors import InvalidRequest
+from apps.payments.errors import PaymentNotFound
+from apps.payments.models import Payment
+
+REVIEW_PERMISSION = "payments.review_payment"
+FILTERS = ("status", "customer_id", "created_gte", "created_lt", "subscription")
+
+
+def can_see_all_payments(user: Any) -> bool:
+    return bool(user and user.is_authenticated and user.has_perm(REVIEW_PERMISSION))
+
+
+def _visible(principal: Any) -> QuerySet[Payment]:
+    queryset = Payment.objects.select_related("review", "review__decided_by")
+    return queryset if can_see_all_payments(principal) else queryset.filter(owner=principal)
+
+
+def _timestamp(name: str, value: str) -> datetime:
+    parsed = parse_datetime(value) if isinstance(value, str) else None
+    if parsed is None or parsed.tzinfo is None:
+        raise InvalidRequest(f"{name} must be an ISO 8601 timestamp with a timezone", param=name)
+    return parsed
+
+
+def parse_payment_filters(query_params: Any) -> dict[str, str]:
+    """Validated filters, in a canonical form (also the list cache's key)."""
+    filters = {name: query_params[name] for name in FILTERS if query_params.get(name) not in (None, "")}
+    if "status" in filters and filters["status"] not in Payment.Status.values:
+        raise InvalidRequest(f"status must be one of: {', '.join(Payment.Status.values)}", param="status")
+    for name in ("created_gte", "created_lt"):
+        if name in filters:
+            filters[name] = _timestamp(name, filters[name]).isoformat()
+    return filters
+
+
+def payment_list(*, principal: Any, filters: dict[str, str]) -> QuerySet[Payment]:
+    queryset = _visible(principal)
+    if "status" in filters:
+        queryset = queryset.filter(status=filters["status"])
+    if "customer_id" in filters:
+        queryset = queryset.filter(customer_id=filters["customer_id"])
+    if "subscription" in filters:
+        queryset = queryset.filter(subscription_id=filters["subscription"])
+    if "created_gte" in filters:
+        queryset = queryset.filter(created_at__gte=filters["created_gte"])
+    if "created_lt" in filters:
+        queryset = queryset.filter(created_at__lt=filters["created_lt"])
+    return queryset
+
+
+def payment_get(*, principal: Any, payment_id: str) -> Payment:
+    payment = _visible(principal).filter(pk=payment_id).first()
+    if payment is None:
+        raise PaymentNotFound(f"No such payment: '{payment_id}'")
+    return payment

@@ -1,0 +1,147 @@
+"""Retries with backoff, dead letters, lost answers and reconciliation."""
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection
+
+from apps.core.models import DeadLetter
+from apps.payments import services
+from apps.payments.models import GatewayAttempt, Payment
+from apps.payments.services import payment_mark_reconcile, retry_delay
+from apps.payments.tests.factories import sum_of_postings
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def create(client, token, **body):
+    return client.post(
+        "/api/v1/payments",
+        {"amount": 1200, "currency": "USD", "payment_method": token, **body},
+        format="json",
+    )
+
+
+def test_transient_errors_are_retried_until_success(auth_client):
+    # Eager tasks: the retries scheduled after each failure run at once.
+    body = create(auth_client, "tok_transientError").json()
+    assert body["status"] == "succeeded"
+    attempts = list(GatewayAttempt.objects.filter(payment_id=body["id"]).values_list("outcome", flat=True))
+    assert attempts == ["retryable_error", "retryable_error", "captured"]
+    assert sum_of_postings("platform_revenue", "USD") == 1200
+
+
+def test_last_failed_attempt_goes_to_a_dead_letter_and_fails_the_payment(auth_client, settings):
+    settings.PAYMENT_RETRY_MAX_ATTEMPTS = 2
+    body = create(auth_client, "tok_transientError").json()
+    assert body["status"] == "failed"
+    assert body["failure_code"] == "gateway_unavailable"
+    letter = DeadLetter.objects.get(reference=body["id"])
+    assert letter.kind == "payment_operation"
+    assert letter.attempts == 2
+    assert letter.payload["operation"] == "authorize"
+    assert sum_of_postings("platform_revenue", "USD") == 0
+
+
+def test_backoff_grows_exponentially_with_jitter(settings):
+    settings.PAYMENT_RETRY_BASE_SECONDS = 2
+    settings.PAYMENT_RETRY_MAX_SECONDS = 60
+    for attempt, ceiling in [(1, 2), (2, 4), (3, 8), (6, 60)]:
+        delays = {retry_delay(attempt) for _ in range(20)}
+        assert all(ceiling / 2 <= d <= ceiling for d in delays)
+        assert len(delays) > 1  # jittered
+
+
+def test_lost_answer_waits_in_reconcile_then_is_settled_once(auth_client):
+    body = create(auth_client, "tok_responseLost").json()
+    assert body["status"] == "reconcile"
+    assert sum_of_postings("platform_revenue", "USD") == 0
+
+    call_command("reconcile_payments", "--dry-run")
+    assert Payment.objects.get(pk=body["id"]).status == "reconcile"
+
+    call_command("reconcile_payments")
+    payment = Payment.objects.get(pk=body["id"])
+    assert payment.status == "succeeded"
+    assert payment.amount_captured == 1200
+    assert sum_of_postings("platform_revenue", "USD") == 1200
+    call_command("reconcile_payments")  # nothing left: nothing doubles
+    assert sum_of_postings("platform_revenue", "USD") == 1200
+
+
+@pytest.fixture
+def success_cannot_be_written():
+    """A real database failure between the gateway's answer and our commit: a trigger that refuses
+    to store any payment as succeeded (the test removes it to let reconciliation through)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            CREATE FUNCTION test_refuse_success() RETURNS trigger AS $$
+            BEGIN
+              IF NEW.status = 'succeeded' THEN RAISE EXCEPTION 'disk full'; END IF;
+              RETURN NEW;
+            END $$ LANGUAGE plpgsql;
+            CREATE TRIGGER test_refuse_success BEFORE UPDATE ON payments_payment
+              FOR EACH ROW EXECUTE FUNCTION test_refuse_success();
+            """
+        )
+
+    def heal():
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER IF EXISTS test_refuse_success ON payments_payment")
+            cursor.execute("DROP FUNCTION IF EXISTS test_refuse_success()")
+
+    yield heal
+    heal()
+
+
+def test_gateway_charged_but_write_failed_goes_to_reconcile_then_settles(
+    auth_client, success_cannot_be_written
+):
+    response = create(auth_client, "tok_visa")
+    assert response.status_code == 201
+    payment = Payment.objects.get(pk=response.json()["id"])
+    assert payment.status == "reconcile"
+    assert payment.failure_code == "settle_failed"
+    assert sum_of_postings("platform_revenue", "USD") == 0
+
+    success_cannot_be_written()
+    call_command("reconcile_payments")
+    payment.refresh_from_db()
+    assert payment.status == "succeeded"
+    assert sum_of_postings("platform_revenue", "USD") == 1200
+
+
+def test_stuck_processing_payment_is_moved_to_reconcile_first(auth_client, settings):
+    settings.PAYMENT_STUCK_AFTER_SECONDS = 0
+    body = create(auth_client, "tok_visa", capture_method="manual").json()
+    # As if a process died between opening a capture and the gateway call.
+    Payment.objects.filter(pk=body["id"]).update(status="processing", pending_operation="capture")
+    call_command("reconcile_payments")
+    payment = Payment.objects.get(pk=body["id"])
+    assert payment.status == "requires_capture"  # the gateway says: authorized, not captured
+
+
+def test_reconcile_of_a_payment_the_gateway_never_saw_fails_it(user):
+    # A request that died after opening the payment and before calling the gateway.
+    payment = services._card_payment_open(
+        actor=user,
+        token="tok_visa",
+        fields={
+            "owner": user,
+            "amount": 900,
+            "currency": "USD",
+            "capture_method": "automatic",
+            "customer_id": user.pk,
+        },
+    )
+    payment_mark_reconcile(actor=None, payment_id=payment.pk, reason="test")
+    call_command("reconcile_payments")
+    payment.refresh_from_db()
+    assert payment.status == "failed"
+    assert payment.failure_code == "gateway_no_charge"
+
+
+def test_reconcile_rejects_a_negative_window():
+    with pytest.raises(CommandError):
+        call_command("reconcile_payments", "--older-than", "-1")

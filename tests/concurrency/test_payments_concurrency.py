@@ -1,0 +1,87 @@
+"""Concurrency on PostgreSQL with real threads: one charge per key, one decision per review."""
+
+import threading
+
+import pytest
+from django.db import connection
+
+from apps.payments.gateways.simulated import SimulatedCharge
+from apps.payments.models import Payment, Review
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.concurrency]
+
+
+def run_at_once(count, work):
+    barrier = threading.Barrier(count)
+    results = [None] * count
+    errors = []
+
+    def worker(index):
+        try:
+            barrier.wait()
+            results[index] = work(index)
+        except Exception as exc:  # surfaced below: a thread's failure must fail the test
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors
+    return results
+
+
+def test_twenty_identical_payments_with_one_key_make_one_charge(client_for, user):
+    clients = [client_for(user) for _ in range(20)]
+    body = {"amount": 4200, "currency": "USD", "payment_method": "tok_visa"}
+
+    def pay(index):
+        response = clients[index].post(
+            "/api/v1/payments", body, format="json", HTTP_IDEMPOTENCY_KEY="order-77"
+        )
+        return response.status_code, response.json(), response.get("Idempotent-Replayed")
+
+    results = run_at_once(20, pay)
+    assert {status for status, _, _ in results} == {201}
+    assert len({body["id"] for _, body, _ in results}) == 1
+    assert sum(1 for *_, replayed in results if replayed == "true") == 19
+    assert Payment.objects.count() == 1
+    assert SimulatedCharge.objects.count() == 1
+
+
+def test_eight_reviewers_deciding_at_once_make_exactly_one_decision(client_for, user, staff_reviewer):
+    from apps.accounts.tests.factories import UserFactory
+
+    payment = (
+        client_for(user)
+        .post(
+            "/api/v1/payments",
+            {"amount": 900, "currency": "USD", "payment_method": "tok_riskLevelElevated"},
+            format="json",
+        )
+        .json()
+    )
+    reviewers = [staff_reviewer] + [UserFactory(is_staff=True, roles=["reviewer"]) for _ in range(7)]
+    clients = [client_for(reviewer) for reviewer in reviewers]
+
+    def decide(index):
+        decision = "approve" if index % 2 else "deny"
+        response = clients[index].put(
+            f"/api/v1/payments/{payment['id']}/review",
+            {"decision": decision, "note": f"reviewer {index}"},
+            format="json",
+        )
+        return response.status_code, response.json()
+
+    results = run_at_once(8, decide)
+    statuses = sorted(status for status, _ in results)
+    assert statuses == [200] + [409] * 7
+    assert all(body["error"]["code"] == "review_closed" for status, body in results if status == 409)
+    review = Review.objects.get(payment_id=payment["id"])
+    winner = next(body for status, body in results if status == 200)
+    assert winner["review"]["note"] == review.note
+    expected = "succeeded" if review.status == "approved" else "canceled"
+    assert Payment.objects.get(pk=payment["id"]).status == expected
