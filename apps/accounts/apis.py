@@ -6,7 +6,7 @@ from rest_framework.views import APIView
 
 from apps.accounts.permissions import IsLoggedInUser
 from apps.accounts.selectors import api_key_get, api_key_list, request_actor
-from apps.accounts.serializers import UserSerializer, error_responses
+from apps.accounts.serializers import UserSerializer
 from apps.accounts.services import (
     api_key_create,
     api_key_revoke,
@@ -17,6 +17,7 @@ from apps.accounts.services import (
 )
 from apps.accounts.throttles import LoginIpThrottle, RegisterThrottle
 from apps.core.pagination import PAGE_PARAMETERS, page_body, page_params, page_schema, paginate
+from apps.core.schema import error_responses
 
 # Component names are given explicitly: every view's nested serializers are called InputSerializer
 # and OutputSerializer, which drf-spectacular would otherwise merge into one "Input" component.

@@ -1,3 +1,5 @@
+from django_prometheus.exports import ExportToDjangoView
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -29,3 +31,14 @@ class HealthApi(APIView):
         if failing:
             body["failing"] = failing
         return Response(body, status=200 if healthy else 503)
+
+
+class MetricsApi(APIView):
+    """Prometheus text format (django-prometheus and Paydesk's own metrics), for the scraper."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(operation_id="metrics", responses={(200, "text/plain"): OpenApiTypes.STR})
+    def get(self, request):
+        return ExportToDjangoView(request._request)
