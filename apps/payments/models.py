@@ -142,6 +142,9 @@ class Payment(models.Model):
     # Why risk rules held it (also kept on its Review): set before the gateway when judged up front.
     risk_reasons = models.JSONField(default=list, blank=True)
     subscription_id = models.CharField(max_length=40, blank=True, default="", db_index=True)
+    # The billing period a subscription payment pays for (e.g. its start, ISO 8601): at most one
+    # payment per (subscription, period), enforced by the database whatever runs twice.
+    billing_period = models.CharField(max_length=40, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -149,6 +152,11 @@ class Payment(models.Model):
         permissions = [("review_payment", "Can approve or deny payments held for review")]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
+            models.UniqueConstraint(
+                fields=["subscription_id", "billing_period"],
+                condition=~Q(subscription_id=""),
+                name="payment_one_per_billing_period",
+            ),
             models.CheckConstraint(
                 condition=Q(amount_captured__gte=0) & Q(amount_captured__lte=F("amount")),
                 name="payment_captured_within_amount",

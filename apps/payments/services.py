@@ -29,7 +29,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -109,8 +109,15 @@ def payment_create(
     metadata: dict[str, Any] | None = None,
     receipt_email: str = "",
     subscription_id: str = "",
+    billing_period: str = "",
 ) -> Payment:
-    """Creates and runs a payment; declines are a `failed` payment, not an error."""
+    """Creates and runs a payment; declines are a `failed` payment, not an error.
+
+    A subscription payment names its `subscription_id` and `billing_period`; the database holds
+    one payment per pair, so a second attempt at the same period (billing run twice, two workers
+    racing) gets the first one back — and finishes its pending gateway step if it has one, which
+    is safe because that step's idempotency key is the payment's own id.
+    """
     method = parse_payment_method(payment_method)
     fields = {
         "owner": owner,
@@ -122,11 +129,26 @@ def payment_create(
         "metadata": metadata or {},
         "receipt_email": receipt_email or "",
         "subscription_id": subscription_id or "",
+        "billing_period": billing_period if subscription_id else "",
     }
-    if method.type == Payment.MethodType.WALLET:
-        return _wallet_payment_create(actor=actor, wallet_id=method.wallet_id, fields=fields)
-    payment = _card_payment_open(actor=actor, token=method.token, fields=fields)
+    try:
+        if method.type == Payment.MethodType.WALLET:
+            return _wallet_payment_create(actor=actor, wallet_id=method.wallet_id, fields=fields)
+        payment = _card_payment_open(actor=actor, token=method.token, fields=fields)
+    except IntegrityError as exc:
+        existing = _existing_period_payment(exc, subscription_id, billing_period)
+        if existing is None:
+            raise
+        payment = existing
     return run_pending_operation(actor=actor, payment_id=payment.pk)
+
+
+def _existing_period_payment(
+    exc: IntegrityError, subscription_id: str, billing_period: str
+) -> Payment | None:
+    if not subscription_id or "payment_one_per_billing_period" not in str(exc):
+        return None
+    return Payment.objects.filter(subscription_id=subscription_id, billing_period=billing_period).first()
 
 
 @transaction.atomic(durable=True)

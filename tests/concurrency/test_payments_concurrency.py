@@ -85,3 +85,23 @@ def test_eight_reviewers_deciding_at_once_make_exactly_one_decision(client_for, 
     assert winner["review"]["note"] == review.note
     expected = "succeeded" if review.status == "approved" else "canceled"
     assert Payment.objects.get(pk=payment["id"]).status == expected
+
+
+def test_one_payment_per_billing_period_however_many_workers_race(user):
+    from apps.payments.services import payment_create
+
+    def charge(index):
+        return payment_create(
+            actor=None,
+            owner=user,
+            amount=999,
+            currency="USD",
+            payment_method="tok_visa",
+            subscription_id="sub_01TEST0000000000000000000",
+            billing_period="2026-11-01T00:00:00+00:00",
+        ).pk
+
+    ids = run_at_once(10, charge)
+    assert len(set(ids)) == 1
+    assert Payment.objects.get(pk=ids[0]).status == "succeeded"
+    assert SimulatedCharge.objects.count() == 1
