@@ -14,7 +14,7 @@ class ConsumerFailed(Exception):
 @shared_task(bind=True, acks_late=True, max_retries=8, default_retry_delay=5)
 def deliver_outbox_event(self, event_id: str) -> None:
     failed = outbox.deliver_event(event_id=event_id)
-    logger.info(
+    logger.debug(
         "outbox event %s delivered%s", event_id, f", {len(failed)} consumer(s) failed" if failed else ""
     )
     if failed:
