@@ -508,6 +508,9 @@ def _refund_open(*, actor: Any, owner: Any, payment_id: str, amount: int | None,
             f"amount {amount} exceeds the {refundable} that can still be refunded.", param="amount"
         )
     refund = Refund.objects.create(payment=payment, amount=amount, reason=reason[:500])
+    if payment.method_type == Payment.MethodType.WALLET:
+        _complete_refund(actor=actor, payment=payment, refund=refund)
+    # The audit chain's lock is taken last, after every row lock (see audit_record).
     audit_record(
         actor=actor,
         action="refund.create",
@@ -515,8 +518,6 @@ def _refund_open(*, actor: Any, owner: Any, payment_id: str, amount: int | None,
         entity_id=refund.pk,
         after={"payment": payment.pk, "amount": amount, "status": refund.status},
     )
-    if payment.method_type == Payment.MethodType.WALLET:
-        _complete_refund(actor=actor, payment=payment, refund=refund)
     return refund
 
 
@@ -670,6 +671,16 @@ def _review_decide(*, actor: Any, payment_id: str, decision: str, note: str) -> 
         aggregate=payment,
         payload={**payment_payload(payment), "decision": review.status, "decided_by": actor.pk},
     )
+    # Wallet rows are locked before the audit chain's lock (taken by audit_record), never after:
+    # a transfer holding the wallet and waiting for the chain would otherwise deadlock with us.
+    if payment.method_type == Payment.MethodType.WALLET:
+        if approve:
+            _capture_wallet_hold(actor=actor, payment=payment, amount=payment.amount)
+        else:
+            _release_wallet_hold(actor=actor, payment=payment)
+    else:
+        _begin(payment, Op.CAPTURE if approve else Op.VOID, payment.amount if approve else 0)
+        _move(actor=actor, payment=payment, to=S.PROCESSING, action="approve" if approve else "deny")
     audit_record(
         actor=actor,
         action=f"review.{decision}",
@@ -678,14 +689,6 @@ def _review_decide(*, actor: Any, payment_id: str, decision: str, note: str) -> 
         before={"review": Review.Status.OPEN},
         after={"review": review.status, "note": review.note},
     )
-    if payment.method_type == Payment.MethodType.WALLET:
-        if approve:
-            _capture_wallet_hold(actor=actor, payment=payment, amount=payment.amount)
-        else:
-            _release_wallet_hold(actor=actor, payment=payment)
-        return payment
-    _begin(payment, Op.CAPTURE if approve else Op.VOID, payment.amount if approve else 0)
-    _move(actor=actor, payment=payment, to=S.PROCESSING, action="approve" if approve else "deny")
     return payment
 
 

@@ -105,3 +105,53 @@ def test_one_payment_per_billing_period_however_many_workers_race(user):
     assert len(set(ids)) == 1
     assert Payment.objects.get(pk=ids[0]).status == "succeeded"
     assert SimulatedCharge.objects.count() == 1
+
+
+def test_wallet_payments_refunds_and_transfers_at_once_never_deadlock_or_overdraw(user, other_user):
+    from django.core.management import call_command
+
+    from apps.payments.services import payment_capture, payment_create, payment_refund
+    from apps.wallets.models import Wallet
+    from apps.wallets.services import wallet_create, wallet_deposit, wallet_transfer
+
+    mine = wallet_create(actor=user, user=user, currency="USD")
+    theirs = wallet_create(actor=other_user, user=other_user, currency="USD")
+    for wallet, owner in ((mine, user), (theirs, other_user)):
+        wallet_deposit(actor=owner, user=owner, wallet_id=wallet.pk, amount=50_000, payment_method="tok_visa")
+
+    def work(index):
+        done = 0
+        for round_ in range(6):
+            if index % 3 == 0:
+                payment = payment_create(
+                    actor=user,
+                    owner=user,
+                    amount=300,
+                    currency="USD",
+                    payment_method=f"wallet:{mine.pk}",
+                    capture_method="manual",
+                )
+                payment_capture(actor=user, owner=user, payment_id=payment.pk, amount=200)
+                payment_refund(actor=user, owner=user, payment_id=payment.pk, amount=50)
+            elif index % 3 == 1:
+                wallet_transfer(
+                    actor=user,
+                    user=user,
+                    source_wallet_id=mine.pk,
+                    destination_wallet_id=theirs.pk,
+                    amount=70,
+                )
+            else:
+                wallet_transfer(
+                    actor=other_user,
+                    user=other_user,
+                    source_wallet_id=theirs.pk,
+                    destination_wallet_id=mine.pk,
+                    amount=40 + round_,
+                )
+            done += 1
+        return done
+
+    assert run_at_once(6, work) == [6] * 6
+    assert all(w.balance >= 0 for w in Wallet.objects.all())
+    call_command("verify_ledger")
