@@ -1,79 +1,146 @@
-"""Wallets in the back office: read-only rows; staff freeze or unfreeze through the services."""
+"""Wallets in the back office: read-only rows; staff freeze or unfreeze through the services.
+
+Freezing is offered on the list (bulk action) and on a wallet's page; both ask for a note first on
+the back office's shared confirmation page, then call `wallet_freeze` / `wallet_unfreeze` (row
+lock, audit record with the note, event, cache invalidation).
+"""
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import quote, unquote
 from django.db.models import QuerySet
-from django.http import HttpRequest
-from django.template.response import TemplateResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import path, reverse
 
+from apps.backoffice.confirmation import Item, NoteForm, action_fields, note_confirmation
 from apps.core.errors import ApplicationError
+from apps.core.money import Money
 from apps.wallets.models import Transaction, Wallet
 from apps.wallets.services import wallet_freeze, wallet_unfreeze
 
-
-class NoteForm(forms.Form):
-    note = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3}), max_length=500, help_text="Why (audited)."
-    )
+SERVICES = {"freeze": wallet_freeze, "unfreeze": wallet_unfreeze}
+PROMPTS = {
+    "freeze": "Freeze these wallets? A frozen wallet neither sends nor receives money. Say why:",
+    "unfreeze": "Unfreeze these wallets? They can send and receive money again. Say why:",
+}
 
 
 class ReadOnlyMixin:
     def has_add_permission(self, request, obj=None):
         return False
 
+    def has_change_permission(self, request, obj=None):
+        return False
+
     def has_delete_permission(self, request, obj=None):
         return False
 
 
-def _set_status(modeladmin, request: HttpRequest, queryset: QuerySet[Wallet], *, service, verb: str):
-    """Asks for a note first (the audit trail must say why), then calls the service per wallet."""
-    form = NoteForm(request.POST if "apply" in request.POST else None)
-    if not form.is_valid():
-        return TemplateResponse(
-            request,
-            "admin/wallets/wallet/status_note.html",
-            {
-                **modeladmin.admin_site.each_context(request),
-                "title": f"{verb.capitalize()} wallets",
-                "verb": verb,
-                "wallets": queryset,
-                "form": form,
-                "action": request.POST.get("action"),
-                "opts": modeladmin.model._meta,
-            },
-        )
-    done = 0
-    for wallet_id in queryset.values_list("pk", flat=True):
-        try:
-            service(actor=request.user, wallet_id=wallet_id, note=form.cleaned_data["note"])
-            done += 1
-        except ApplicationError as exc:
-            modeladmin.message_user(request, f"{wallet_id}: {exc.message}", messages.ERROR)
-    modeladmin.message_user(request, f"{done} wallet(s) {verb}d.", messages.SUCCESS)
-    return None
+def _wallet_label(wallet: Wallet) -> str:
+    return f"{wallet.pk} — {wallet.user} ({Money(wallet.balance, wallet.currency)}, {wallet.status})"
 
 
 @admin.register(Wallet)
 class WalletAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ("id", "user", "currency", "balance", "status", "created_at")
+    list_display = ("id", "user", "currency", "balance_display", "status", "created_at")
     list_filter = ("status", "currency")
-    search_fields = ("id", "user__email")
+    search_fields = ("=id", "user__email")
     list_select_related = ("user",)
-    readonly_fields = ("id", "user", "currency", "balance", "status", "ledger_account", "created_at")
+    fields = ("id", "user", "currency", "balance_display", "status", "ledger_account", "created_at")
+    readonly_fields = fields
     actions = ["freeze", "unfreeze"]
 
-    def has_change_permission(self, request, obj=None):
-        return False
+    @admin.display(description="balance", ordering="balance")
+    def balance_display(self, wallet: Wallet) -> str:
+        return str(Money(wallet.balance, wallet.currency))
 
     @admin.action(description="Freeze selected wallets (no money in or out)", permissions=["view"])
-    def freeze(self, request, queryset):
-        return _set_status(self, request, queryset, service=wallet_freeze, verb="freeze")
+    def freeze(self, request: HttpRequest, queryset: QuerySet[Wallet]):
+        return self._set_status_selected(request, queryset, "freeze")
 
     @admin.action(description="Unfreeze selected wallets", permissions=["view"])
-    def unfreeze(self, request, queryset):
-        return _set_status(self, request, queryset, service=wallet_unfreeze, verb="unfreeze")
+    def unfreeze(self, request: HttpRequest, queryset: QuerySet[Wallet]):
+        return self._set_status_selected(request, queryset, "unfreeze")
+
+    def _set_status_selected(self, request: HttpRequest, queryset: QuerySet[Wallet], verb: str):
+        form = NoteForm(request.POST if "apply" in request.POST else None)
+        wallets = list(queryset.select_related("user").order_by("pk"))
+        if not form.is_valid():
+            return note_confirmation(
+                request,
+                model_admin=self,
+                title=f"{verb.capitalize()} {len(wallets)} wallet(s)",
+                prompt=PROMPTS[verb],
+                items=[Item(_wallet_label(w), self._change_url(w.pk)) for w in wallets],
+                form=form,
+                submit_label=f"{verb.capitalize()} {len(wallets)} wallet(s)",
+                cancel_url=request.get_full_path(),
+                hidden=action_fields(request, [w.pk for w in wallets]),
+                danger=verb == "freeze",
+            )
+        done = sum(self._set_status(request, w.pk, verb, form.cleaned_data["note"]) for w in wallets)
+        self.message_user(request, f"{done} wallet(s) {verb}d.", messages.SUCCESS)
+        return None
+
+    def _set_status(self, request: HttpRequest, wallet_id: str, verb: str, note: str) -> bool:
+        try:
+            SERVICES[verb](actor=request.user, wallet_id=wallet_id, note=note)
+        except ApplicationError as exc:
+            self.message_user(request, f"{wallet_id}: {exc.message}", messages.ERROR)
+            return False
+        return True
+
+    # --- one wallet's page: a Freeze / Unfreeze button -----------------------------------------
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/status/<str:verb>/",
+                self.admin_site.admin_view(self.status_view),
+                name="wallets_wallet_status",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        wallet = self.get_object(request, unquote(object_id))
+        if wallet is not None:
+            verb = "unfreeze" if wallet.status == Wallet.Status.FROZEN else "freeze"
+            extra_context = {
+                "status_verb": verb,
+                "status_url": reverse("admin:wallets_wallet_status", args=[quote(wallet.pk), verb]),
+                **(extra_context or {}),
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def status_view(self, request: HttpRequest, object_id: str, verb: str) -> HttpResponse:
+        if verb not in SERVICES or not self.has_view_permission(request):
+            raise Http404("Unknown action")
+        wallet = self.get_object(request, unquote(object_id))
+        if wallet is None:
+            raise Http404("No such wallet")
+        change_url = self._change_url(wallet.pk)
+        form = NoteForm(request.POST if request.method == "POST" else None)
+        if form.is_valid():
+            if self._set_status(request, wallet.pk, verb, form.cleaned_data["note"]):
+                self.message_user(request, f"{wallet.pk} {verb}d.", messages.SUCCESS)
+            return HttpResponseRedirect(change_url)
+        return note_confirmation(
+            request,
+            model_admin=self,
+            title=f"{verb.capitalize()} wallet {wallet.pk}",
+            prompt=PROMPTS[verb],
+            items=[Item(_wallet_label(wallet), change_url)],
+            form=form,
+            submit_label=f"{verb.capitalize()} wallet",
+            cancel_url=change_url,
+            danger=verb == "freeze",
+        )
+
+    @staticmethod
+    def _change_url(wallet_id: str) -> str:
+        return reverse("admin:wallets_wallet_change", args=[quote(wallet_id)])
 
 
 @admin.register(Transaction)
@@ -82,16 +149,16 @@ class TransactionAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "id",
         "type",
         "status",
-        "amount",
-        "currency",
+        "amount_display",
         "source_wallet",
         "destination_wallet",
         "created_at",
     )
     list_filter = ("type", "status", "currency")
-    search_fields = ("id", "source_wallet__id", "destination_wallet__id", "gateway_reference")
+    search_fields = ("=id", "=source_wallet__id", "=destination_wallet__id", "=gateway_reference")
     date_hierarchy = "created_at"
     readonly_fields = [field.name for field in Transaction._meta.fields]
 
-    def has_change_permission(self, request, obj=None):
-        return False
+    @admin.display(description="amount", ordering="amount")
+    def amount_display(self, txn: Transaction) -> str:
+        return str(Money(txn.amount, txn.currency))

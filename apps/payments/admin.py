@@ -1,0 +1,406 @@
+"""Payments in the back office: the review queue, a payment's whole story, approve and deny.
+
+The admin never writes a payment row. Every page is read-only (no add, change or delete), and a
+decision goes through `review_decide` — row lock, capture or void at the gateway, audit record,
+cache invalidation and event, exactly as `PUT /api/v1/payments/{id}/review` does — after a
+confirmation page that requires a note.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.utils import quote, unquote
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.timesince import timesince
+
+from apps.backoffice.confirmation import Item, NoteForm, action_fields, note_confirmation
+from apps.backoffice.selectors import payment_story
+from apps.core.errors import ApplicationError
+from apps.core.money import Money
+from apps.payments.models import Payment, Refund, Review
+from apps.payments.selectors import REVIEW_PERMISSION
+from apps.payments.services import review_decide
+
+QUEUE = Payment.Status.IN_REVIEW
+# decision -> (verb, past tense, what it does to a card payment, what it does to a wallet payment)
+DECISIONS = {
+    "approve": (
+        "Approve",
+        "Approved",
+        "The authorized amount is captured at the gateway.",
+        "The funds held in the customer's wallet are taken.",
+    ),
+    "deny": (
+        "Deny",
+        "Denied",
+        "The authorization is voided at the gateway; nothing is charged.",
+        "The funds held in the customer's wallet are released back to it.",
+    ),
+}
+
+
+def _review_of(payment: Payment) -> Review | None:
+    try:
+        return payment.review
+    except Review.DoesNotExist:
+        return None
+
+
+class QueueStatusFilter(admin.SimpleListFilter):
+    """Payment status, showing the review queue unless asked otherwise.
+
+    "All statuses" is a choice of its own (`?status=all`): with no parameter the list is the
+    queue, so clearing the filter must be something the reviewer can click.
+    """
+
+    title = "status"
+    parameter_name = "status"
+    ALL = "all"
+
+    def lookups(self, request, model_admin):
+        return [(self.ALL, "All statuses"), *Payment.Status.choices]
+
+    def current(self) -> str:
+        return self.value() or QUEUE
+
+    def queryset(self, request, queryset):
+        value = self.current()
+        if value == self.ALL:
+            return queryset
+        if value not in Payment.Status.values:
+            raise IncorrectLookupParameters(f"Unknown status {value!r}")
+        return queryset.filter(status=value)
+
+    def choices(self, changelist):
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": self.current() == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+
+class ReviewStatusFilter(admin.SimpleListFilter):
+    title = "review status"
+    parameter_name = "review"
+    NONE = "none"
+
+    def lookups(self, request, model_admin):
+        return [*Review.Status.choices, (self.NONE, "Never held")]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == self.NONE:
+            return queryset.filter(review__isnull=True)
+        if value in Review.Status.values:
+            return queryset.filter(review__status=value)
+        return queryset
+
+
+def _money(amount: int, currency: str) -> str:
+    return str(Money(amount, currency))
+
+
+@admin.register(Payment)
+class PaymentAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "amount_display",
+        "customer",
+        "status",
+        "review_status",
+        "risk",
+        "age",
+    )
+    list_display_links = ("id",)
+    list_filter = (
+        QueueStatusFilter,
+        ReviewStatusFilter,
+        "currency",
+        ("created_at", admin.DateFieldListFilter),
+    )
+    list_select_related = ("owner", "review")
+    search_fields = ("=id", "=owner__email", "=customer_id", "=gateway_reference")
+    search_help_text = "Exact payment id, customer email, customer id or gateway reference."
+    list_per_page = 50
+    actions = ["approve_selected", "deny_selected"]
+    fieldsets = (
+        (
+            "Payment",
+            {
+                "fields": (
+                    "id",
+                    "status",
+                    "amount_display",
+                    "captured_display",
+                    "refunded_display",
+                    "capture_method",
+                    "method",
+                    "description",
+                    "customer",
+                    "customer_id",
+                    "created_at",
+                    "updated_at",
+                )
+            },
+        ),
+        (
+            "Gateway",
+            {
+                "fields": (
+                    "gateway",
+                    "gateway_reference",
+                    "failure_code",
+                    "failure_message",
+                    "pending_operation",
+                    "attempts",
+                    "next_attempt_at",
+                )
+            },
+        ),
+        ("More", {"classes": ("collapse",), "fields": ("metadata", "subscription_id", "billing_period")}),
+    )
+    # Everything shown is read-only (the token and receipt email, encrypted at rest, are not shown).
+    readonly_fields = tuple(name for _, section in fieldsets for name in section["fields"])
+
+    # --- who may do what: read for staff who can view or review; write for nobody -------------
+
+    def has_review_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(REVIEW_PERMISSION)
+
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        return super().has_view_permission(request, obj) or self.has_review_permission(request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    # --- the queue ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _is_queue(request: HttpRequest) -> bool:
+        return request.GET.get(QueueStatusFilter.parameter_name, QUEUE) == QUEUE
+
+    def get_ordering(self, request: HttpRequest):
+        # The queue is worked oldest first (longest wait); any other list reads newest first.
+        return ("created_at", "id") if self._is_queue(request) else ("-created_at", "-id")
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        # The queue needs its width more than the app sidebar (a click away on the left edge).
+        extra_context = {"is_nav_sidebar_enabled": False, **(extra_context or {})}
+        if self._is_queue(request):
+            extra_context["title"] = "Review queue: payments held for review, oldest first"
+        return super().changelist_view(request, extra_context)
+
+    @admin.display(description="amount", ordering="amount")
+    def amount_display(self, payment: Payment) -> str:
+        return _money(payment.amount, payment.currency)
+
+    @admin.display(description="captured")
+    def captured_display(self, payment: Payment) -> str:
+        return _money(payment.amount_captured, payment.currency)
+
+    @admin.display(description="refunded")
+    def refunded_display(self, payment: Payment) -> str:
+        return _money(payment.amount_refunded, payment.currency)
+
+    @admin.display(description="customer", ordering="owner__email")
+    def customer(self, payment: Payment) -> str:
+        return payment.owner.email
+
+    @admin.display(description="review")
+    def review_status(self, payment: Payment) -> str:
+        review = _review_of(payment)
+        return review.get_status_display() if review else "—"
+
+    @admin.display(description="risk reasons")
+    def risk(self, payment: Payment) -> str:
+        review = _review_of(payment)
+        return ", ".join((review.reasons if review else None) or payment.risk_reasons) or "—"
+
+    @admin.display(description="age", ordering="created_at")
+    def age(self, payment: Payment) -> str:
+        return timesince(payment.created_at)
+
+    @admin.display(description="payment method")
+    def method(self, payment: Payment) -> str:
+        if payment.method_type == Payment.MethodType.WALLET:
+            return f"wallet {payment.wallet_id}"
+        if payment.card_last4:
+            return f"{payment.card_brand or 'card'} •••• {payment.card_last4}"
+        return "card"
+
+    # --- the payment page ---------------------------------------------------------------------
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        payment = self.get_object(request, unquote(object_id))
+        if payment is not None and self.has_view_permission(request, payment):
+            story = payment_story(payment=payment)
+            review_open = (
+                story.review is not None
+                and story.review.status == Review.Status.OPEN
+                and payment.status == Payment.Status.IN_REVIEW
+            )
+            extra_context = {
+                "story": story,
+                "payment_amount": _money(payment.amount, payment.currency),
+                # (object, its money as text) pairs: templates can't call Money themselves.
+                "rows": {
+                    "recent": [(p, _money(p.amount, p.currency)) for p in story.recent_payments],
+                    "wallets": [(w, _money(w.balance, w.currency)) for w in story.wallets],
+                    "refunds": [(r, _money(r.amount, payment.currency)) for r in story.refunds],
+                },
+                "can_decide": review_open and self.has_review_permission(request),
+                "decide_urls": {
+                    decision: reverse("admin:payments_payment_decide", args=[quote(payment.pk), decision])
+                    for decision in DECISIONS
+                },
+                **(extra_context or {}),
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/decide/<str:decision>/",
+                self.admin_site.admin_view(self.decide_view),
+                name="payments_payment_decide",
+            ),
+            *super().get_urls(),
+        ]
+
+    def decide_view(self, request: HttpRequest, object_id: str, decision: str) -> HttpResponse:
+        """Approve or deny one payment: a confirmation page with a note, then `review_decide`."""
+        if decision not in DECISIONS:
+            raise Http404("Unknown decision")
+        if not self.has_review_permission(request):
+            raise PermissionDenied
+        payment = self.get_object(request, unquote(object_id))
+        if payment is None:
+            raise Http404("No such payment")
+        change_url = reverse("admin:payments_payment_change", args=[quote(payment.pk)])
+        verb, _, card_effect, wallet_effect = DECISIONS[decision]
+        effect = wallet_effect if payment.method_type == Payment.MethodType.WALLET else card_effect
+        review = _review_of(payment)
+        if request.method != "POST" and (review is None or review.status != Review.Status.OPEN):
+            self.message_user(request, f"{payment.pk} is not waiting for a decision.", messages.WARNING)
+            return HttpResponseRedirect(change_url)
+        form = NoteForm(request.POST if request.method == "POST" else None)
+        if form.is_valid():
+            self._decide(request, payment.pk, decision, form.cleaned_data["note"])
+            return HttpResponseRedirect(change_url)
+        return note_confirmation(
+            request,
+            model_admin=self,
+            title=f"{verb} payment {payment.pk}",
+            prompt=f"{verb} this payment? {effect} The decision cannot be undone.",
+            items=[Item(self._item_label(payment), change_url)],
+            form=form,
+            submit_label=f"{verb} payment",
+            cancel_url=change_url,
+            danger=decision == "deny",
+        )
+
+    # --- bulk decisions from the queue --------------------------------------------------------
+
+    @admin.action(description="Approve selected payments (capture)", permissions=["review"])
+    def approve_selected(self, request: HttpRequest, queryset: QuerySet[Payment]):
+        return self._decide_selected(request, queryset, "approve")
+
+    @admin.action(description="Deny selected payments (void)", permissions=["review"])
+    def deny_selected(self, request: HttpRequest, queryset: QuerySet[Payment]):
+        return self._decide_selected(request, queryset, "deny")
+
+    def _decide_selected(self, request: HttpRequest, queryset: QuerySet[Payment], decision: str):
+        form = NoteForm(request.POST if "apply" in request.POST else None)
+        payments = list(queryset.select_related("owner").order_by("created_at", "id"))
+        if not form.is_valid():
+            verb = DECISIONS[decision][0]
+            return note_confirmation(
+                request,
+                model_admin=self,
+                title=f"{verb} {len(payments)} payment(s)",
+                prompt=f"{verb} these payments? One note applies to each decision; it cannot be undone.",
+                items=[
+                    Item(self._item_label(p), reverse("admin:payments_payment_change", args=[quote(p.pk)]))
+                    for p in payments
+                ],
+                form=form,
+                submit_label=f"{verb} {len(payments)} payment(s)",
+                cancel_url=request.get_full_path(),
+                hidden=action_fields(request, [p.pk for p in payments]),
+                danger=decision == "deny",
+            )
+        for payment in payments:
+            self._decide(request, payment.pk, decision, form.cleaned_data["note"])
+        return None
+
+    def _decide(self, request: HttpRequest, payment_id: str, decision: str, note: str) -> None:
+        """One decision through the service; a refusal (already decided, …) becomes a message."""
+        try:
+            payment = review_decide(actor=request.user, payment_id=payment_id, decision=decision, note=note)
+        except ApplicationError as exc:
+            self.message_user(request, f"{payment_id}: {exc.message}", messages.ERROR)
+            return
+        self.message_user(
+            request,
+            f"{DECISIONS[decision][1]} {payment_id}: the payment is now {payment.get_status_display().lower()}.",
+            messages.SUCCESS,
+        )
+
+    @staticmethod
+    def _item_label(payment: Payment) -> str:
+        return f"{payment.pk} — {_money(payment.amount, payment.currency)} from {payment.owner.email} ({payment.status})"
+
+
+@admin.register(Refund)
+class RefundAdmin(admin.ModelAdmin):
+    list_display = ("id", "payment_link", "amount_display", "status", "failure_code", "created_at")
+    list_filter = ("status", ("created_at", admin.DateFieldListFilter))
+    list_select_related = ("payment",)
+    search_fields = ("=id", "=payment__id")
+    fields = (
+        "id",
+        "payment_link",
+        "amount_display",
+        "status",
+        "reason",
+        "gateway_reference",
+        "failure_code",
+        "attempts",
+        "created_at",
+        "updated_at",
+    )
+    readonly_fields = fields
+
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        # Reviewers follow a payment's refunds from its page.
+        return super().has_view_permission(request, obj) or request.user.has_perm(REVIEW_PERMISSION)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    @admin.display(description="payment", ordering="payment")
+    def payment_link(self, refund: Refund) -> str:
+        url = reverse("admin:payments_payment_change", args=[quote(refund.payment_id)])
+        return format_html('<a href="{}">{}</a>', url, refund.payment_id)
+
+    @admin.display(description="amount", ordering="amount")
+    def amount_display(self, refund: Refund) -> str:
+        return _money(refund.amount, refund.payment.currency)
