@@ -61,6 +61,11 @@ def payment_representation(payment: Payment) -> dict[str, Any]:
         "failure_code": payment.failure_code or None,
         "failure_message": payment.failure_message or None,
         "review": review,
+        "dispute": (
+            {"reference": payment.dispute_reference, "reason": payment.dispute_reason}
+            if payment.dispute_reference
+            else None
+        ),
         "subscription": payment.subscription_id or None,
         "created_at": _iso(payment.created_at),
         "updated_at": _iso(payment.updated_at),
@@ -73,6 +78,11 @@ class ReviewSerializer(serializers.Serializer):
     decided_by = serializers.CharField(allow_null=True)
     decided_at = serializers.DateTimeField(allow_null=True)
     note = serializers.CharField(allow_null=True)
+
+
+class DisputeSerializer(serializers.Serializer):
+    reference = serializers.CharField()
+    reason = serializers.CharField()
 
 
 class PaymentMethodDetailsSerializer(serializers.Serializer):
@@ -101,6 +111,7 @@ class PaymentOutputSerializer(serializers.Serializer):
     failure_code = serializers.CharField(allow_null=True)
     failure_message = serializers.CharField(allow_null=True)
     review = ReviewSerializer(allow_null=True)
+    dispute = DisputeSerializer(allow_null=True)
     subscription = serializers.CharField(allow_null=True)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()

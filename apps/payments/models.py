@@ -145,6 +145,9 @@ class Payment(models.Model):
     # The billing period a subscription payment pays for (e.g. its start, ISO 8601): at most one
     # payment per (subscription, period), enforced by the database whatever runs twice.
     billing_period = models.CharField(max_length=40, blank=True, default="")
+    # A chargeback the provider told us about (webhooks): flagged, no money moves until it's decided.
+    dispute_reference = models.CharField(max_length=255, blank=True, default="")
+    dispute_reason = models.CharField(max_length=100, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -170,6 +173,12 @@ class Payment(models.Model):
             models.Index(fields=["owner", "-created_at", "-id"], name="payment_owner_newest_idx"),
             models.Index(fields=["-created_at", "-id"], name="payment_newest_idx"),
             models.Index(fields=["customer_id", "created_at"], name="payment_customer_idx"),
+            # Provider webhooks find payments by the gateway's id for them.
+            models.Index(
+                fields=["gateway_reference"],
+                condition=~Q(gateway_reference=""),
+                name="payment_gateway_ref_idx",
+            ),
             models.Index(
                 fields=["status", "updated_at"],
                 condition=Q(status__in=["pending", "processing", "reconcile", "in_review"]),

@@ -1,0 +1,114 @@
+"""POST /api/v1/webhooks/stripe and /api/v1/webhooks/authorize-net: verify, store once, answer.
+
+No authentication class (the signature is the authentication), no CSRF (no session), no parser:
+the raw body is read as bytes and verified before anything parses it.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.core.schema import ErrorEnvelope, error_responses
+from apps.webhooks import services
+from apps.webhooks.errors import WebhookBodyTooLarge
+from apps.webhooks.models import WebhookEvent
+from apps.webhooks.providers import authorize_net_events, stripe_events
+
+
+class WebhookReceiptSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text="Paydesk's id for the stored event.")
+    object = serializers.CharField()
+    provider = serializers.ChoiceField(choices=WebhookEvent.Provider.choices)
+    provider_event_id = serializers.CharField()
+    type = serializers.CharField()
+    status = serializers.ChoiceField(choices=WebhookEvent.Status.choices)
+    duplicate = serializers.BooleanField(
+        help_text="True when this event was already stored: nothing was done."
+    )
+
+    def to_representation(self, instance: tuple[WebhookEvent, bool]) -> dict:
+        event, created = instance
+        return {
+            "id": event.pk,
+            "object": "webhook_event",
+            "provider": event.provider,
+            "provider_event_id": event.provider_event_id,
+            "type": event.type,
+            "status": event.status,
+            "duplicate": not created,
+        }
+
+
+def _documented(*, operation_id: str, summary: str, header: str, header_format: str, description: str):
+    """The OpenAPI description of one provider's endpoint (the view itself is shared)."""
+    operation = extend_schema(
+        operation_id=operation_id,
+        summary=summary,
+        description=description,
+        request={"application/json": OpenApiTypes.OBJECT},
+        parameters=[
+            OpenApiParameter(header, str, OpenApiParameter.HEADER, required=True, description=header_format)
+        ],
+        responses={
+            200: WebhookReceiptSerializer,
+            **error_responses(400),
+            413: OpenApiResponse(
+                response=ErrorEnvelope, description="The body is over MAX_WEBHOOK_BODY_BYTES."
+            ),
+            503: OpenApiResponse(response=ErrorEnvelope, description="No signing secret is configured."),
+        },
+    )
+    return extend_schema_view(post=operation)
+
+
+class _WebhookApi(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    provider: str
+
+    def post(self, request):
+        # Refused before the body is read when the client says how long it is.
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        if declared > settings.MAX_WEBHOOK_BODY_BYTES:
+            raise WebhookBodyTooLarge(f"The body is over {settings.MAX_WEBHOOK_BODY_BYTES} bytes.")
+        received = services.webhook_event_receive(
+            provider=self.provider, body=request.body, headers=request.headers
+        )
+        return Response(WebhookReceiptSerializer(received).data, status=200)
+
+
+@_documented(
+    operation_id="webhooks_stripe",
+    summary="Receive a Stripe event",
+    header=stripe_events.SIGNATURE_HEADER,
+    header_format="t=<unix time>,v1=<hex HMAC-SHA256>[,v1=...]",
+    description=(
+        "Verified against STRIPE_WEBHOOK_SECRET(S) with Stripe's scheme (HMAC-SHA256 of `t.body`, "
+        "300 s tolerance, any `v1` signature). Stored once per event id; processed by a worker."
+    ),
+)
+class StripeWebhookApi(_WebhookApi):
+    provider = WebhookEvent.Provider.STRIPE
+
+
+@_documented(
+    operation_id="webhooks_authorize_net",
+    summary="Receive an Authorize.Net event",
+    header=authorize_net_events.SIGNATURE_HEADER,
+    header_format="sha512=<128 hex digits>",
+    description=(
+        "Verified against AUTHORIZENET_SIGNATURE_KEY: HMAC-SHA512 of the raw body, hex, any case. "
+        "Stored once per notificationId; processed by a worker."
+    ),
+)
+class AuthorizeNetWebhookApi(_WebhookApi):
+    provider = WebhookEvent.Provider.AUTHORIZE_NET

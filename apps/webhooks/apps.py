@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+
+
+class WebhooksConfig(AppConfig):
+    name = "apps.webhooks"
+    label = "webhooks"
+    verbose_name = "Webhooks"
+
+    def ready(self) -> None:
+        # Registers the dead-letter replayer for "webhook_event" (admin, replay_webhooks).
+        from apps.webhooks import services  # noqa: F401

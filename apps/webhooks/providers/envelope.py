@@ -1,0 +1,63 @@
+"""What every provider's webhook shares: the event envelope, and parsing its verified body."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from apps.payments.provider_events import ProviderChangeRejected
+from apps.webhooks.errors import WebhookBodyNotJson, WebhookPayloadInvalid
+
+
+@dataclass(frozen=True)
+class Envelope:
+    event_id: str
+    type: str
+    created_at: datetime | None
+    payload: dict[str, Any]
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_body(body: bytes) -> dict[str, Any]:
+    """The verified body as a JSON object (NaN and Infinity refused: the database can't store them)."""
+    try:
+        payload = json.loads(body, parse_constant=_refuse_constant)
+    except (ValueError, UnicodeDecodeError):
+        raise WebhookBodyNotJson("The webhook's body is not valid JSON.")
+    if not isinstance(payload, dict):
+        raise WebhookBodyNotJson()
+    return payload
+
+
+def required_text(payload: dict[str, Any], name: str, *, max_length: int) -> str:
+    value = payload.get(name)
+    if not isinstance(value, str) or not value.strip() or len(value) > max_length:
+        raise WebhookPayloadInvalid(
+            f"The event must carry `{name}` (a string of at most {max_length}).", param=name
+        )
+    return value
+
+
+def decimal_amount(value: Any) -> Decimal | None:
+    """A provider's decimal amount, exactly as sent.
+
+    JSON parsing gives a float; its `str()` is the shortest text that reads back as the same float,
+    which for amounts (far fewer than 15 significant digits) is the decimal the provider wrote.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ProviderChangeRejected(f"the provider's amount {value!r} is not a number")
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        raise ProviderChangeRejected(f"the provider's amount {value!r} is not a number")
+    if not amount.is_finite() or amount <= 0:
+        raise ProviderChangeRejected(f"the provider's amount {value!r} is not a positive number")
+    return amount
