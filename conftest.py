@@ -3,6 +3,7 @@
 from collections.abc import Callable
 
 import pytest
+from celery._state import _set_task_join_will_block
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
@@ -19,6 +20,14 @@ def _fresh_cache():
     else:
         cache.clear()
     return
+
+
+@pytest.fixture(autouse=True)
+def _outside_any_task():
+    """Each test starts outside any Celery task. Eager tasks mark "inside a task" in one process-wide
+    flag (so `.get()` is refused); eager tasks finishing in several threads at once (the concurrency
+    tests) can leave it set, and a later test's `EagerResult.get()` would then be refused."""
+    _set_task_join_will_block(False)
 
 
 @pytest.fixture

@@ -1,0 +1,186 @@
+"""The raw-log sink: every gateway exchange and notification outcome, copied to MongoDB.
+
+    payment step (transaction) ─ GatewayAttempt row + `payment.gateway_exchange` event (outbox)
+    notification send (transaction) ─ `notification.sent` / `notification.failed` event (outbox)
+        └► consumer "audit.raw_log" queues `apps.audit.tasks.write_raw_log(event_id)` (queue raw_logs)
+              └► one document per event, `_id` = the event id, upserted into MongoDB
+
+The payment path only writes an event row in the transaction it already has: it never waits for
+MongoDB, and nothing is lost while MongoDB (or the broker) is down. The event is in PostgreSQL
+until the sink has it; the task retries with backoff, and after RAW_LOG_MAX_ATTEMPTS leaves a
+dead letter (kind "raw_log") whose replay queues the write again. Writing a document twice
+(a retried task, a replay) leaves one copy. With MONGO_URL empty the consumer does nothing.
+
+A gateway exchange is scrubbed (apps.core.scrubbing) when its event is written, and every document
+again before it leaves for MongoDB.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from apps.audit import mongo
+from apps.core.dead_letters import dead_letter_record, replayer
+from apps.core.models import DeadLetter, OutboxEvent
+from apps.core.outbox import consumer, emit_event
+from apps.core.scrubbing import scrub
+
+logger = logging.getLogger(__name__)
+
+GATEWAY_EXCHANGE = "payment.gateway_exchange"
+COLLECTION_OF = {
+    GATEWAY_EXCHANGE: mongo.GATEWAY_EXCHANGES,
+    "notification.sent": mongo.NOTIFICATION_LOGS,
+    "notification.failed": mongo.NOTIFICATION_LOGS,
+}
+DEAD_LETTER_KIND = "raw_log"
+
+
+def raw_log_gateway_exchange(*, payment: Any, attempt: Any, outcome: Any) -> OutboxEvent:
+    """Announces one call to a gateway, inside the transaction that records its GatewayAttempt.
+
+    `outcome` is the gateway's GatewayResult or the GatewayError it raised. The request is what
+    Paydesk asked for (never the payment method token); the response is the gateway's own answer.
+    """
+    return emit_event(
+        event_type=GATEWAY_EXCHANGE,
+        aggregate=attempt,
+        payload=scrub(
+            {
+                "payment": payment.pk,
+                "attempt": attempt.pk,
+                "gateway": payment.gateway,
+                "operation": attempt.operation,
+                "idempotency_key": attempt.idempotency_key,
+                "outcome": attempt.outcome,
+                "error_code": attempt.error_code,
+                "latency_ms": attempt.latency_ms,
+                "request": _request(payment, attempt),
+                "response": _response(outcome),
+                "occurred_at": attempt.created_at.isoformat(),
+            }
+        ),
+    )
+
+
+def _request(payment: Any, attempt: Any) -> dict[str, Any]:
+    request: dict[str, Any] = {
+        "operation": attempt.operation,
+        "idempotency_key": attempt.idempotency_key,
+        "reference": payment.gateway_reference or None,
+        "currency": payment.currency,
+    }
+    if attempt.operation == "authorize":
+        request["amount"] = payment.amount
+        request["capture_method"] = payment.capture_method
+    elif attempt.operation == "capture":
+        request["amount"] = payment.operation_amount
+    elif attempt.operation == "refund":
+        request["refund"] = attempt.idempotency_key
+    return request
+
+
+def _response(outcome: Any) -> dict[str, Any]:
+    if isinstance(outcome, Exception):
+        return {
+            "error": {
+                "type": type(outcome).__name__,
+                "code": getattr(outcome, "code", "gateway_error"),
+                "message": str(outcome)[:1000],
+            }
+        }
+    return {
+        "status": outcome.status,
+        "reference": outcome.reference,
+        "failure_code": outcome.failure_code or None,
+        "raw": outcome.raw,
+    }
+
+
+def raw_log_document(event: OutboxEvent) -> dict[str, Any]:
+    """The MongoDB document of an event: its payload, keyed and indexed for investigation."""
+    payload = event.payload
+    common = {
+        "_id": event.pk,
+        "event_type": event.event_type,
+        "correlation_id": payload.get("correlation_id") or event.correlation_id or None,
+        "payment_id": payload.get("payment") or None,
+        "logged_at": timezone.now(),
+    }
+    if event.event_type == GATEWAY_EXCHANGE:
+        return scrub(
+            {
+                **payload,
+                **common,
+                "attempt_id": payload.get("attempt"),
+                "occurred_at": _timestamp(payload.get("occurred_at")) or event.created_at,
+            }
+        )
+    return scrub(
+        {
+            **payload,
+            **common,
+            "notification_id": payload.get("notification"),
+            "user_id": payload.get("user"),
+            "occurred_at": event.created_at,
+        }
+    )
+
+
+def _timestamp(value: Any) -> datetime | None:
+    return parse_datetime(value) if isinstance(value, str) else None
+
+
+def raw_log_write(*, event_id: str) -> bool:
+    """Copies one event to MongoDB; False when the sink is off or the event is unknown.
+
+    pymongo's errors propagate: the task decides whether to retry or give up.
+    """
+    if not mongo.enabled():
+        return False
+    event = OutboxEvent.objects.filter(pk=event_id, event_type__in=list(COLLECTION_OF)).first()
+    if event is None:
+        return False
+    mongo.upsert(COLLECTION_OF[event.event_type], raw_log_document(event))
+    return True
+
+
+def raw_log_give_up(*, event_id: str, error: Exception, attempts: int) -> DeadLetter:
+    logger.error("raw log of event %s not written after %d attempts: %s", event_id, attempts, error)
+    return dead_letter_record(
+        kind=DEAD_LETTER_KIND,
+        reference=event_id,
+        reason=f"MongoDB write failed {attempts} times: {type(error).__name__}: {error}",
+        payload={"event": event_id},
+        attempts=attempts,
+    )
+
+
+def raw_log_find(*, payment_id: str | None = None, correlation_id: str | None = None) -> list[dict[str, Any]]:
+    """Every raw document of a payment (gateway exchanges and emails about it) or of a request."""
+    query = {"payment_id": payment_id} if payment_id else {"correlation_id": correlation_id}
+    return [
+        doc for name in (mongo.GATEWAY_EXCHANGES, mongo.NOTIFICATION_LOGS) for doc in mongo.find(name, query)
+    ]
+
+
+@consumer(*COLLECTION_OF, name="audit.raw_log")
+def _queue_raw_log(event: OutboxEvent) -> None:
+    # Queued from inside the consumer, not after its commit: if the broker refuses, the consumer
+    # fails and the outbox delivers the event again. A write queued twice upserts the same _id.
+    if mongo.enabled():
+        from apps.audit.tasks import write_raw_log
+
+        write_raw_log.apply_async(args=[event.pk], retry=False)
+
+
+@replayer(DEAD_LETTER_KIND)
+def _replay(letter: DeadLetter) -> None:
+    from apps.audit.tasks import write_raw_log
+
+    write_raw_log.apply_async(args=[letter.reference], retry=False)

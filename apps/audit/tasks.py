@@ -1,0 +1,30 @@
+"""Celery entry points of the audit app (queue `raw_logs`): copies of events to the MongoDB sink."""
+
+from celery import shared_task
+from celery.utils.time import get_exponential_backoff_interval
+from django.conf import settings
+from pymongo.errors import PyMongoError
+
+from apps.audit import rawlog
+
+
+@shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=None)
+def write_raw_log(self, event_id: str) -> bool:
+    """Writes one event's document to MongoDB, retrying with backoff while MongoDB is unreachable;
+    after RAW_LOG_MAX_ATTEMPTS the event is dead-lettered (replay queues this task again)."""
+    try:
+        return rawlog.raw_log_write(event_id=event_id)
+    except PyMongoError as exc:
+        attempts = self.request.retries + 1
+        if attempts >= settings.RAW_LOG_MAX_ATTEMPTS:
+            rawlog.raw_log_give_up(event_id=event_id, error=exc, attempts=attempts)
+            return False
+        raise self.retry(
+            exc=exc,
+            countdown=get_exponential_backoff_interval(
+                factor=settings.RAW_LOG_RETRY_BASE_SECONDS,
+                retries=self.request.retries,
+                maximum=settings.RAW_LOG_RETRY_MAX_SECONDS,
+                full_jitter=True,
+            ),
+        )
