@@ -20,6 +20,8 @@ from django.db import transaction
 from django_redis.exceptions import ConnectionInterrupted
 from redis.exceptions import RedisError
 
+from apps.core import db_routing
+
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -47,7 +49,9 @@ def read_through(*, scope: str, key: str, load: Callable[[], T | None]) -> T | N
         return load()
     if value is not _MISS:
         return value
-    value = load()
+    # Filled from the primary: a lagging replica read here would be cached as current until TTL.
+    with db_routing.primary():
+        value = load()
     if value is not None:
         try:
             cache.set(full_key, value, timeout=TIMEOUT_SECONDS)
