@@ -26,7 +26,7 @@ class CacheCountedThrottle(SimpleRateThrottle):
     def identity(self, request) -> str:
         # REMOTE_ADDR, never X-Forwarded-For: DRF's get_ident trusts that header when
         # NUM_PROXIES is unset, so a client could pick a new "IP" per request. Behind a proxy,
-        # the WSGI server sets REMOTE_ADDR from the trusted hop (see CorrelationIdMiddleware).
+        # apps.core.middleware.TrustedProxyMiddleware sets REMOTE_ADDR from our own proxy's header.
         return "ip:" + (request.META.get("REMOTE_ADDR") or "unknown")
 
     def allow_request(self, request, view) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 
 from django.conf import settings
@@ -20,12 +21,40 @@ def _is_api(request: HttpRequest) -> bool:
     return request.path.startswith(API_PREFIX)
 
 
-class CorrelationIdMiddleware:
-    """Takes `X-Correlation-ID` from the request (or makes one) and returns it on the response.
+class TrustedProxyMiddleware:
+    """Puts the real client's address in REMOTE_ADDR when the request came through our own proxy.
 
-    REMOTE_ADDR is the client as the WSGI server saw it; behind a proxy, the proxy sets it right
-    (gunicorn's forwarded-allow-ips), so a client-sent X-Forwarded-For is never trusted here.
+    Only when the immediate peer is one of TRUSTED_PROXIES (addresses or networks, e.g. nginx's)
+    is X-Forwarded-For read, from the right: the first address that is not a trusted proxy is the
+    client. A client-sent header reaching us directly is ignored, so nobody can choose the address
+    that throttles count and the audit trail records.
     """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.trusted = [ipaddress.ip_network(net, strict=False) for net in settings.TRUSTED_PROXIES]
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if self.trusted and self._is_trusted(request.META.get("REMOTE_ADDR")):
+            hops = [
+                hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()
+            ]
+            for hop in reversed(hops):
+                if not self._is_trusted(hop):
+                    request.META["REMOTE_ADDR"] = hop
+                    break
+        return self.get_response(request)
+
+    def _is_trusted(self, address: str | None) -> bool:
+        try:
+            ip = ipaddress.ip_address(address or "")
+        except ValueError:
+            return False
+        return any(ip in network for network in self.trusted)
+
+
+class CorrelationIdMiddleware:
+    """Takes `X-Correlation-ID` from the request (or makes one) and returns it on the response."""
 
     def __init__(self, get_response):
         self.get_response = get_response
