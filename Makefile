@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 
-.PHONY: run test lint bench install-dev install-prod clean
+.PHONY: run test lint bench install-dev install-prod clean browser promtool
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,10 +33,25 @@ lint: install-dev
 	$(VENV)/bin/ruff format --check .
 	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) manage.py makemigrations --check --dry-run
 
-test: install-dev
+# The back office's browser tests drive Debian's Chromium; installed here when missing (as root,
+# like CI), never through `playwright install`.
+browser:
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+
+# The operations tests check the Prometheus rules with Debian's promtool; installed when missing.
+promtool:
+	command -v promtool >/dev/null || (apt-get update && apt-get install -y --no-install-recommends prometheus)
+
+test: install-dev browser promtool
 	$(PY) tests/check_services.py
 	$(MAKE) --no-print-directory lint
 	$(VENV)/bin/pytest -n 2
+
+# Throughput and latency against the machine's own ceilings (README "Performance"). Needs the
+# services `make test` needs, plus wrk (Debian's, installed here when missing) and pgbench.
+bench: install-dev
+	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache .ruff_cache test-artifacts

@@ -6,9 +6,14 @@ api_v1 = [
     path("", include("apps.accounts.urls")),
     path("", include("apps.wallets.urls")),
     path("", include("apps.payments.urls")),
+    path("", include("apps.notifications.urls")),
+    path("", include("apps.subscriptions.urls")),
+    path("", include("apps.webhooks.urls")),
 ]
 
 urlpatterns = [
     path("api/v1/", include(api_v1)),
+    # Staff pages of the back office (the dashboard), ahead of the admin's catch-all URL.
+    path("admin/", include("apps.backoffice.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -1,4 +1,4 @@
-from django_prometheus.exports import ExportToDjangoView
+from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
@@ -6,7 +6,9 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.health import run_health_checks
+from apps.core import metrics
+from apps.core.health import run_health_checks, run_readiness_checks
+from apps.core.schema import error_responses
 
 
 class HealthApi(APIView):
@@ -25,12 +27,57 @@ class HealthApi(APIView):
         },
     )
     def get(self, request):
-        healthy, checks = run_health_checks()
-        failing = [name for name, result in checks.items() if result["status"] != "ok"]
-        body = {"status": "ok" if healthy else "unavailable", "checks": checks}
-        if failing:
-            body["failing"] = failing
-        return Response(body, status=200 if healthy else 503)
+        return _health_response(*run_health_checks())
+
+
+def _health_response(healthy: bool, checks: dict) -> Response:
+    failing = [name for name, result in checks.items() if result["status"] != "ok"]
+    body = {"status": "ok" if healthy else "unavailable", "checks": checks}
+    if failing:
+        body["failing"] = failing
+    return Response(body, status=200 if healthy else 503)
+
+
+class HealthLiveApi(APIView):
+    """Liveness: the process answers. Checks nothing external (restarting it would not help)."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="health_live",
+        responses={
+            (200, "application/json"): inline_serializer("HealthLive", {"status": serializers.CharField()})
+        },
+    )
+    def get(self, request):
+        return Response({"status": "ok"})
+
+
+class HealthReadyApi(APIView):
+    """Readiness: database (and replica), cache and migrations; 503 takes the process out of rotation."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="health_ready",
+        responses={
+            (200, "application/json"): inline_serializer(
+                "HealthReady", {"status": serializers.CharField(), "checks": serializers.DictField()}
+            ),
+            (503, "application/json"): inline_serializer(
+                "HealthNotReady",
+                {
+                    "status": serializers.CharField(),
+                    "checks": serializers.DictField(),
+                    "failing": serializers.ListField(child=serializers.CharField()),
+                },
+            ),
+        },
+    )
+    def get(self, request):
+        return _health_response(*run_readiness_checks())
 
 
 class MetricsApi(APIView):
@@ -41,4 +88,20 @@ class MetricsApi(APIView):
 
     @extend_schema(operation_id="metrics", responses={(200, "text/plain"): OpenApiTypes.STR})
     def get(self, request):
-        return ExportToDjangoView(request._request)
+        body, content_type = metrics.exposition()
+        return HttpResponse(body, content_type=content_type)
+
+
+class PingApi(APIView):
+    """An authenticated request that does nothing: the framework's own cost per request.
+
+    Authentication, middleware, routing and rendering, and no work: `bench/run.py` measures every
+    other endpoint against it.
+    """
+
+    @extend_schema(
+        operation_id="ping",
+        responses={200: inline_serializer("Ping", {"ok": serializers.BooleanField()}), **error_responses(401)},
+    )
+    def get(self, request):
+        return Response({"ok": True})

@@ -33,7 +33,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.audit.rawlog import raw_log_gateway_exchange
 from apps.audit.services import audit_record
+from apps.core import metrics
 from apps.core.dead_letters import dead_letter_record
 from apps.core.outbox import emit_event
 from apps.ledger.models import SystemAccount
@@ -286,6 +288,7 @@ def _call_gateway(payment: Payment, operation: str) -> tuple[GatewayResult | Exc
             outcome = gateway.void(reference=payment.gateway_reference, idempotency_key=key)
     except GatewayError as exc:
         outcome = exc
+    metrics.observe_gateway(gateway=payment.gateway, operation=operation, outcome=outcome, started=started)
     return outcome, int((time.monotonic() - started) * 1000)
 
 
@@ -872,7 +875,7 @@ def _record_attempt(
             else "error"
         )
         code = getattr(outcome, "code", "gateway_error")
-    GatewayAttempt.objects.create(
+    attempt = GatewayAttempt.objects.create(
         payment=payment,
         operation=operation,
         idempotency_key=key or operation_key(payment, operation if operation in Op.values else Op.AUTHORIZE),
@@ -880,6 +883,7 @@ def _record_attempt(
         error_code=(code or "")[:64],
         latency_ms=latency_ms,
     )
+    raw_log_gateway_exchange(payment=payment, attempt=attempt, outcome=outcome)
 
 
 def _audit_view(payment: Payment) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from kombu import Exchange, Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -18,6 +19,9 @@ if (BASE_DIR / ".env").is_file():
 # --- core ---------------------------------------------------------------------------------------
 SECRET_KEY = env("SECRET_KEY", default="dev-only-insecure-key-change-me-0123456789abcdefghijkl")
 DEBUG = env.bool("DEBUG", default=False)
+# Our own reverse proxies (addresses or networks). Only a request arriving from one of them has
+# its X-Forwarded-For read for the client's address (throttles, audit trail).
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -40,12 +44,19 @@ INSTALLED_APPS = [
     "apps.ledger",
     "apps.wallets",
     "apps.payments",
+    "apps.subscriptions",
+    "apps.notifications",
+    "apps.backoffice",
+    "apps.webhooks",
 ]
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "apps.core.middleware.TrustedProxyMiddleware",
     "apps.core.middleware.CorrelationIdMiddleware",
     "apps.core.middleware.ApiErrorMiddleware",
+    # Each request is one unit of work for the read-replica router (before anything reads).
+    "apps.core.db_routing.PrimaryPinMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -86,6 +97,17 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # Services own their transactions (`transaction.atomic(durable=True)`); requests are not wrapped.
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# A streaming read replica of `default` (optional). Reads go there until the request or task writes
+# (apps.core.db_routing); migrations never run on it; tests use `default` for it.
+REPLICA_DATABASE_URL = env("REPLICA_DATABASE_URL", default="")
+if REPLICA_DATABASE_URL:
+    DATABASES["replica"] = env.db("REPLICA_DATABASE_URL")
+    DATABASES["replica"]["CONN_MAX_AGE"] = DATABASES["default"]["CONN_MAX_AGE"]
+    DATABASES["replica"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["apps.core.db_routing.PrimaryReplicaRouter"]
+# After a request that wrote, the same credentials read from the primary this long (replication lag).
+REPLICA_READ_YOUR_WRITES_SECONDS = env.int("REPLICA_READ_YOUR_WRITES_SECONDS", default=5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- cache --------------------------------------------------------------------------------------
@@ -181,10 +203,39 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
+# Each kind of deferred work has a queue of its own, so a backlog of one (a mail server down, a
+# billing run) never holds up another; `celery -A config worker` consumes them all, `-Q
+# notifications` starts a dedicated pool. CELERY_QUEUE_PREFIX namespaces every routed queue on a
+# shared broker (the end-to-end tests). Outbox delivery stays on the default queue.
+CELERY_QUEUE_PREFIX = env("CELERY_QUEUE_PREFIX", default="")
+CELERY_ROUTED_QUEUES = {
+    "notifications": ["apps.notifications.tasks.*"],
+    "billing": ["apps.subscriptions.tasks.*"],
+    "webhooks": ["apps.webhooks.tasks.*"],
+    "payments": ["apps.payments.tasks.*"],
+    "raw_logs": ["apps.audit.tasks.*"],
+}
+CELERY_TASK_ROUTES = {
+    task: {"queue": f"{CELERY_QUEUE_PREFIX}{queue}"}
+    for queue, tasks in CELERY_ROUTED_QUEUES.items()
+    for task in tasks
+}
+# Declared with an exchange and routing key of their own name (what Celery does for a queue it
+# creates), so one queue's messages never reach another.
+CELERY_TASK_QUEUES = [
+    Queue(name, Exchange(name), routing_key=name)
+    for name in [CELERY_TASK_DEFAULT_QUEUE, *(f"{CELERY_QUEUE_PREFIX}{q}" for q in CELERY_ROUTED_QUEUES)]
+]
 CELERY_BEAT_SCHEDULE = {
     "outbox-sweep": {"task": "apps.core.tasks.outbox_sweep", "schedule": 30.0},
+    "notifications-sweep": {"task": "apps.notifications.tasks.notifications_sweep", "schedule": 60.0},
     "idempotency-purge": {"task": "apps.core.tasks.purge_idempotency_records", "schedule": 3600.0},
     "reconcile-payments": {"task": "apps.payments.tasks.reconcile_payments", "schedule": 300.0},
+    "webhooks-sweep": {"task": "apps.webhooks.tasks.sweep_webhook_events", "schedule": 60.0},
+    "bill-subscriptions": {
+        "task": "apps.subscriptions.tasks.bill_subscriptions",
+        "schedule": float(env.int("SUBSCRIPTION_BILLING_INTERVAL_SECONDS", default=60)),
+    },
 }
 
 # Idempotency-Key: how long a key is remembered (at least 24 h), and how long a retry waits for the
@@ -198,6 +249,32 @@ OUTBOX_REDELIVER_AFTER_SECONDS = env.int("OUTBOX_REDELIVER_AFTER_SECONDS", defau
 # --- email --------------------------------------------------------------------------------------
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Paydesk <no-reply@paydesk.local>")
+# Seconds an SMTP connection may hang before the send counts as failed (and is retried).
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT_SECONDS", default=10)
+
+# --- notifications ------------------------------------------------------------------------------
+# Sends of one email before it is given up as failed (and dead-lettered for replay), and the
+# exponential backoff between them (full jitter, capped).
+NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=6)
+NOTIFICATION_RETRY_BASE_SECONDS = env.int("NOTIFICATION_RETRY_BASE_SECONDS", default=30)
+NOTIFICATION_RETRY_MAX_SECONDS = env.int("NOTIFICATION_RETRY_MAX_SECONDS", default=3600)
+# A pending email whose send is this overdue (its task was lost with the broker) is queued again.
+NOTIFICATION_SWEEP_AFTER_SECONDS = env.int("NOTIFICATION_SWEEP_AFTER_SECONDS", default=120)
+# An email left `sending` this long (the worker died mid-send) is failed, never resent on its own:
+# it may have gone out. Replaying its dead letter sends it again.
+NOTIFICATION_SENDING_TIMEOUT_SECONDS = env.int("NOTIFICATION_SENDING_TIMEOUT_SECONDS", default=900)
+
+# --- MongoDB raw-log sink -----------------------------------------------------------------------
+# mongodb://host:27017/paydesk_raw - raw gateway exchanges and notification logs are copied there
+# by a Celery task. Empty: the sink is off (the events stay in PostgreSQL's outbox either way).
+MONGO_URL = env("MONGO_URL", default="")
+# Server selection, connect and socket timeout of every MongoDB call: a sink that is down fails a
+# write fast, and the task retries.
+MONGO_TIMEOUT_MS = env.int("MONGO_TIMEOUT_MS", default=2000)
+# Writes of one document before it is dead-lettered, and the backoff between them.
+RAW_LOG_MAX_ATTEMPTS = env.int("RAW_LOG_MAX_ATTEMPTS", default=8)
+RAW_LOG_RETRY_BASE_SECONDS = env.int("RAW_LOG_RETRY_BASE_SECONDS", default=5)
+RAW_LOG_RETRY_MAX_SECONDS = env.int("RAW_LOG_RETRY_MAX_SECONDS", default=600)
 
 # --- payments -----------------------------------------------------------------------------------
 PAYMENT_GATEWAY = env("PAYMENT_GATEWAY", default="simulated")
@@ -224,6 +301,47 @@ PAYMENT_RETRY_BASE_SECONDS = env.float("PAYMENT_RETRY_BASE_SECONDS", default=2.0
 PAYMENT_RETRY_MAX_SECONDS = env.float("PAYMENT_RETRY_MAX_SECONDS", default=300.0)
 # A pending/processing payment nobody has touched for this long (past its retry) is reconciled.
 PAYMENT_STUCK_AFTER_SECONDS = env.int("PAYMENT_STUCK_AFTER_SECONDS", default=600)
+
+# --- inbound webhooks ---------------------------------------------------------------------------
+# Stripe endpoint signing secrets (whsec_…). While a secret is rolled, list the new and the old one
+# (comma-separated); when empty, STRIPE_WEBHOOK_SECRET (itself comma-separated) is used.
+STRIPE_WEBHOOK_SECRETS = env.list("STRIPE_WEBHOOK_SECRETS", default=[])
+# A Stripe signature older than this is refused (Stripe's own default tolerance).
+STRIPE_WEBHOOK_TOLERANCE_SECONDS = env.int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", default=300)
+# Authorize.Net's Signature Key (X-ANET-Signature); comma-separated while it is rotated.
+AUTHORIZENET_SIGNATURE_KEY = env("AUTHORIZENET_SIGNATURE_KEY", default="")
+# Webhook bodies above this are refused with 413 (provider events are a few KB).
+MAX_WEBHOOK_BODY_BYTES = env.int("MAX_WEBHOOK_BODY_BYTES", default=262_144)
+# Processing attempts of one event before it is dead-lettered, and the backoff between them
+# (exponential, full jitter, capped).
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=6)
+WEBHOOK_RETRY_BASE_SECONDS = env.int("WEBHOOK_RETRY_BASE_SECONDS", default=5)
+WEBHOOK_RETRY_MAX_SECONDS = env.int("WEBHOOK_RETRY_MAX_SECONDS", default=600)
+# An event still waiting this long past its due time (queued while the broker was down, a retry
+# lost with a worker) is queued again by the webhooks-sweep beat task.
+WEBHOOK_SWEEP_AFTER_SECONDS = env.int("WEBHOOK_SWEEP_AFTER_SECONDS", default=120)
+
+# --- subscriptions ------------------------------------------------------------------------------
+# Dunning: days to wait before each retry of a declined renewal (after the previous failure); after
+# the last retry fails the subscription becomes SUBSCRIPTION_FINAL_STATUS ("unpaid" or "canceled").
+SUBSCRIPTION_DUNNING_DAYS = env.list("SUBSCRIPTION_DUNNING_DAYS", cast=int, default=[1, 3, 5])
+SUBSCRIPTION_FINAL_STATUS = env("SUBSCRIPTION_FINAL_STATUS", default="unpaid")
+# The beat starts this many billing passes every interval; they share the due subscriptions.
+SUBSCRIPTION_BILLING_INTERVAL_SECONDS = env.int("SUBSCRIPTION_BILLING_INTERVAL_SECONDS", default=60)
+SUBSCRIPTION_BILLING_PASSES = env.int("SUBSCRIPTION_BILLING_PASSES", default=2)
+# Due subscriptions a pass claims at a time, and how long its claim lasts before another pass may
+# take them over (a worker that died); long enough for a batch of slow gateway calls.
+SUBSCRIPTION_BILLING_BATCH_SIZE = env.int("SUBSCRIPTION_BILLING_BATCH_SIZE", default=20)
+SUBSCRIPTION_BILLING_LEASE_SECONDS = env.int("SUBSCRIPTION_BILLING_LEASE_SECONDS", default=600)
+
+# --- operations: metrics -----------------------------------------------------------------------
+# /api/v1/metrics reads payment, ledger, outbox, dead-letter and webhook state from the database;
+# the result is shared by every process (through the cache) for this long. 0: read at every scrape.
+METRICS_DB_CACHE_SECONDS = env.int("METRICS_DB_CACHE_SECONDS", default=10)
+# A Celery worker serves its own metrics (task outcomes, gateway calls) on this port; 0: off.
+# Under prefork, set PROMETHEUS_MULTIPROC_DIR too so the pool processes' counts are added up.
+CELERY_WORKER_METRICS_PORT = env.int("CELERY_WORKER_METRICS_PORT", default=0)
+CELERY_WORKER_METRICS_ADDR = env("CELERY_WORKER_METRICS_ADDR", default="0.0.0.0")  # noqa: S104
 
 # --- i18n, static -------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
