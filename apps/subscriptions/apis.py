@@ -1,0 +1,242 @@
+"""HTTP for subscriptions (API.md "Subscriptions"): parse, call one service, serialize."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.accounts.selectors import request_actor
+from apps.accounts.throttles import MoneyMovementThrottle
+from apps.core.errors import InvalidRequest
+from apps.core.fields import AmountField, CurrencyField
+from apps.core.idempotency import idempotent
+from apps.core.pagination import PAGE_PARAMETERS, page_params, page_schema, paginate
+from apps.core.pci import reject_card_data
+from apps.core.schema import error_responses
+from apps.payments.apis import _metadata as validate_metadata
+from apps.subscriptions import selectors, services
+from apps.subscriptions.models import Subscription
+
+PAYMENT_METHOD_HELP = "A gateway token (tok_…, pm_…) or `wallet:<wallet id>` of your own wallet."
+
+
+def _iso(value) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def subscription_representation(subscription: Subscription) -> dict[str, Any]:
+    pending: dict[str, Any] = {}
+    if subscription.pending_amount is not None:
+        pending["amount"] = subscription.pending_amount
+    if subscription.pending_billing_cycle:
+        pending["billing_cycle"] = subscription.pending_billing_cycle
+    if subscription.pending_plan_id:
+        pending["plan_id"] = subscription.pending_plan_id
+    if subscription.pending_payment_method:
+        pending["payment_method"] = subscription.pending_payment_method
+    return {
+        "id": subscription.pk,
+        "object": "subscription",
+        "plan_id": subscription.plan_id,
+        "amount": subscription.amount,
+        "currency": subscription.currency,
+        "billing_cycle": subscription.billing_cycle,
+        "status": subscription.status,
+        "payment_method": subscription.payment_method,
+        "current_period_start": _iso(subscription.current_period_start),
+        "current_period_end": _iso(subscription.current_period_end),
+        "next_billing_date": _iso(subscription.next_billing_date),
+        "trial_end_date": _iso(subscription.trial_end_date),
+        "cancel_at_period_end": subscription.cancel_at_period_end,
+        "canceled_at": _iso(subscription.canceled_at),
+        "metadata": subscription.metadata,
+        "pending_update": pending or None,
+        "latest_payment": subscription.latest_payment_id or None,
+        "created_at": _iso(subscription.created_at),
+    }
+
+
+class PendingUpdateSerializer(serializers.Serializer):
+    amount = serializers.IntegerField(required=False)
+    billing_cycle = serializers.ChoiceField(choices=Subscription.Cycle.choices, required=False)
+    plan_id = serializers.CharField(required=False)
+    payment_method = serializers.CharField(required=False)
+
+
+class SubscriptionOutputSerializer(serializers.Serializer):
+    """Documents the subscription object; `to_representation` builds it."""
+
+    id = serializers.CharField()
+    object = serializers.CharField()
+    plan_id = serializers.CharField()
+    amount = serializers.IntegerField(help_text="Minor units of the currency, charged every cycle.")
+    currency = serializers.CharField()
+    billing_cycle = serializers.ChoiceField(choices=Subscription.Cycle.choices)
+    status = serializers.ChoiceField(choices=Subscription.Status.choices)
+    payment_method = serializers.CharField(help_text=PAYMENT_METHOD_HELP)
+    current_period_start = serializers.DateTimeField(
+        allow_null=True, help_text="Start of the last paid period (or of the trial)."
+    )
+    current_period_end = serializers.DateTimeField(allow_null=True)
+    next_billing_date = serializers.DateTimeField(
+        allow_null=True,
+        help_text="When the next charge (or dunning retry) is made; null when ending, canceled or unpaid.",
+    )
+    trial_end_date = serializers.DateTimeField(allow_null=True)
+    cancel_at_period_end = serializers.BooleanField()
+    canceled_at = serializers.DateTimeField(allow_null=True)
+    metadata = serializers.DictField()
+    pending_update = PendingUpdateSerializer(
+        allow_null=True, help_text="Changes that take effect when the next period is charged."
+    )
+    latest_payment = serializers.CharField(allow_null=True, help_text="The last charge attempt's payment.")
+    created_at = serializers.DateTimeField()
+
+    def to_representation(self, instance: Subscription) -> dict[str, Any]:
+        return subscription_representation(instance)
+
+
+class SubscriptionListCreateApi(APIView):
+    throttle_classes = [MoneyMovementThrottle]
+
+    class InputSerializer(serializers.Serializer):
+        plan_id = serializers.CharField(max_length=100)
+        amount = AmountField()
+        currency = CurrencyField()
+        billing_cycle = serializers.ChoiceField(choices=Subscription.Cycle.choices)
+        payment_method = serializers.CharField(max_length=300, help_text=PAYMENT_METHOD_HELP)
+        trial_days = serializers.IntegerField(
+            min_value=0,
+            max_value=services.MAX_TRIAL_DAYS,
+            required=False,
+            default=0,
+            help_text="Days before the first charge; 0 (default) charges the first period at once.",
+        )
+        metadata = serializers.DictField(required=False, default=dict, validators=[validate_metadata])
+
+        class Meta:
+            ref_name = "SubscriptionCreateInput"
+
+    def get_throttles(self):
+        return super().get_throttles() if self.request.method == "POST" else []
+
+    @extend_schema(
+        operation_id="subscriptions_list",
+        parameters=[
+            OpenApiParameter("status", str, enum=Subscription.Status.values, required=False),
+            *PAGE_PARAMETERS,
+        ],
+        responses={
+            200: page_schema("SubscriptionList", SubscriptionOutputSerializer),
+            **error_responses(400),
+        },
+    )
+    def get(self, request: Request) -> Response:
+        filters = selectors.parse_subscription_filters(request.query_params)
+        page = paginate(
+            selectors.subscription_list(principal=request.user, filters=filters),
+            page_params(request.query_params),
+        )
+        return Response(
+            {"data": [subscription_representation(s) for s in page.items], "next_cursor": page.next_cursor}
+        )
+
+    @extend_schema(
+        operation_id="subscriptions_create",
+        request=InputSerializer,
+        responses={
+            201: SubscriptionOutputSerializer,
+            **error_responses(400, 404, 409, 422, 429),
+        },
+        description=(
+            "Starts a subscription. Without `trial_days` the first period is charged at once; a declined "
+            "first charge leaves it `past_due` under the dunning schedule, like a declined renewal."
+        ),
+    )
+    @idempotent
+    def post(self, request: Request) -> Response:
+        reject_card_data(request.data)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        subscription = services.subscription_create(
+            actor=request_actor(request), owner=request.user, **data.validated_data
+        )
+        return Response(subscription_representation(subscription), status=201)
+
+
+class SubscriptionDetailApi(APIView):
+    class UpdateInputSerializer(serializers.Serializer):
+        amount = AmountField(required=False)
+        billing_cycle = serializers.ChoiceField(choices=Subscription.Cycle.choices, required=False)
+        plan_id = serializers.CharField(max_length=100, required=False)
+        payment_method = serializers.CharField(max_length=300, required=False, help_text=PAYMENT_METHOD_HELP)
+        metadata = serializers.DictField(required=False, validators=[validate_metadata])
+
+        class Meta:
+            ref_name = "SubscriptionUpdateInput"
+
+    @extend_schema(
+        operation_id="subscriptions_retrieve",
+        responses={200: SubscriptionOutputSerializer, **error_responses(404)},
+    )
+    def get(self, request: Request, subscription_id: str) -> Response:
+        subscription = selectors.subscription_get(principal=request.user, subscription_id=subscription_id)
+        return Response(subscription_representation(subscription))
+
+    @extend_schema(
+        operation_id="subscriptions_update",
+        request=UpdateInputSerializer,
+        responses={200: SubscriptionOutputSerializer, **error_responses(400, 404, 409)},
+        description=(
+            "Amount, billing cycle and plan take effect from the next period (shown in `pending_update` "
+            "until then); a new payment method from the next charge attempt; metadata at once "
+            '(keys merged, a key set to "" removed). A canceled or unpaid subscription is a 409.'
+        ),
+    )
+    def patch(self, request: Request, subscription_id: str) -> Response:
+        reject_card_data(request.data)
+        data = self.UpdateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        subscription = services.subscription_update(
+            actor=request_actor(request),
+            owner=request.user,
+            subscription_id=subscription_id,
+            **data.validated_data,
+        )
+        return Response(subscription_representation(subscription))
+
+    @extend_schema(
+        operation_id="subscriptions_cancel",
+        parameters=[
+            OpenApiParameter(
+                "at_period_end",
+                OpenApiTypes.BOOL,
+                required=False,
+                description="true: keep it until the end of the paid period, with no further charge.",
+            )
+        ],
+        responses={200: SubscriptionOutputSerializer, **error_responses(400, 404, 409)},
+    )
+    def delete(self, request: Request, subscription_id: str) -> Response:
+        at_period_end = _boolean(request.query_params.get("at_period_end"), param="at_period_end")
+        subscription = services.subscription_cancel(
+            actor=request_actor(request),
+            owner=request.user,
+            subscription_id=subscription_id,
+            at_period_end=at_period_end,
+        )
+        return Response(subscription_representation(subscription))
+
+
+def _boolean(value: str | None, *, param: str) -> bool:
+    if value in (None, "", "false", "0"):
+        return False
+    if value in ("true", "1"):
+        return True
+    raise InvalidRequest(f"{param} must be true or false", param=param)

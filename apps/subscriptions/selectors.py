@@ -1,0 +1,62 @@
+"""Reads of subscriptions, scoped to their owner: another user's subscription is a 404."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Q, QuerySet
+
+from apps.core.errors import InvalidRequest
+from apps.core.ids import has_prefix
+from apps.payments.models import Payment
+from apps.payments.selectors import payment_list
+from apps.subscriptions.errors import SubscriptionNotFound
+from apps.subscriptions.models import BILLABLE_STATUSES, Subscription
+
+
+def parse_subscription_filters(query_params: Any) -> dict[str, str]:
+    filters = {}
+    status = query_params.get("status")
+    if status not in (None, ""):
+        if status not in Subscription.Status.values:
+            raise InvalidRequest(
+                f"status must be one of: {', '.join(Subscription.Status.values)}", param="status"
+            )
+        filters["status"] = status
+    return filters
+
+
+def subscription_list(*, principal: Any, filters: dict[str, str] | None = None) -> QuerySet[Subscription]:
+    """The principal's subscriptions (for `apps.core.pagination`, which orders them newest first)."""
+    queryset = Subscription.objects.filter(owner=principal)
+    if filters and "status" in filters:
+        queryset = queryset.filter(status=filters["status"])
+    return queryset
+
+
+def subscription_get(*, principal: Any, subscription_id: str) -> Subscription:
+    if not has_prefix(subscription_id, "sub"):
+        raise SubscriptionNotFound(f"No such subscription: '{str(subscription_id)[:64]}'")
+    subscription = Subscription.objects.filter(owner=principal, pk=subscription_id).first()
+    if subscription is None:
+        raise SubscriptionNotFound(f"No such subscription: '{subscription_id}'")
+    return subscription
+
+
+def subscription_is_canceled(*, subscription_id: str) -> bool:
+    return Subscription.objects.filter(pk=subscription_id, status=Subscription.Status.CANCELED).exists()
+
+
+def subscriptions_due(*, now: datetime) -> QuerySet[Subscription]:
+    """What a billing pass at `now` would take: due, billable and not leased to another worker."""
+    return Subscription.objects.filter(status__in=BILLABLE_STATUSES, due_at__lte=now).filter(
+        Q(billing_claimed_until__isnull=True) | Q(billing_claimed_until__lte=now)
+    )
+
+
+def subscription_payments(*, subscription: Subscription) -> QuerySet[Payment]:
+    """Every payment made for the subscription, newest first (as its owner sees them)."""
+    return payment_list(principal=subscription.owner, filters={"subscription": subscription.pk}).order_by(
+        "-created_at", "-id"
+    )
