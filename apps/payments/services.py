@@ -392,7 +392,7 @@ def _schedule_retry(*, actor: Any, payment: Payment, error: GatewayError) -> Pay
     payment.next_attempt_at = timezone.now() + timedelta(seconds=delay)
     _move(actor=actor, payment=payment, to=S.PROCESSING, action="retry")
     payment_id = payment.pk
-    transaction.on_commit(lambda: _enqueue_retry(payment_id, delay))
+    transaction.on_commit(lambda: _enqueue("retry_payment_operation", payment_id, delay))
     return payment
 
 
@@ -404,15 +404,17 @@ def retry_delay(attempt: int) -> float:
     return round(random.uniform(ceiling / 2, ceiling), 3)
 
 
-def _enqueue_retry(payment_id: str, delay: float) -> None:
-    from apps.payments.tasks import retry_payment_operation
+def _enqueue(task_name: str, object_id: str, delay: float) -> None:
+    from apps.payments import tasks
 
     try:
-        retry_payment_operation.apply_async(args=[payment_id], countdown=delay, retry=False)
+        getattr(tasks, task_name).apply_async(args=[object_id], countdown=delay, retry=False)
     except Exception:
-        # The broker is down: the payment stays `processing` with next_attempt_at set, and
-        # reconcile_payments (also periodic) picks up what no retry is coming for.
-        logger.warning("payment %s: retry not queued", payment_id, exc_info=True)
+        # The broker is down: the payment (or refund) keeps its state, and reconcile_payments
+        # (also periodic) picks up what no retry is coming for.
+        logger.warning(
+            "%s(%s) not queued; reconciliation will pick it up", task_name, object_id, exc_info=True
+        )
 
 
 # --- capture, cancel ----------------------------------------------------------------------------
@@ -566,7 +568,7 @@ def refund_settle(
             return refund
         refund.save(update_fields=["attempts", "updated_at"])
         delay = retry_delay(refund.attempts)
-        transaction.on_commit(lambda: _enqueue_refund_retry(refund_id, delay))
+        transaction.on_commit(lambda: _enqueue("retry_refund", refund_id, delay))
         return refund
     if outcome.status == "failed":
         _fail_refund(actor=actor, refund=refund, code=outcome.failure_code or "refund_failed")
@@ -574,15 +576,6 @@ def refund_settle(
     refund.gateway_reference = outcome.reference[:255]
     _complete_refund(actor=actor, payment=payment, refund=refund)
     return refund
-
-
-def _enqueue_refund_retry(refund_id: str, delay: float) -> None:
-    from apps.payments.tasks import retry_refund
-
-    try:
-        retry_refund.apply_async(args=[refund_id], countdown=delay, retry=False)
-    except Exception:
-        logger.warning("refund %s: retry not queued", refund_id, exc_info=True)
 
 
 def _complete_refund(*, actor: Any, payment: Payment, refund: Refund) -> None:
@@ -792,6 +785,19 @@ def payments_stuck(*, older_than: timedelta) -> list[str]:
     no_retry_due = Q(next_attempt_at__isnull=True, updated_at__lte=cutoff) | Q(next_attempt_at__lte=cutoff)
     return list(
         Payment.objects.filter(no_retry_due, status__in=[S.PENDING, S.PROCESSING]).values_list(
+            "pk", flat=True
+        )
+    )
+
+
+def refunds_stuck(*, older_than: timedelta) -> list[str]:
+    """Refunds still pending past the grace period: their retry was lost (a broker outage, a crash).
+
+    Running them again is safe: a refund's gateway call carries the refund's id as its key.
+    """
+    cutoff = timezone.now() - max(older_than, timedelta(seconds=settings.PAYMENT_STUCK_AFTER_SECONDS))
+    return list(
+        Refund.objects.filter(status=Refund.Status.PENDING, updated_at__lte=cutoff).values_list(
             "pk", flat=True
         )
     )

@@ -27,4 +27,7 @@ def reconcile_payments() -> int:
     for payment_id in services.payments_to_reconcile(older_than=timedelta(0)):
         services.payment_reconcile(actor=None, payment_id=payment_id)
         settled += 1
+    for refund_id in services.refunds_stuck(older_than=timedelta(0)):
+        services.run_refund(actor=None, refund_id=refund_id)
+        settled += 1
     return settled

@@ -145,3 +145,24 @@ def test_reconcile_of_a_payment_the_gateway_never_saw_fails_it(user):
 def test_reconcile_rejects_a_negative_window():
     with pytest.raises(CommandError):
         call_command("reconcile_payments", "--older-than", "-1")
+
+
+def test_a_refund_whose_retry_was_lost_is_finished_by_reconciliation(auth_client, settings):
+    settings.PAYMENT_STUCK_AFTER_SECONDS = 0
+    payment = create(auth_client, "tok_visa").json()
+    # A refund opened, then its process died before the gateway call: it waits `pending`.
+    refund = services._refund_open(
+        actor=None,
+        owner=Payment.objects.get(pk=payment["id"]).owner,
+        payment_id=payment["id"],
+        amount=500,
+        reason="",
+    )
+    call_command("reconcile_payments", "--dry-run")
+    refund.refresh_from_db()
+    assert refund.status == "pending"
+    call_command("reconcile_payments")
+    refund.refresh_from_db()
+    assert refund.status == "succeeded"
+    assert Payment.objects.get(pk=payment["id"]).amount_refunded == 500
+    assert sum_of_postings("platform_revenue", "USD") == 700

@@ -45,6 +45,8 @@ class Command(BaseCommand):
         stuck = services.payments_stuck(older_than=window)
         waiting = services.payments_to_reconcile(older_than=window)
         if dry_run:
+            for refund_id in services.refunds_stuck(older_than=window):
+                self.stdout.write(f"would retry pending refund {refund_id}")
             for payment_id in stuck:
                 self.stdout.write(f"would move {payment_id} from {self._status(payment_id)} to reconcile")
             for payment_id in waiting:
@@ -68,6 +70,9 @@ class Command(BaseCommand):
             progress(done, len(todo), sys.stderr)
         if todo:
             sys.stderr.write("\n")
+        for refund_id in services.refunds_stuck(older_than=window):
+            refund = services.run_refund(actor=None, refund_id=refund_id)
+            changes.append(f"{refund_id}: pending refund retried -> {refund.status}")
         for line in changes:
             self.stdout.write(line)
         self.stdout.write(f"reconciled {len(todo) - failures} of {len(todo)} payment(s)")
