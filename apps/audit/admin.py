@@ -30,6 +30,7 @@ class AuditLogAdmin(admin.ModelAdmin):
         "correlation_id",
         "ip",
         "user_agent",
+        "chain",
         "prev_hash",
         "hash",
     )

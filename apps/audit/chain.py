@@ -7,7 +7,13 @@ to what the database gives back, so a row read later hashes exactly as it did wh
 datetimes in UTC with microseconds, IP addresses in their compressed form, and whole floats as
 integers as written in decimal (PostgreSQL's jsonb returns `1e+20` as `100000000000000000000`). The row id is not
 covered (it is only known after the INSERT, and the triggers refuse the UPDATE that would follow);
-order is carried by `prev_hash` instead. The first row's `prev_hash` is `GENESIS_HASH`.
+order is carried by `prev_hash` instead.
+
+The trail is `CHAINS` independent chains (a row's `chain`); the first row of chain k has
+`genesis_hash(k)` as its `prev_hash`. Chain 0 starts from `GENESIS_HASH` (all zeros), the others
+from a hash of their number, so no two chains share a first predecessor and the unique index on
+`prev_hash` forbids forks in every chain at once. A row moved to another chain breaks both: its
+old successor no longer follows anything in its chain, and it follows nothing in its new one.
 """
 
 from __future__ import annotations
@@ -22,6 +28,9 @@ from typing import Any
 from apps.audit.models import AuditLog
 
 GENESIS_HASH = "0" * 64
+# Enough that the transactions one server runs at once rarely share a chain (each holds its
+# chain's lock from its audit row to its commit); verify_audit_chain accepts any number found.
+CHAINS = 16
 CHAINED_FIELDS = (
     "created_at",
     "actor_type",
@@ -37,6 +46,13 @@ CHAINED_FIELDS = (
     "user_agent",
     "prev_hash",
 )
+
+
+def genesis_hash(chain: int) -> str:
+    """The `prev_hash` of the first row of `chain`."""
+    if chain == 0:
+        return GENESIS_HASH
+    return hashlib.sha256(f"paydesk audit chain {chain}".encode("ascii")).hexdigest()
 
 
 def chain_hash(row: AuditLog) -> str:

@@ -13,8 +13,10 @@ class AuditLog(models.Model):
 
     No foreign keys: a record must outlive the user, key or payment it describes, so the actor and
     entity are kept as ids and a readable `actor_repr`. Database triggers refuse UPDATE and DELETE
-    (migration 0002); `hash` chains each row to the one before it (`apps.audit.chain`), and
-    `manage.py verify_audit_chain` proves nothing was altered or removed behind the triggers' back.
+    (migration 0002); `hash` chains each row to the one before it in its `chain` (`apps.audit.chain`),
+    and `manage.py verify_audit_chain` proves nothing was altered or removed behind the triggers' back.
+    The trail is several independent chains so that concurrent transactions don't all queue for
+    one lock (see `apps.audit.services.audit_record`).
     """
 
     id = models.BigAutoField(primary_key=True)
@@ -30,6 +32,7 @@ class AuditLog(models.Model):
     correlation_id = models.CharField(max_length=128, blank=True, default="")
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=512, blank=True, default="")
+    chain = models.PositiveSmallIntegerField(default=0)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
 
@@ -39,9 +42,12 @@ class AuditLog(models.Model):
             models.Index(fields=["correlation_id"], name="audit_correlation_idx"),
             models.Index(fields=["actor_id"], name="audit_actor_idx"),
             models.Index(fields=["created_at"], name="audit_created_at_idx"),
+            # The newest row of one chain, read on every append.
+            models.Index(fields=["chain", "-id"], name="audit_chain_tip_idx"),
         ]
         constraints = [
-            # A fork in the chain (two rows claiming the same predecessor) can't even be written.
+            # A fork in a chain (two rows claiming the same predecessor) can't even be written. Each
+            # chain starts from its own genesis hash, so one index covers every chain.
             models.UniqueConstraint(fields=["prev_hash"], name="audit_chain_one_successor"),
         ]
 

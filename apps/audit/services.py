@@ -8,14 +8,19 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
-from apps.audit.chain import GENESIS_HASH, chain_hash
+from apps.audit.chain import CHAINS, chain_hash, genesis_hash
 from apps.audit.models import ActorType, AuditLog
 from apps.core.correlation import get_correlation_id, get_request_meta
 from apps.core.scrubbing import scrub
 
-# Key of the PostgreSQL advisory lock that serialises appends to the chain (any constant no other
-# code uses; this one is "audit" in ASCII).
+# Base key of the PostgreSQL advisory locks that serialise appends, one per chain: chain k is
+# locked with key CHAIN_LOCK_KEY + k (a constant no other code uses; this one is "audit" in ASCII).
 CHAIN_LOCK_KEY = 0x6175646974
+# Picks the transaction's chain from its own id (every row of one transaction lands in one chain,
+# so a transaction never holds two chain locks and two transactions can't deadlock over them;
+# consecutive transactions go round the chains), locks it and reads its newest hash, in one round
+# trip (migration 0003).
+_LOCK_CHAIN_SQL = "SELECT chain, tip FROM audit_chain_lock(%s, %s)"
 
 
 def audit_record(
@@ -37,11 +42,14 @@ def audit_record(
     served (apps.core.correlation).
 
     Two transactions must never chain to the same predecessor, so on PostgreSQL appending takes a
-    transaction-level advisory lock right before reading the last row, held until the caller
-    commits: every other writer of the audit trail waits for that commit. Call this late in the
-    service's transaction (after the locks and checks, next to `emit_event`) so the wait is short.
-    Under READ COMMITTED (PostgreSQL's default, which Paydesk uses) the read after the lock sees
-    the previous holder's row. SQLite serialises writers on its own.
+    transaction-level advisory lock on the chain right before reading its last row, held until the
+    caller commits: every other writer of that chain waits for that commit. The trail is
+    `apps.audit.chain.CHAINS` chains, and a transaction's id picks its chain, so concurrent
+    transactions mostly append to different chains instead of queueing behind one lock (and one
+    fsync) each. Call this late in the service's transaction (after the row locks and checks,
+    next to `emit_event`) so the wait is short. Under READ COMMITTED (PostgreSQL's default, which
+    Paydesk uses) the read after the lock sees the previous holder's row. SQLite serialises
+    writers on its own and uses chain 0.
     """
     connection = transaction.get_connection()
     if not connection.in_atomic_block:
@@ -63,8 +71,12 @@ def audit_record(
     )
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_KEY])
-    row.prev_hash = AuditLog.objects.order_by("-id").values_list("hash", flat=True).first() or GENESIS_HASH
+            cursor.execute(_LOCK_CHAIN_SQL, [CHAINS, CHAIN_LOCK_KEY])
+            row.chain, last = cursor.fetchone()
+    else:
+        row.chain = 0
+        last = AuditLog.objects.filter(chain=0).order_by("-id").values_list("hash", flat=True).first()
+    row.prev_hash = last or genesis_hash(row.chain)
     # Stamped under the lock, so created_at never goes backwards along the chain.
     row.created_at = timezone.now()
     row.hash = chain_hash(row)

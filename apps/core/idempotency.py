@@ -45,6 +45,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.core.commits import unflushed_commit
 from apps.core.errors import IdempotencyError, InvalidRequest
 from apps.core.exception_handler import envelope_for_status
 from apps.core.models import IdempotencyRecord
@@ -212,12 +213,16 @@ def _settle(record: IdempotencyRecord, *, status: int, body: Any) -> None:
         if not is_stored(status, body):
             IdempotencyRecord.objects.filter(pk=record.pk, state=IdempotencyRecord.State.STARTED).delete()
             return
-        IdempotencyRecord.objects.filter(pk=record.pk).update(
-            state=IdempotencyRecord.State.COMPLETED,
-            response_status=status,
-            response_body=body,
-            completed_at=timezone.now(),
-        )
+        # The work this response describes was flushed when it committed; losing this row in a
+        # PostgreSQL crash leaves the key `started` (409, never run twice) while the response is
+        # still replayed from the cache written below, as after a settle that failed.
+        with unflushed_commit():
+            IdempotencyRecord.objects.filter(pk=record.pk).update(
+                state=IdempotencyRecord.State.COMPLETED,
+                response_status=status,
+                response_body=body,
+                completed_at=timezone.now(),
+            )
     except DatabaseError:
         # The work is done; the client still gets its answer. The row stays `started`, so a retry
         # is told 409 rather than run twice.

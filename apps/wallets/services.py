@@ -18,7 +18,7 @@ from django.db.models import Case, F, When
 
 from apps.accounts.models import User
 from apps.audit.services import audit_record
-from apps.core.outbox import emit_event
+from apps.core.outbox import emit_event, emit_events
 from apps.core.pci import reject_card_data
 from apps.ledger.models import JournalEntry, LedgerAccount, SystemAccount
 from apps.ledger.services import ledger_account_create, ledger_post, ledger_system_account
@@ -231,18 +231,19 @@ def wallet_deposit_settle(*, actor: Any, transaction_id: str, result: GatewayRes
     txn.journal_entry = entry
     txn.save(update_fields=["status", "journal_entry", "gateway_reference", "updated_at"])
     balance = wallet.balance + txn.amount
-    emit_event(
-        event_type="wallet.funds_added",
-        aggregate=wallet,
-        payload={
-            "wallet": wallet.pk,
-            "transaction": txn.pk,
-            "amount": txn.amount,
-            "currency": txn.currency,
-            "balance": balance,
-        },
+    funds_added = {
+        "wallet": wallet.pk,
+        "transaction": txn.pk,
+        "amount": txn.amount,
+        "currency": txn.currency,
+        "balance": balance,
+    }
+    emit_events(
+        events=[
+            ("wallet.funds_added", wallet, funds_added),
+            ("transaction.completed", txn, _transaction_payload(txn)),
+        ]
     )
-    emit_event(event_type="transaction.completed", aggregate=txn, payload=_transaction_payload(txn))
     audit_record(
         actor=actor,
         action="wallet.deposit.complete",
@@ -333,18 +334,18 @@ def wallet_transfer(
     )
     source_balance, destination_balance = source.balance - amount, destination.balance + amount
     common = {"transaction": txn.pk, "amount": amount, "currency": txn.currency}
-    emit_event(
-        event_type="wallet.funds_deducted",
-        aggregate=source,
-        payload={"wallet": source.pk, **common, "balance": source_balance},
+    emit_events(
+        events=[
+            ("wallet.funds_deducted", source, {"wallet": source.pk, **common, "balance": source_balance}),
+            (
+                "wallet.funds_added",
+                destination,
+                {"wallet": destination.pk, **common, "balance": destination_balance},
+            ),
+            ("transaction.completed", txn, _transaction_payload(txn)),
+        ]
     )
-    emit_event(
-        event_type="wallet.funds_added",
-        aggregate=destination,
-        payload={"wallet": destination.pk, **common, "balance": destination_balance},
-    )
-    emit_event(event_type="transaction.completed", aggregate=txn, payload=_transaction_payload(txn))
-    # Last: the audit chain is one lock for everybody, held from here to commit.
+    # Last: its chain of the audit trail stays locked from here to commit (apps.audit.services).
     audit_record(
         actor=actor,
         action="wallet.transfer",

@@ -6,7 +6,7 @@ import pytest
 from django.db import transaction
 
 from apps.accounts.models import User
-from apps.audit.chain import GENESIS_HASH, chain_hash
+from apps.audit.chain import chain_hash, genesis_hash
 from apps.audit.models import AuditLog
 from apps.audit.selectors import audit_trail_for
 from apps.audit.services import audit_record
@@ -35,7 +35,8 @@ def test_each_record_chains_to_the_one_before_it():
     first = _record(actor=None, action="wallet.create", entity_type="wallet", entity_id="wal_1")
     second = _record(actor=None, action="wallet.deposit", entity_type="wallet", entity_id="wal_1")
 
-    assert first.prev_hash == GENESIS_HASH
+    assert first.prev_hash == genesis_hash(first.chain)
+    assert second.chain == first.chain  # one test transaction: one chain
     assert second.prev_hash == first.hash
     for row in AuditLog.objects.order_by("id"):
         assert chain_hash(row) == row.hash

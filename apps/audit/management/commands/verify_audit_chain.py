@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from apps.audit.chain import GENESIS_HASH, chain_hash
+from apps.audit.chain import chain_hash, genesis_hash
 from apps.audit.models import AuditLog
 
 PROGRESS_EVERY = 10_000
@@ -14,8 +14,10 @@ class Command(BaseCommand):
     help = (
         "Proves the audit trail is intact. Walks every AuditLog row in id order, recomputes its hash "
         "(so a row altered behind the application's back shows as a hash mismatch) and checks that "
-        "its prev_hash is the previous row's hash (so removed rows show as a chain break between "
-        "the two ids around them). Memory use is constant; progress goes to stderr every "
+        "its prev_hash is the hash of the previous row of its chain, or the chain's genesis hash for "
+        "its first row (so removed rows show as a chain break between the two ids around them). "
+        "The trail is several independent chains; each is checked. Memory use is constant; "
+        "progress goes to stderr every "
         f"{PROGRESS_EVERY:,} rows. Exits 0 with 'audit chain OK: N rows', or fails naming the first "
         "rows that are wrong."
     )
@@ -35,13 +37,14 @@ class Command(BaseCommand):
         problems: list[str] = []
         problem_count = 0
         checked = 0
-        previous: AuditLog | None = None
+        # The last row seen of each chain: rows of all chains interleave in id order.
+        previous: dict[int, AuditLog] = {}
         for row in AuditLog.objects.order_by("id").iterator(chunk_size=batch_size):
-            for problem in _problems(row, previous):
+            for problem in _problems(row, previous.get(row.chain)):
                 problem_count += 1
                 if len(problems) < PROBLEMS_SHOWN:
                     problems.append(problem)
-            previous = row
+            previous[row.chain] = row
             checked += 1
             if checked % PROGRESS_EVERY == 0:
                 self.stderr.write(f"checked {checked:,} of {total:,} rows")
@@ -58,10 +61,10 @@ class Command(BaseCommand):
 def _problems(row: AuditLog, previous: AuditLog | None) -> list[str]:
     found = []
     if previous is None:
-        if row.prev_hash != GENESIS_HASH:
+        if row.prev_hash != genesis_hash(row.chain):
             found.append(
-                f"chain break before id {row.id}: the first row does not start the chain "
-                "(earlier row(s) missing)"
+                f"chain break before id {row.id}: the first row of chain {row.chain} does not start "
+                "the chain (earlier row(s) missing)"
             )
     elif row.prev_hash != previous.hash:
         found.append(

@@ -1,0 +1,110 @@
+"""What the hot endpoints cost the database, pinned: a change that adds a query to one of them
+fails here and has to say why (bench/README "Performance" has what each query costs under load).
+
+The requests run as in production: committed transactions (the idempotency claim commits before
+the view, every money service owns its transaction) and events handed to a broker rather than
+consumed inline, so the counts are the web request's own, not those of the consumers that a
+worker runs later. Each transaction's BEGIN and COMMIT are round trips too, and are counted.
+"""
+
+import uuid
+
+import pytest
+
+from apps.payments.models import Payment
+from apps.wallets.services import wallet_create, wallet_deposit_settle, wallet_deposit_start
+from config.celery import app as celery_app
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def broker_not_eager():
+    """Events go to Celery's in-memory broker (the test settings' default), as to RabbitMQ in
+    production: the request publishes them and no consumer runs in it."""
+    saved = celery_app.conf.task_always_eager, celery_app.conf.broker_url
+    celery_app.conf.update(task_always_eager=False, broker_url="memory://")
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+    yield
+    celery_app.conf.update(task_always_eager=saved[0], broker_url=saved[1])
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def wallets(user, other_user):
+    """The user's wallet holding 1,000.00 USD, and another user's empty one."""
+    from apps.payments.gateways import GatewayResult
+
+    source = wallet_create(actor=user, user=user, currency="USD")
+    txn = wallet_deposit_start(actor=user, user=user, wallet_id=source.pk, amount=100_000)
+    wallet_deposit_settle(actor=user, transaction_id=txn.pk, result=GatewayResult(status="captured"))
+    return source, wallet_create(actor=other_user, user=other_user, currency="USD")
+
+
+def _post(client, path, body):
+    return client.post(path, body, format="json", HTTP_IDEMPOTENCY_KEY=uuid.uuid4().hex)
+
+
+def test_the_no_op_floor_costs_one_query(auth_client, django_assert_num_queries):
+    auth_client.get("/api/v1/ping")  # caches the session's state
+
+    # the user (which also catches a deactivated one at once); the session's state is cached
+    with django_assert_num_queries(1):
+        response = auth_client.get("/api/v1/ping")
+
+    assert response.status_code == 200
+    assert response.json() == {"ok": True}
+
+
+def test_a_transfer_costs_twelve_statements_in_three_transactions(
+    auth_client, wallets, broker_not_eager, django_assert_num_queries
+):
+    source, destination = wallets
+    body = {"source_wallet": source.pk, "destination_wallet": destination.pk, "amount": 250}
+    _post(auth_client, "/api/v1/transfers", {**body, "amount": 1})  # caches the session's state
+
+    # the user; the idempotency claim (BEGIN, INSERT, COMMIT); the transfer (BEGIN, lock both
+    # wallets, journal entry, postings, balances, transaction, its 3 events in one INSERT, audit
+    # chain lock and tip in one call, audit row, COMMIT); storing the response (BEGIN,
+    # SET LOCAL synchronous_commit, UPDATE, COMMIT)
+    with django_assert_num_queries(18):
+        response = _post(auth_client, "/api/v1/transfers", body)
+
+    assert response.status_code == 201, response.json()
+    source.refresh_from_db()
+    assert source.balance == 100_000 - 1 - 250
+
+
+def test_a_card_payment_costs_a_pinned_number_of_queries(
+    auth_client, broker_not_eager, django_assert_num_queries
+):
+    body = {"amount": 1500, "currency": "USD", "payment_method": "tok_visa"}
+    _post(auth_client, "/api/v1/payments", body)  # caches the session's state, creates system accounts
+
+    # the user; the claim (3); opening the payment (BEGIN, velocity count, payment, event, audit
+    # chain, audit row, COMMIT); reading it back; the simulated gateway's own transaction (7);
+    # settling (BEGIN, lock, gateway attempt, raw-log event, 2 system accounts, journal entry,
+    # postings, payment, event, audit chain, audit row, COMMIT); the review for the response;
+    # storing the response (4)
+    with django_assert_num_queries(38):
+        response = _post(auth_client, "/api/v1/payments", body)
+
+    assert response.status_code == 201
+    assert response.json()["status"] == Payment.Status.SUCCEEDED
+
+
+def test_a_cached_payment_list_costs_only_the_principal(
+    auth_client, user, broker_not_eager, django_assert_num_queries
+):
+    _post(auth_client, "/api/v1/payments", {"amount": 1500, "currency": "USD", "payment_method": "tok_visa"})
+    first = auth_client.get("/api/v1/payments")
+
+    # the user and its two permission lookups (payments.selectors.can_see_all_payments); the page
+    # itself comes from the cache
+    with django_assert_num_queries(3):
+        response = auth_client.get("/api/v1/payments")
+
+    assert response.json() == first.json()
+    assert len(response.json()["data"]) == 1
