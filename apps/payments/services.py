@@ -401,7 +401,8 @@ def retry_delay(attempt: int) -> float:
     ceiling = min(
         settings.PAYMENT_RETRY_BASE_SECONDS * 2 ** (attempt - 1), settings.PAYMENT_RETRY_MAX_SECONDS
     )
-    return round(random.uniform(ceiling / 2, ceiling), 3)
+    # bandit B311: backoff jitter, not a secret
+    return round(random.uniform(ceiling / 2, ceiling), 3)  # nosec B311
 
 
 def _enqueue(task_name: str, object_id: str, delay: float) -> None:

@@ -341,7 +341,8 @@ METRICS_DB_CACHE_SECONDS = env.int("METRICS_DB_CACHE_SECONDS", default=10)
 # A Celery worker serves its own metrics (task outcomes, gateway calls) on this port; 0: off.
 # Under prefork, set PROMETHEUS_MULTIPROC_DIR too so the pool processes' counts are added up.
 CELERY_WORKER_METRICS_PORT = env.int("CELERY_WORKER_METRICS_PORT", default=0)
-CELERY_WORKER_METRICS_ADDR = env("CELERY_WORKER_METRICS_ADDR", default="0.0.0.0")  # noqa: S104
+# Binds all interfaces inside the worker container; compose keeps the port off the host.
+CELERY_WORKER_METRICS_ADDR = env("CELERY_WORKER_METRICS_ADDR", default="0.0.0.0")  # noqa: S104  # nosec B104
 
 # --- i18n, static -------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

@@ -340,6 +340,12 @@ class FakeStripe:
         with self._lock:
             self._hangs.extend([seconds] * n)
 
+    def recover(self) -> None:
+        """Ends an outage scripted with a long `fail_next`/`hang_next`: answers normally from now on."""
+        with self._lock:
+            self._failures.clear()
+            self._hangs.clear()
+
     # --- inspection -----------------------------------------------------------------------------
     @property
     def requests(self) -> list[RecordedRequest]:

@@ -41,8 +41,10 @@ from apps.payments.gateways.base import (
 from apps.payments.models import SimulatedCharge, SimulatedChargeOperation
 
 # Public test token names, not secrets.
-TRANSIENT_TOKEN = "tok_transientError"  # noqa: S105
-RESPONSE_LOST_TOKEN = "tok_responseLost"  # noqa: S105
+# bandit B105: a test card token, not a secret
+TRANSIENT_TOKEN = "tok_transientError"  # noqa: S105  # nosec B105
+# bandit B105: a test card token, not a secret
+RESPONSE_LOST_TOKEN = "tok_responseLost"  # noqa: S105  # nosec B105
 TRANSIENT_FAILURES = 2
 UNKNOWN_CARD_FAILURE_CODE = "resource_missing"
 

@@ -9,7 +9,8 @@ from apps.accounts.models import Roles, User
 from apps.accounts.selectors import user_get_by_email
 from apps.accounts.services import api_key_create, user_register
 
-DEFAULT_PASSWORD = "paydesk-demo-2024"  # noqa: S105  (a demo, printed on purpose)
+# bandit B105: a demo password, printed on purpose
+DEFAULT_PASSWORD = "paydesk-demo-2024"  # noqa: S105  # nosec B105
 MERCHANT_KEY_NAME = "Demo merchant key"
 
 # email, full name, roles, is_staff, is_superuser

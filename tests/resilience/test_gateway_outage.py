@@ -1,0 +1,92 @@
+"""Stripe goes down: the circuit opens, payments wait in `processing` without hammering it, and
+when it recovers a real worker's retries complete every one of them, each charged once.
+
+The gateway is the fake Stripe server (Stripe's wire format on a local port) answering 503 until
+the test calls `recover()`; the retries run on a real `celery -A config worker` on RabbitMQ. The
+circuit's state lives in the shared cache, so the web side and the worker see one circuit.
+"""
+
+import pytest
+
+from apps.ledger.models import JournalEntry
+from apps.payments.models import GatewayAttempt, Payment
+from tests.fakes.stripe_server import FakeStripe
+
+pytestmark = pytest.mark.e2e
+
+COOLDOWN_SECONDS = 2
+THRESHOLD = 2
+
+
+@pytest.fixture
+def stripe_down(settings):
+    with FakeStripe() as server:
+        env = {
+            "PAYMENT_GATEWAY": "stripe",
+            "STRIPE_API_KEY": server.api_key,
+            "STRIPE_API_BASE": server.url,
+            "STRIPE_TIMEOUT_SECONDS": "1",
+            "STRIPE_SEARCH_GRACE_SECONDS": "0",
+            "GATEWAY_CIRCUIT_FAILURE_THRESHOLD": str(THRESHOLD),
+            "GATEWAY_CIRCUIT_COOLDOWN_SECONDS": str(COOLDOWN_SECONDS),
+            "PAYMENT_RETRY_BASE_SECONDS": "0.5",
+            "PAYMENT_RETRY_MAX_SECONDS": "2",
+            "PAYMENT_RETRY_MAX_ATTEMPTS": "30",
+        }
+        for name, value in env.items():
+            setattr(settings, name, type(getattr(settings, name))(value))
+        server.fail_next(10_000, status=503)
+        server.worker_env = env
+        yield server
+
+
+def test_payments_wait_in_processing_behind_an_open_circuit_and_complete_once_stripe_recovers(
+    workers, stripe_down, auth_client, user, wait_for
+):
+    # when: customers pay while Stripe answers 503 to everything
+    bodies = [
+        auth_client.post(
+            "/api/v1/payments",
+            {"amount": 1_000 * n, "currency": "EUR", "payment_method": "tok_visa"},
+            format="json",
+        )
+        for n in (1, 2, 3)
+    ]
+
+    # then: each is accepted and waits in `processing`; the circuit opened after THRESHOLD failures,
+    # so the third never reached Stripe
+    assert [b.status_code for b in bodies] == [201] * 3
+    assert [b.json()["status"] for b in bodies] == ["processing"] * 3
+    ids = [b.json()["id"] for b in bodies]
+    assert len(stripe_down.requests) == THRESHOLD
+    assert GatewayAttempt.objects.filter(payment_id=ids[2], error_code="gateway_circuit_open").exists()
+
+    # when: a worker retries during the outage, the circuit lets one trial through per cool-down
+    worker = workers.start(**stripe_down.worker_env)
+    wait_for(
+        lambda: GatewayAttempt.objects.filter(error_code="gateway_circuit_open").count() >= 6,
+        timeout=30,
+        what="retries to meet the open circuit",
+        log=worker.log_path,
+    )
+    assert set(Payment.objects.filter(pk__in=ids).values_list("status", flat=True)) == {"processing"}
+    fast_failures = GatewayAttempt.objects.filter(error_code="gateway_circuit_open").count()
+    assert len(stripe_down.requests) < THRESHOLD + fast_failures  # most retries never reached Stripe
+
+    # when: Stripe recovers
+    stripe_down.recover()
+
+    # then: the retries complete every payment, each charged once and booked once
+    wait_for(
+        lambda: set(Payment.objects.filter(pk__in=ids).values_list("status", flat=True)) == {"succeeded"},
+        timeout=60,
+        what="every payment to succeed after the recovery",
+        log=worker.log_path,
+    )
+    assert stripe_down.charges_made == 3
+    creations = [r for r in stripe_down.requests if r.method == "POST" and r.path == "/v1/payment_intents"]
+    assert {r.idempotency_key for r in creations} == set(ids)
+    for payment_id in ids:
+        assert JournalEntry.objects.filter(kind="payment_capture", memo=f"payment {payment_id}").count() == 1
+    listed = {p["id"]: p for p in auth_client.get("/api/v1/payments").json()["data"]}
+    assert [listed[i]["amount_captured"] for i in ids] == [1_000, 2_000, 3_000]
