@@ -145,6 +145,14 @@ class RefundOutputSerializer(serializers.Serializer):
         }
 
 
+def _validated(serializer_class: type[serializers.Serializer], request) -> serializers.Serializer:
+    """Refuses card data anywhere in the body first (never echoed), then validates the input."""
+    reject_card_data(request.data)
+    data = serializer_class(data=request.data)
+    data.is_valid(raise_exception=True)
+    return data
+
+
 def _metadata(value: dict[str, Any]) -> dict[str, str]:
     if len(value) > METADATA_MAX_KEYS:
         raise serializers.ValidationError(f"metadata holds at most {METADATA_MAX_KEYS} keys")
@@ -204,9 +212,7 @@ class PaymentListCreateApi(APIView):
     )
     @idempotent
     def post(self, request):
-        reject_card_data(request.data)
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = _validated(self.InputSerializer, request)
         payment = services.payment_create(actor=request.user, owner=request.user, **data.validated_data)
         return Response(payment_representation(payment), status=201)
 
@@ -229,9 +235,7 @@ class PaymentCaptureApi(APIView):
     )
     @idempotent
     def post(self, request, payment_id: str):
-        reject_card_data(request.data)
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = _validated(self.InputSerializer, request)
         payment = services.payment_capture(
             actor=request.user,
             owner=request.user,
@@ -252,9 +256,7 @@ class PaymentCancelApi(APIView):
     )
     @idempotent
     def post(self, request, payment_id: str):
-        reject_card_data(request.data)
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = _validated(self.InputSerializer, request)
         payment = services.payment_cancel(
             actor=request.user,
             owner=request.user,
@@ -276,9 +278,7 @@ class PaymentRefundCreateApi(APIView):
     )
     @idempotent
     def post(self, request, payment_id: str):
-        reject_card_data(request.data)
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = _validated(self.InputSerializer, request)
         refund = services.payment_refund(
             actor=request.user,
             owner=request.user,
