@@ -631,6 +631,62 @@ def profile(args: argparse.Namespace, env: dict[str, str], seed_file: Path) -> N
 # --- the run ------------------------------------------------------------------------------------
 
 
+def start_stack(
+    args: argparse.Namespace, env: dict[str, str], stack: Stack, logs: Path, queue: str
+) -> tuple[int, subprocess.Popen, subprocess.Popen]:
+    """Starts the Celery worker and gunicorn on a migrated, seeded database; returns (port, web, worker)."""
+    worker_log = logs / "worker.log"
+    worker = stack.start(
+        "celery worker",
+        [
+            PYTHON,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "-Q",
+            queue,
+            "--pool",
+            "threads",
+            "--concurrency",
+            str(args.celery_concurrency),
+            "--loglevel",
+            "WARNING",
+            "--without-mingle",
+            "--without-gossip",
+        ],
+        env,
+        worker_log,
+    )
+    wait_worker_consuming(args, queue, worker, worker_log)
+    port = free_port()
+    server_log = logs / "gunicorn.log"
+    server = stack.start(
+        "gunicorn",
+        [
+            str(Path(PYTHON).parent / "gunicorn"),
+            "config.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(args.workers),
+            "--threads",
+            str(args.threads),
+            "--worker-class",
+            "gthread",
+            "--keep-alive",
+            "30",
+            "--log-level",
+            "warning",
+        ],
+        env,
+        server_log,
+    )
+    wait_healthy(port, server, server_log)
+    return port, server, worker
+
+
 def main(args: argparse.Namespace) -> None:
     for tool in ("wrk", "pgbench", "psql"):
         if shutil.which(tool) is None:
@@ -655,55 +711,7 @@ def main(args: argparse.Namespace) -> None:
             succeeded = True
             return
 
-        worker_log = logs / "worker.log"
-        worker = stack.start(
-            "celery worker",
-            [
-                PYTHON,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "-Q",
-                queue,
-                "--pool",
-                "threads",
-                "--concurrency",
-                str(args.celery_concurrency),
-                "--loglevel",
-                "WARNING",
-                "--without-mingle",
-                "--without-gossip",
-            ],
-            env,
-            worker_log,
-        )
-        wait_worker_consuming(args, queue, worker, worker_log)
-        port = free_port()
-        server_log = logs / "gunicorn.log"
-        server = stack.start(
-            "gunicorn",
-            [
-                str(Path(PYTHON).parent / "gunicorn"),
-                "config.wsgi",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                str(args.workers),
-                "--threads",
-                str(args.threads),
-                "--worker-class",
-                "gthread",
-                "--keep-alive",
-                "30",
-                "--log-level",
-                "warning",
-            ],
-            env,
-            server_log,
-        )
-        wait_healthy(port, server, server_log)
+        port, server, worker = start_stack(args, env, stack, logs, queue)
         meter = CpuMeter(args, {"gunicorn": server.pid, "worker": worker.pid})
         wait_outbox_drained(args)
         print(

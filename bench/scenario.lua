@@ -43,7 +43,14 @@ local function pick_other(user)
   return other.wallet
 end
 
+-- "mixed" (bench/soak.py): each request is one of the others, weighted like a day's traffic.
+local mixed = { "payments_list", "payments_list", "ping", "payments", "transfers", "transfers", "transfers_hot" }
+
 function request()
+  if scenario == "mixed" or mixing then
+    mixing = true
+    scenario = mixed[math.random(#mixed)]
+  end
   local user = users[math.random(#users)]
   if scenario == "transfers_hot" then
     while user.wallet == users[1].wallet do
