@@ -19,8 +19,9 @@ def test_every_auth_operation_is_in_the_schema_with_its_errors(api_client):
 
     for (path, method), statuses in OPERATIONS.items():
         operation = schema["paths"][path][method]
-        assert set(operation["responses"]) == statuses, (path, method)
-        for status in statuses - {"200", "201", "204"}:
+        # Its own errors at least; every operation also documents the envelope's common statuses.
+        assert set(operation["responses"]) >= statuses, (path, method)
+        for status in set(operation["responses"]) - {"200", "201", "204"}:
             content = operation["responses"][status]["content"]["application/json"]
             assert content["schema"] == {"$ref": "#/components/schemas/ErrorEnvelope"}
     assert set(schema["components"]["securitySchemes"]) >= {"jwtAuth", "apiKeyAuth"}
