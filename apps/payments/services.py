@@ -371,14 +371,11 @@ def _capture_card_money(payment: Payment, amount: int) -> None:
 
 def _schedule_retry(*, actor: Any, payment: Payment, error: GatewayError) -> Payment:
     payment.attempts += 1
-    if payment.attempts >= settings.PAYMENT_RETRY_MAX_ATTEMPTS:
-        dead_letter_record(
-            kind="payment_operation",
-            reference=payment.pk,
-            reason=f"{payment.pending_operation} failed {payment.attempts} times: {error.code}",
-            payload={"payment": payment.pk, "operation": payment.pending_operation, "last_error": str(error)},
-            attempts=payment.attempts,
-        )
+    operation = payment.pending_operation
+    payload = {"payment": payment.pk, "operation": operation}
+    if _dead_letter_if_exhausted(
+        payment, error, kind="payment_operation", operation=operation, payload=payload
+    ):
         _move(
             actor=actor,
             payment=payment,
@@ -394,6 +391,23 @@ def _schedule_retry(*, actor: Any, payment: Payment, error: GatewayError) -> Pay
     payment_id = payment.pk
     transaction.on_commit(lambda: _enqueue("retry_payment_operation", payment_id, delay))
     return payment
+
+
+def _dead_letter_if_exhausted(
+    record: Payment | Refund, error: Exception, *, kind: str, operation: str, payload: dict[str, Any]
+) -> bool:
+    """True once `record` has used its last attempt, its work dead-lettered: from there a person
+    decides what happened, never another retry."""
+    if record.attempts < settings.PAYMENT_RETRY_MAX_ATTEMPTS:
+        return False
+    dead_letter_record(
+        kind=kind,
+        reference=record.pk,
+        reason=f"{operation} failed {record.attempts} times: {getattr(error, 'code', 'gateway_error')}",
+        payload={**payload, "last_error": str(error)},
+        attempts=record.attempts,
+    )
+    return True
 
 
 def retry_delay(attempt: int) -> float:
@@ -557,14 +571,8 @@ def refund_settle(
         return refund
     if isinstance(outcome, Exception):
         refund.attempts += 1
-        if refund.attempts >= settings.PAYMENT_RETRY_MAX_ATTEMPTS:
-            dead_letter_record(
-                kind="refund",
-                reference=refund.pk,
-                reason=f"refund failed {refund.attempts} times: {getattr(outcome, 'code', 'gateway_error')}",
-                payload={"refund": refund.pk, "payment": payment.pk, "last_error": str(outcome)},
-                attempts=refund.attempts,
-            )
+        payload = {"refund": refund.pk, "payment": payment.pk}
+        if _dead_letter_if_exhausted(refund, outcome, kind="refund", operation="refund", payload=payload):
             _fail_refund(actor=actor, refund=refund, code="gateway_unavailable")
             return refund
         refund.save(update_fields=["attempts", "updated_at"])

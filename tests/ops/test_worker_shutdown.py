@@ -9,93 +9,19 @@ finishes, so the test sees every run.
 import os
 import signal
 import socket
-import subprocess
-import sys
-import time
 import urllib.request
 import uuid
-from pathlib import Path
 
 import pytest
 from celery import Celery
 from kombu import Connection
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.workers import BROKER_URL, Worker, start_worker, wait_for
+
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
-BROKER_URL = os.environ.get("E2E_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
 TASK = "tests.ops.tasks.slow_job"
-
-
-class Worker:
-    def __init__(self, queue: str, log_path: Path, concurrency: int = 1, **extra_env: str) -> None:
-        self.log_path = log_path
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "config.settings.test",
-            "CELERY_BROKER_URL": BROKER_URL,
-            "CELERY_TASK_ALWAYS_EAGER": "false",
-            "CELERY_DEFAULT_QUEUE": queue,
-            **extra_env,
-        }
-        with open(log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "config",
-                    "worker",
-                    "-Q",
-                    queue,
-                    "-I",
-                    "tests.ops.tasks",
-                    "-n",
-                    f"{queue}-{uuid.uuid4().hex[:6]}@%h",
-                    "--pool",
-                    "prefork",
-                    "--concurrency",
-                    str(concurrency),
-                    "--loglevel",
-                    "INFO",
-                    "--without-mingle",
-                    "--without-gossip",
-                ],
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group: the pool dies with it
-            )
-        wait_for(lambda: b"ready" in log_path.read_bytes(), what="the worker to start", log=log_path)
-
-    def pool_pids(self) -> list[int]:
-        children = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == self.process.pid:  # field 4 of stat: the parent's pid
-                children.append(int(stat.parent.name))
-        return children
-
-    def kill_all(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
-
-
-def wait_for(predicate, *, what: str, timeout: float = 60, log: Path | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    detail = log.read_text(errors="replace")[-3000:] if log else ""
-    raise AssertionError(f"timed out waiting for {what}\n{detail}")
 
 
 @pytest.fixture
@@ -109,8 +35,17 @@ def job(tmp_path):
     class Job:
         id = uuid.uuid4().hex[:8]
 
-        def worker(self, **options) -> Worker:
-            workers.append(Worker(queue, tmp_path / f"worker-{len(workers)}.log", **options))
+        def worker(self, concurrency: int = 1, **extra_env: str) -> Worker:
+            workers.append(
+                start_worker(
+                    queues=[queue],
+                    log_path=tmp_path / f"worker-{len(workers)}.log",
+                    pool="prefork",
+                    concurrency=concurrency,
+                    include=["tests.ops.tasks"],
+                    env=extra_env,
+                )
+            )
             return workers[-1]
 
         def send(self, seconds: float) -> None:
@@ -130,7 +65,7 @@ def job(tmp_path):
 
     yield Job()
     for worker in workers:
-        worker.kill_all()
+        worker.kill()
     with Connection(BROKER_URL) as connection:
         connection.default_channel.queue_delete(queue=queue)
         connection.default_channel.exchange_delete(exchange=queue)
@@ -157,7 +92,7 @@ def test_a_worker_killed_mid_task_leaves_the_message_for_the_next_worker(job):
     wait_for(lambda: job.runs_started() == 1, what="the task to start", log=first.log_path)
 
     # when the machine loses the worker (SIGKILL: no shutdown at all)
-    first.kill_all()
+    first.kill()
 
     # then the unacknowledged message goes back to the queue, and the next worker runs it
     assert not job.finished()

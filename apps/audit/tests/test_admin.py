@@ -2,6 +2,7 @@ import pytest
 from django.urls import reverse
 
 from apps.accounts.models import User
+from apps.audit.chain import CHAINED_FIELDS
 from apps.audit.models import AuditLog
 from apps.audit.tests.factories import AuditRecordFactory
 
@@ -50,3 +51,16 @@ def test_a_record_can_be_read_but_not_added_changed_or_deleted_even_by_a_superus
         == 403
     )
     assert AuditLog.objects.get(pk=row.pk).action == "payment.capture"
+
+
+def test_a_records_page_shows_everything_its_hash_covers(staff_client):
+    AuditRecordFactory(action="payment.capture")
+    row = AuditRecordFactory(action="payment.refund", after={"status": "refunded"})
+
+    response = staff_client.get(reverse("admin:audit_auditlog_change", args=[row.pk]))
+
+    html = response.content.decode()
+    for name in (*CHAINED_FIELDS, "chain", "hash"):
+        assert f"field-{name}" in html, name
+    assert row.prev_hash in html
+    assert row.hash in html

@@ -7,6 +7,7 @@ from django.db import connection
 
 from apps.core.models import DeadLetter
 from apps.payments import services
+from apps.payments.gateways.base import GatewayRetryableError
 from apps.payments.models import GatewayAttempt, Payment
 from apps.payments.services import payment_mark_reconcile, retry_delay
 from apps.payments.tests.factories import sum_of_postings
@@ -20,6 +21,12 @@ def create(client, token, **body):
         {"amount": 1200, "currency": "USD", "payment_method": token, **body},
         format="json",
     )
+
+
+def open_refund(payment_id, amount):
+    """A refund written `pending`, its gateway call not made yet."""
+    owner = Payment.objects.get(pk=payment_id).owner
+    return services._refund_open(actor=None, owner=owner, payment_id=payment_id, amount=amount, reason="")
 
 
 def test_transient_errors_are_retried_until_success(auth_client):
@@ -151,13 +158,7 @@ def test_a_refund_whose_retry_was_lost_is_finished_by_reconciliation(auth_client
     settings.PAYMENT_STUCK_AFTER_SECONDS = 0
     payment = create(auth_client, "tok_visa").json()
     # A refund opened, then its process died before the gateway call: it waits `pending`.
-    refund = services._refund_open(
-        actor=None,
-        owner=Payment.objects.get(pk=payment["id"]).owner,
-        payment_id=payment["id"],
-        amount=500,
-        reason="",
-    )
+    refund = open_refund(payment["id"], amount=500)
     call_command("reconcile_payments", "--dry-run")
     refund.refresh_from_db()
     assert refund.status == "pending"
@@ -166,3 +167,23 @@ def test_a_refund_whose_retry_was_lost_is_finished_by_reconciliation(auth_client
     assert refund.status == "succeeded"
     assert Payment.objects.get(pk=payment["id"]).amount_refunded == 500
     assert sum_of_postings("platform_revenue", "USD") == 700
+
+
+def test_a_refunds_last_failed_attempt_goes_to_a_dead_letter_and_fails_the_refund(auth_client, settings):
+    settings.PAYMENT_RETRY_MAX_ATTEMPTS = 1
+    payment = create(auth_client, "tok_visa").json()
+    refund = open_refund(payment["id"], amount=500)
+
+    services.refund_settle(
+        actor=None, refund_id=refund.pk, outcome=GatewayRetryableError(code="gateway_timeout")
+    )
+
+    refund.refresh_from_db()
+    assert refund.status == "failed"
+    assert refund.failure_code == "gateway_unavailable"
+    letter = DeadLetter.objects.get(reference=refund.pk)
+    assert letter.kind == "refund"
+    assert letter.reason == "refund failed 1 times: gateway_timeout"
+    assert letter.payload["payment"] == payment["id"]
+    assert Payment.objects.get(pk=payment["id"]).amount_refunded == 0
+    assert sum_of_postings("platform_revenue", "USD") == 1200
