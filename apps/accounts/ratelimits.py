@@ -1,9 +1,10 @@
 """Counters in the shared cache (Redis in production and tests), safe under concurrency.
 
-A window opens at the first hit and lasts `window_seconds`; every hit is one atomic `incr`, so N
-concurrent requests get N distinct counts and no more than `limit` of them are ever allowed. A
+A window opens at the first hit and lasts `window_seconds`; every hit is one atomic increment, so
+N concurrent requests get N distinct counts and no more than `limit` of them are ever allowed. A
 read-modify-write list of timestamps (DRF's `SimpleRateThrottle`) lets concurrent requests all see
-the same stale count.
+the same stale count. On Redis a hit is one round trip: a script that increments the counter, opens
+its window on the first hit and reads how long the window has left.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 from django.core.cache import cache
 
-from apps.core.cache import CACHE_ERRORS
+from apps.core.cache import CACHE_ERRORS, RedisScript
 
 logger = logging.getLogger(__name__)
 _PREFIX = "ratelimit"
@@ -28,6 +29,19 @@ class Window:
 
     def exceeds(self, limit: int) -> bool:
         return self.count > limit
+
+
+_HIT = RedisScript(
+    """
+    local count = redis.call('INCR', KEYS[1])
+    local ttl = redis.call('PTTL', KEYS[1])
+    if count == 1 or ttl < 0 then
+        redis.call('PEXPIRE', KEYS[1], ARGV[1])
+        ttl = tonumber(ARGV[1])
+    end
+    return {count, ttl}
+    """
+)
 
 
 def _keys(name: str) -> tuple[str, str]:
@@ -50,6 +64,11 @@ def hit(name: str, *, window_seconds: int) -> Window:
 
 def _hit(name: str, *, window_seconds: int) -> Window:
     count_key, start_key = _keys(name)
+    counted = _HIT.run(keys=[count_key], args=[window_seconds * 1000])
+    if counted is not None:
+        count, remaining_ms = counted
+        return Window(count=int(count), retry_after=max(1, math.ceil(int(remaining_ms) / 1000)))
+    # Any other cache (the embedded default's local memory): the same window, several calls.
     now = time.time()
     cache.add(start_key, now, timeout=window_seconds)
     cache.add(count_key, 0, timeout=window_seconds)

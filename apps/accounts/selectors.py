@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from django.db.models import QuerySet
+from django.contrib.auth.models import Permission
+from django.db.models import Q, QuerySet
 from django.db.models.functions import Lower
 
 from apps.accounts.keys import KEY_PREFIX, hash_api_key_secret
@@ -16,6 +17,29 @@ if TYPE_CHECKING:
 def user_get_by_email(*, email: str) -> User | None:
     """Case-insensitive, through the lower(email) unique index."""
     return User.objects.alias(email_lower=Lower("email")).filter(email_lower=email.strip().lower()).first()
+
+
+def user_has_permission(user, permission: str) -> bool:
+    """`user.has_perm(permission)` in one query, for checks on the hot path of every request.
+
+    Django's `has_perm` loads every permission the user has, directly and through groups (two
+    queries), to answer for one. Permissions here come only from `ModelBackend` (roles are groups),
+    so asking for the one permission, either way, is the same answer. Remembered on the user
+    object, which lives for one request, as `has_perm` remembers its own.
+    """
+    if not (user and user.is_authenticated and user.is_active):
+        return False
+    if user.is_superuser:
+        return True
+    answers = user.__dict__.setdefault("_permission_answers", {})
+    if permission not in answers:
+        app_label, codename = permission.split(".", 1)
+        answers[permission] = (
+            Permission.objects.filter(content_type__app_label=app_label, codename=codename)
+            .filter(Q(user=user) | Q(group__user=user))
+            .exists()
+        )
+    return answers[permission]
 
 
 def principal_id(request: Request) -> str | None:

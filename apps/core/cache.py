@@ -17,7 +17,9 @@ from typing import TypeVar
 
 from django.core.cache import cache
 from django.db import transaction
+from django_redis import get_redis_connection
 from django_redis.exceptions import ConnectionInterrupted
+from redis.commands.core import Script
 from redis.exceptions import RedisError
 
 from apps.core import db_routing
@@ -60,15 +62,41 @@ def read_through(*, scope: str, key: str, load: Callable[[], T | None]) -> T | N
     return value
 
 
-def bump(scopes: Iterable[str]) -> None:
-    for scope in scopes:
+class RedisScript:
+    """A Lua script run on the Redis server behind the default cache: several commands, one round
+    trip, atomically. Keys are the cache's own (prefix and version applied). `None` from `run`
+    means the cache is not Redis (the embedded default's local memory): the caller does it by hand.
+    """
+
+    def __init__(self, source: str) -> None:
+        self._script = Script(None, source.encode())
+
+    def run(self, *, keys: list[str], args: list[object] = ()) -> object | None:
         try:
-            cache.incr(f"{scope}:version")
-        except ValueError:
-            pass  # no version yet: nothing was cached under this scope
-        except CACHE_ERRORS:
-            # Stale for at most TIMEOUT_SECONDS; money is never decided from the cache.
-            logger.warning("could not invalidate %s", scope, exc_info=True)
+            client = get_redis_connection("default")
+        except NotImplementedError:
+            return None
+        return self._script(keys=[cache.make_key(key) for key in keys], args=args, client=client)
+
+
+# Bumps only the versions that exist: a scope never read has nothing cached to invalidate.
+_BUMP = RedisScript(
+    "for _, key in ipairs(KEYS) do if redis.call('EXISTS', key) == 1 then redis.call('INCR', key) end end"
+)
+
+
+def bump(scopes: Iterable[str]) -> None:
+    keys = [f"{scope}:version" for scope in scopes]
+    try:
+        if _BUMP.run(keys=keys) is None:
+            for key in keys:
+                try:
+                    cache.incr(key)
+                except ValueError:
+                    pass
+    except CACHE_ERRORS:
+        # Stale for at most TIMEOUT_SECONDS; money is never decided from the cache.
+        logger.warning("could not invalidate %s", keys, exc_info=True)
 
 
 def bump_on_commit(scopes: Iterable[str]) -> None:

@@ -4,8 +4,8 @@
         ...change rows, ledger entry, audit row...
         emit_event(event_type="user.registered", aggregate=user, payload={...})
 
-The event row commits or rolls back with the change. After commit it is handed to Celery
-(`deliver_outbox_event`); if that hand-off fails (broker down) the periodic `outbox_sweep` hands it
+The event row commits or rolls back with the change. After commit the change's events are handed to
+Celery as one task (`deliver_outbox_events`, which delivers them in order); if that hand-off fails (broker down) the periodic `outbox_sweep` hands it
 over again. Delivery runs each consumer registered for the event type at most once per event:
 a `ConsumedEvent` row is inserted in the consumer's own transaction, so a redelivered event finds
 the row and skips, and two workers racing on the same event are serialised by its unique index.
@@ -90,36 +90,31 @@ def emit_events(*, events: Sequence[tuple[str, models.Model, dict[str, Any]]]) -
 
 def publish_event(*, event_id: str) -> bool:
     """Hands one event to the broker (again). A failure is logged and left to the sweep, never raised."""
-    OutboxEvent.objects.filter(pk=event_id).update(
+    return publish_events(event_ids=[event_id])
+
+
+def publish_events(*, event_ids: list[str]) -> bool:
+    """Hands events to the broker (again) as one task. A failure is logged and left to the sweep."""
+    OutboxEvent.objects.filter(pk__in=event_ids).update(
         publish_attempts=models.F("publish_attempts") + 1, published_at=timezone.now()
     )
-    return _hand_over([event_id])
+    return _hand_over(event_ids)
 
 
 def _hand_over(event_ids: list[str]) -> bool:
-    """Publishes each event as its own task, through one producer (one pool checkout for all).
+    """Publishes the events as one task, which delivers them in order.
 
-    After a failure the rest are not tried: the broker is down or refusing, and each try would make
-    the request wait for another connection timeout. Whatever was not published is marked so, and
-    the sweep hands it over again.
+    One message per change, not per event: a transfer's three events cost one broker round trip
+    and one task. If the broker is down or refuses, nothing is published: the rows are marked so,
+    and the sweep hands them over again.
     """
-    from apps.core.tasks import deliver_outbox_event
+    from apps.core.tasks import deliver_outbox_events
 
-    published: list[str] = []
     try:
-        if deliver_outbox_event.app.conf.task_always_eager:
-            for event_id in event_ids:
-                deliver_outbox_event.apply_async(args=[event_id], retry=False)
-                published.append(event_id)
-        else:
-            with deliver_outbox_event.app.producer_or_acquire() as producer:
-                for event_id in event_ids:
-                    deliver_outbox_event.apply_async(args=[event_id], retry=False, producer=producer)
-                    published.append(event_id)
+        deliver_outbox_events.apply_async(args=[event_ids], retry=False)
     except Exception:  # the broker is down or refused: the sweep will hand it over again
-        unpublished = event_ids[len(published) :]
-        logger.warning("outbox events %s not published; the sweep will retry", unpublished, exc_info=True)
-        OutboxEvent.objects.filter(pk__in=unpublished).update(published_at=None)
+        logger.warning("outbox events %s not published; the sweep will retry", event_ids, exc_info=True)
+        OutboxEvent.objects.filter(pk__in=event_ids).update(published_at=None)
         return False
     return True
 
@@ -166,6 +161,12 @@ def undelivered_events(*, older_than: timedelta | None = None, limit: int = 500)
     )
 
 
+SWEEP_BATCH = 50
+
+
 def sweep_outbox(*, older_than: timedelta | None = None) -> int:
-    """Re-publishes what is left undelivered; returns how many events were handed over."""
-    return sum(publish_event(event_id=event_id) for event_id in undelivered_events(older_than=older_than))
+    """Re-publishes what is left undelivered, oldest first, in tasks of up to SWEEP_BATCH events;
+    returns how many events were handed over."""
+    event_ids = undelivered_events(older_than=older_than)
+    batches = [event_ids[start : start + SWEEP_BATCH] for start in range(0, len(event_ids), SWEEP_BATCH)]
+    return sum(len(batch) for batch in batches if publish_events(event_ids=batch))

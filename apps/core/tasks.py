@@ -12,15 +12,17 @@ class ConsumerFailed(Exception):
 
 
 @shared_task(bind=True, acks_late=True, max_retries=8, default_retry_delay=5)
-def deliver_outbox_event(self, event_id: str) -> None:
-    failed = outbox.deliver_event(event_id=event_id)
-    logger.debug(
-        "outbox event %s delivered%s", event_id, f", {len(failed)} consumer(s) failed" if failed else ""
-    )
-    if failed:
-        # Consumers that already ran are skipped on the retry (idempotent by event id).
+def deliver_outbox_events(self, event_ids: list[str]) -> None:
+    """Delivers the events of one change, in order. Retried for the events whose consumers failed;
+    consumers that already ran are skipped on the retry (idempotent by event id)."""
+    failures = {event_id: outbox.deliver_event(event_id=event_id) for event_id in event_ids}
+    failures = {event_id: failed for event_id, failed in failures.items() if failed}
+    logger.debug("%d outbox event(s) delivered, %d with failed consumers", len(event_ids), len(failures))
+    if failures:
+        summary = "; ".join(f"{event_id}: {', '.join(failed)}" for event_id, failed in failures.items())
         raise self.retry(
-            exc=ConsumerFailed(f"{len(failed)} consumer(s) failed: {', '.join(failed)}"),
+            args=[list(failures)],
+            exc=ConsumerFailed(f"consumers failed: {summary}"),
             countdown=min(5 * 2**self.request.retries, 600),
         )
 

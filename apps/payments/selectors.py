@@ -8,6 +8,7 @@ from typing import Any
 from django.db.models import QuerySet
 from django.utils.dateparse import parse_datetime
 
+from apps.accounts.selectors import user_has_permission
 from apps.core.errors import InvalidRequest
 from apps.payments.errors import PaymentNotFound
 from apps.payments.models import Payment
@@ -17,7 +18,7 @@ FILTERS = ("status", "customer_id", "created_gte", "created_lt", "subscription")
 
 
 def can_see_all_payments(user: Any) -> bool:
-    return bool(user and user.is_authenticated and user.has_perm(REVIEW_PERMISSION))
+    return user_has_permission(user, REVIEW_PERMISSION)
 
 
 def _visible(principal: Any) -> QuerySet[Payment]:

@@ -125,7 +125,7 @@ def test_business_metrics_follow_a_scripted_scenario(
     assert moved("paydesk_dead_letters_open", kind="payment_operation") == 1
     assert now(held, "paydesk_outbox_backlog") == 0
     assert (
-        moved("paydesk_celery_tasks_total", task="apps.core.tasks.deliver_outbox_event", outcome="success")
+        moved("paydesk_celery_tasks_total", task="apps.core.tasks.deliver_outbox_events", outcome="success")
         > 0
     )
 

@@ -5,6 +5,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from celery.signals import task_prerun
 from django.db import connection, transaction
 
 from apps.core import correlation, outbox
@@ -155,3 +156,40 @@ def test_event_carries_the_correlation_id_of_its_cause(event_type):
     finally:
         correlation.reset_correlation_id(token)
     assert event.correlation_id == "trace-outbox-1"
+
+
+def test_the_events_of_one_change_go_out_as_one_task_and_arrive_in_order(event_type, seen):
+    tasks_run = []
+
+    def record(sender, args, **kwargs):
+        tasks_run.append((sender.name, list(args)))
+
+    task_prerun.connect(record)
+    try:
+        with transaction.atomic():
+            anchor = OutboxEvent.objects.create(event_type="anchor", aggregate_type="x", aggregate_id="1")
+            emitted = outbox.emit_events(events=[(event_type, anchor, {"n": n}) for n in range(3)])
+    finally:
+        task_prerun.disconnect(record)
+    ids = [event.id for event in emitted]
+    assert tasks_run == [("apps.core.tasks.deliver_outbox_events", [ids])]
+    assert seen == ids
+
+
+def test_a_retry_delivers_only_the_events_whose_consumer_failed(event_type, seen):
+    failing_once = {"n": 1}
+    attempts = []
+
+    @outbox.consumer(event_type, name=f"picky-{event_type}")
+    def _picky(event):
+        attempts.append(event.payload["n"])
+        if event.payload == failing_once and attempts.count(1) == 1:
+            raise ConnectionError("mail server away")
+
+    with transaction.atomic():
+        anchor = OutboxEvent.objects.create(event_type="anchor", aggregate_type="x", aggregate_id="1")
+        emitted = outbox.emit_events(events=[(event_type, anchor, {"n": n}) for n in range(3)])
+
+    assert attempts == [0, 1, 2, 1]
+    assert seen == [event.id for event in emitted]  # the other consumer ran once per event
+    assert not OutboxEvent.objects.filter(pk__in=[e.id for e in emitted], delivered_at__isnull=True).exists()
