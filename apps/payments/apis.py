@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.throttles import MoneyMovementThrottle
 from apps.core import cache as versioned
-from apps.core.fields import AmountField, CurrencyField
+from apps.core.fields import AmountField, CurrencyField, TextField
 from apps.core.idempotency import idempotent
 from apps.core.pagination import PAGE_PARAMETERS, page_params, page_schema, paginate
 from apps.core.pci import reject_card_data
@@ -21,6 +21,10 @@ from apps.payments.errors import ReviewPermissionRequired
 from apps.payments.models import Payment, Refund
 
 METADATA_MAX_KEYS = 50
+# A blank filter is no filter (`?created_gte=`), as for every list filter.
+TIMESTAMP_FILTER = {"type": "string", "anyOf": [{"format": "date-time"}, {"maxLength": 0}]}
+METADATA_MAX_KEY_LENGTH = 40
+METADATA_MAX_VALUE_LENGTH = 500
 
 
 def _iso(value) -> str | None:
@@ -35,7 +39,8 @@ def payment_representation(payment: Payment) -> dict[str, Any]:
     elif payment.card_brand:
         details["brand"], details["last4"] = payment.card_brand, payment.card_last4
     review = None
-    if hasattr(payment, "review"):
+    # Only a payment with risk reasons can have a review: the others are spared the lookup.
+    if payment.risk_reasons and hasattr(payment, "review"):
         r = payment.review
         review = {
             "status": r.status,
@@ -157,11 +162,49 @@ def _metadata(value: dict[str, Any]) -> dict[str, str]:
     if len(value) > METADATA_MAX_KEYS:
         raise serializers.ValidationError(f"metadata holds at most {METADATA_MAX_KEYS} keys")
     for key, item in value.items():
-        if len(key) > 40 or not isinstance(item, (str, int, bool)) or len(str(item)) > 500:
+        if (
+            len(key) > METADATA_MAX_KEY_LENGTH
+            or not isinstance(item, (str, int, bool))
+            or len(str(item)) > METADATA_MAX_VALUE_LENGTH
+        ):
             raise serializers.ValidationError(
-                "metadata keys are at most 40 characters and values strings of at most 500"
+                f"metadata keys are at most {METADATA_MAX_KEY_LENGTH} characters and values strings "
+                f"of at most {METADATA_MAX_VALUE_LENGTH}"
             )
     return value
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "maxProperties": METADATA_MAX_KEYS,
+        "propertyNames": {"maxLength": METADATA_MAX_KEY_LENGTH},
+        "additionalProperties": {
+            "anyOf": [
+                {"type": "string", "maxLength": METADATA_MAX_VALUE_LENGTH},
+                {"type": "integer"},
+                {"type": "boolean"},
+            ]
+        },
+    }
+)
+class MetadataField(serializers.DictField):
+    """Your own key-value pairs, stored and returned as given (card data refused like anywhere else)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(validators=[_metadata], **kwargs)
+
+
+# `services.parse_payment_method` is the check (400 `payment_method_invalid`); this shows its shape.
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": "|".join(regex.pattern for regex in (services._TOKEN, services._WALLET)),
+        "example": "tok_visa",
+    }
+)
+class PaymentMethodField(TextField):
+    """A gateway token (`tok_…`, `pm_…`) or `wallet:<wallet id>`."""
 
 
 class PaymentListCreateApi(APIView):
@@ -170,13 +213,13 @@ class PaymentListCreateApi(APIView):
     class InputSerializer(serializers.Serializer):
         amount = AmountField()
         currency = CurrencyField()
-        payment_method = serializers.CharField(max_length=300)
+        payment_method = PaymentMethodField(max_length=300)
         capture_method = serializers.ChoiceField(
             choices=Payment.CaptureMethod.choices, default=Payment.CaptureMethod.AUTOMATIC
         )
-        description = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
-        customer_id = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
-        metadata = serializers.DictField(required=False, default=dict, validators=[_metadata])
+        description = TextField(max_length=500, required=False, allow_blank=True, default="")
+        customer_id = TextField(max_length=100, required=False, allow_blank=True, default="")
+        metadata = MetadataField(required=False, default=dict)
         receipt_email = serializers.EmailField(required=False, allow_blank=True, default="")
 
     def get_throttles(self):
@@ -187,8 +230,18 @@ class PaymentListCreateApi(APIView):
         parameters=[
             OpenApiParameter("status", str, enum=Payment.Status.values, required=False),
             OpenApiParameter("customer_id", str, required=False),
-            OpenApiParameter("created_gte", str, description="ISO 8601 timestamp", required=False),
-            OpenApiParameter("created_lt", str, description="ISO 8601 timestamp", required=False),
+            OpenApiParameter(
+                "created_gte",
+                TIMESTAMP_FILTER,
+                description="ISO 8601 timestamp with a timezone",
+                required=False,
+            ),
+            OpenApiParameter(
+                "created_lt",
+                TIMESTAMP_FILTER,
+                description="ISO 8601 timestamp with a timezone",
+                required=False,
+            ),
             OpenApiParameter("subscription", str, required=False),
             *PAGE_PARAMETERS,
         ],
@@ -249,7 +302,7 @@ class PaymentCancelApi(APIView):
     throttle_classes = [MoneyMovementThrottle]
 
     class InputSerializer(serializers.Serializer):
-        reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+        reason = TextField(max_length=500, required=False, allow_blank=True, default="")
 
     @extend_schema(
         operation_id="payments_cancel", request=InputSerializer, responses={200: PaymentOutputSerializer}
@@ -271,7 +324,7 @@ class PaymentRefundCreateApi(APIView):
 
     class InputSerializer(serializers.Serializer):
         amount = AmountField(required=False)
-        reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+        reason = TextField(max_length=500, required=False, allow_blank=True, default="")
 
     @extend_schema(
         operation_id="payments_refund", request=InputSerializer, responses={201: RefundOutputSerializer}
@@ -292,7 +345,7 @@ class PaymentRefundCreateApi(APIView):
 class PaymentReviewApi(APIView):
     class InputSerializer(serializers.Serializer):
         decision = serializers.ChoiceField(choices=["approve", "deny"])
-        note = serializers.CharField(max_length=2000, allow_blank=False, trim_whitespace=True)
+        note = TextField(max_length=2000, allow_blank=False, trim_whitespace=True)
 
     @extend_schema(
         operation_id="payments_review", request=InputSerializer, responses={200: PaymentOutputSerializer}

@@ -142,7 +142,7 @@ def payment_create(
         if existing is None:
             raise
         payment = existing
-    return run_pending_operation(actor=actor, payment_id=payment.pk)
+    return run_pending_operation(actor=actor, payment_id=payment.pk, payment=payment)
 
 
 def _existing_period_payment(
@@ -234,13 +234,14 @@ def operation_key(payment: Payment, operation: str) -> str:
     return payment.pk if operation == Op.AUTHORIZE else f"{payment.pk}:{operation}"
 
 
-def run_pending_operation(*, actor: Any, payment_id: str) -> Payment:
+def run_pending_operation(*, actor: Any, payment_id: str, payment: Payment | None = None) -> Payment:
     """Performs the payment's pending gateway step (outside any transaction) and settles it.
 
     Follows on with a capture when an automatic payment came back only authorized. Returns the
     payment as stored afterwards (a retry run inline, with eager tasks, may have moved it on).
+    `payment`: the row as the caller has just committed it, which spares reading it again.
     """
-    payment = Payment.objects.get(pk=payment_id)
+    payment = payment if payment is not None else Payment.objects.get(pk=payment_id)
     for _ in range(2):
         operation = payment.pending_operation
         if payment.status not in (S.PENDING, S.PROCESSING) or not operation:
@@ -437,7 +438,7 @@ def _enqueue(task_name: str, object_id: str, delay: float) -> None:
 
 def payment_capture(*, actor: Any, owner: Any, payment_id: str, amount: int | None = None) -> Payment:
     payment = _payment_begin_capture(actor=actor, owner=owner, payment_id=payment_id, amount=amount)
-    return run_pending_operation(actor=actor, payment_id=payment.pk)
+    return run_pending_operation(actor=actor, payment_id=payment.pk, payment=payment)
 
 
 @transaction.atomic(durable=True)
@@ -460,7 +461,7 @@ def _payment_begin_capture(*, actor: Any, owner: Any, payment_id: str, amount: i
 
 def payment_cancel(*, actor: Any, owner: Any, payment_id: str, reason: str = "") -> Payment:
     payment = _payment_begin_cancel(actor=actor, owner=owner, payment_id=payment_id, reason=reason)
-    return run_pending_operation(actor=actor, payment_id=payment.pk)
+    return run_pending_operation(actor=actor, payment_id=payment.pk, payment=payment)
 
 
 @transaction.atomic(durable=True)
@@ -651,7 +652,7 @@ def review_decide(*, actor: Any, payment_id: str, decision: str, note: str) -> P
     if not note:
         raise NoteRequired("A note is required to decide a review.", param="note")
     payment = _review_decide(actor=actor, payment_id=payment_id, decision=decision, note=note)
-    return run_pending_operation(actor=actor, payment_id=payment.pk)
+    return run_pending_operation(actor=actor, payment_id=payment.pk, payment=payment)
 
 
 @transaction.atomic(durable=True)
