@@ -64,8 +64,9 @@ def read_through(*, scope: str, key: str, load: Callable[[], T | None]) -> T | N
 
 class RedisScript:
     """A Lua script run on the Redis server behind the default cache: several commands, one round
-    trip, atomically. Keys are the cache's own (prefix and version applied). `None` from `run`
-    means the cache is not Redis (the embedded default's local memory): the caller does it by hand.
+    trip, atomically. Keys are the cache's own (prefix and version applied). The script must return
+    a value: `run` returns None only when the cache is not Redis (the embedded default's local
+    memory), and the caller then does the same by hand.
     """
 
     def __init__(self, source: str) -> None:
@@ -79,24 +80,40 @@ class RedisScript:
         return self._script(keys=[cache.make_key(key) for key in keys], args=args, client=client)
 
 
-# Bumps only the versions that exist: a scope never read has nothing cached to invalidate.
+# Bumps only the versions that exist (a scope never read has nothing cached to invalidate) and
+# returns how many it bumped.
 _BUMP = RedisScript(
-    "for _, key in ipairs(KEYS) do if redis.call('EXISTS', key) == 1 then redis.call('INCR', key) end end"
+    """
+    local bumped = 0
+    for _, key in ipairs(KEYS) do
+        if redis.call('EXISTS', key) == 1 then
+            redis.call('INCR', key)
+            bumped = bumped + 1
+        end
+    end
+    return bumped
+    """
 )
 
 
-def bump(scopes: Iterable[str]) -> None:
+def bump(scopes: Iterable[str]) -> int:
+    """Invalidates what is cached under each scope; returns how many scopes had anything cached."""
     keys = [f"{scope}:version" for scope in scopes]
     try:
-        if _BUMP.run(keys=keys) is None:
+        bumped = _BUMP.run(keys=keys)
+        if bumped is None:
+            bumped = 0
             for key in keys:
                 try:
                     cache.incr(key)
+                    bumped += 1
                 except ValueError:
                     pass
+        return int(bumped)
     except CACHE_ERRORS:
         # Stale for at most TIMEOUT_SECONDS; money is never decided from the cache.
         logger.warning("could not invalidate %s", keys, exc_info=True)
+        return 0
 
 
 def bump_on_commit(scopes: Iterable[str]) -> None:

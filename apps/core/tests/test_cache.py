@@ -50,7 +50,15 @@ def test_a_bump_hides_what_was_cached_in_the_bumped_scopes_only(backend, scopes)
         versioned.read_through(scope=scope, key="k", load=source)
         source.value += 10
 
-    versioned.bump(scopes[:2])
+    versions = [cache.get(f"{scope}:version") for scope in scopes]
+
+    assert versioned.bump(scopes[:2]) == 2
+    # each bumped once, however many round trips it took
+    assert [cache.get(f"{scope}:version") for scope in scopes] == [
+        versions[0] + 1,
+        versions[1] + 1,
+        versions[2],
+    ]
 
     assert [
         versioned.read_through(scope=s, key="k", load=src) for s, src in zip(scopes, sources, strict=True)
@@ -62,6 +70,6 @@ def test_a_bump_hides_what_was_cached_in_the_bumped_scopes_only(backend, scopes)
 
 
 def test_bumping_a_scope_never_read_caches_nothing(backend, scopes):
-    versioned.bump([scopes[0]])
+    assert versioned.bump([scopes[0]]) == 0
 
     assert cache.get(f"{scopes[0]}:version") is None
