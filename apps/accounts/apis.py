@@ -16,6 +16,7 @@ from apps.accounts.services import (
     user_register,
 )
 from apps.accounts.throttles import LoginIpThrottle, RegisterThrottle
+from apps.core.fields import TextField
 from apps.core.pagination import PAGE_PARAMETERS, page_body, page_params, page_schema, paginate
 from apps.core.schema import error_responses
 
@@ -23,7 +24,7 @@ from apps.core.schema import error_responses
 # and OutputSerializer, which drf-spectacular would otherwise merge into one "Input" component.
 
 
-class _PasswordField(serializers.CharField):
+class _PasswordField(TextField):
     def __init__(self, **kwargs):
         # Whitespace is part of a password; the cap keeps absurd bodies away from the hasher.
         super().__init__(trim_whitespace=False, max_length=1024, write_only=True, **kwargs)
@@ -31,7 +32,7 @@ class _PasswordField(serializers.CharField):
 
 @extend_schema_serializer(component_name="RefreshTokenInput")
 class _RefreshInputSerializer(serializers.Serializer):
-    refresh = serializers.CharField(max_length=4096)
+    refresh = TextField(max_length=4096)
 
 
 class RegisterApi(APIView):
@@ -43,7 +44,7 @@ class RegisterApi(APIView):
     class InputSerializer(serializers.Serializer):
         email = serializers.EmailField(max_length=254)
         password = _PasswordField()
-        full_name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+        full_name = TextField(max_length=200, required=False, allow_blank=True, default="")
 
     @extend_schema(
         operation_id="auth_register",
@@ -157,7 +158,7 @@ class ApiKeysApi(APIView):
 
     @extend_schema_serializer(component_name="ApiKeyCreateInput")
     class CreateInputSerializer(serializers.Serializer):
-        name = serializers.CharField(max_length=100)
+        name = TextField(max_length=100)
 
     @extend_schema_serializer(component_name="ApiKeyCreated")
     class CreateOutputSerializer(_ApiKeySerializer):

@@ -1,12 +1,28 @@
-"""DRF fields for API.md's money rules. They delegate to `apps.core.money`, the one definition."""
+"""DRF fields for API.md's typing rules. Money delegates to `apps.core.money`, the one definition.
+
+JSON has types and the API keeps them: a string field refuses 10 and an integer field refuses "10"
+(DRF would coerce both), so a client learns of a type mix-up at once, not from a stored "10".
+"""
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from apps.core.money import MoneyValueError, parse_amount, parse_currency
+from apps.core.money import (
+    CURRENCY_EXPONENTS,
+    MAX_AMOUNT,
+    MIN_AMOUNT,
+    MoneyValueError,
+    parse_amount,
+    parse_currency,
+)
+
+# Every supported code in any case ("usd", "Usd"): JSON Schema patterns have no case-insensitive flag.
+CURRENCY_PATTERN = "^(?:{})$".format(
+    "|".join("".join(f"[{letter}{letter.lower()}]" for letter in code) for code in sorted(CURRENCY_EXPONENTS))
+)
 
 
-@extend_schema_field({"type": "integer", "minimum": 1, "maximum": 99_999_999_999})
+@extend_schema_field({"type": "integer", "minimum": MIN_AMOUNT, "maximum": MAX_AMOUNT})
 class AmountField(serializers.Field):
     """An integer >= 1 and <= 99,999,999,999 in minor units; 10.5, "10", 1e30, true are refused."""
 
@@ -20,7 +36,14 @@ class AmountField(serializers.Field):
         return int(value)
 
 
-@extend_schema_field({"type": "string", "pattern": "^[A-Za-z]{3}$", "example": "USD"})
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": CURRENCY_PATTERN,
+        "example": "USD",
+        "description": "A supported ISO 4217 code, in any case; returned upper-case.",
+    }
+)
 class CurrencyField(serializers.Field):
     """A 3-letter ISO 4217 code in any case, returned upper-case."""
 
@@ -32,3 +55,27 @@ class CurrencyField(serializers.Field):
 
     def to_representation(self, value):
         return value
+
+
+class TextField(serializers.CharField):
+    """A JSON string; numbers are refused instead of being coerced to text.
+
+    `max_length` counts what was sent, before whitespace is trimmed: the limit a client reads in
+    the schema is the one applied.
+    """
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        if self.max_length is not None and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
+        return super().to_internal_value(data)
+
+
+class IntegerField(serializers.IntegerField):
+    """A JSON integer; "10", 10.0 and true are refused instead of being coerced."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)

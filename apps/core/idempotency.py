@@ -111,7 +111,7 @@ def idempotent(view_method: View) -> View:
         parameters=[
             OpenApiParameter(
                 HEADER,
-                str,
+                {"type": "string", "pattern": f"^{_VALID_KEY.pattern}$"},
                 location=OpenApiParameter.HEADER,
                 required=False,
                 description=(

@@ -20,7 +20,6 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from django.db.models import Model, Q, QuerySet
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, inline_serializer
 from rest_framework import serializers
 
@@ -106,10 +105,16 @@ def page_body(page: Page, serializer_class: type[serializers.Serializer]) -> dic
 
 PAGE_PARAMETERS = [
     OpenApiParameter(
-        "limit", OpenApiTypes.INT, description=f"1–{MAX_LIMIT}, default {DEFAULT_LIMIT}.", required=False
+        "limit",
+        {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+        description=f"1–{MAX_LIMIT}, default {DEFAULT_LIMIT}.",
+        required=False,
     ),
     OpenApiParameter(
-        "cursor", OpenApiTypes.STR, description="The `next_cursor` of the previous page.", required=False
+        "cursor",
+        {"type": "string", "pattern": "^[A-Za-z0-9_-]+$", "maxLength": _MAX_CURSOR_LENGTH},
+        description="The `next_cursor` of the previous page, as it was (base64url).",
+        required=False,
     ),
 ]
 

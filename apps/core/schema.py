@@ -1,4 +1,5 @@
-"""OpenAPI plumbing: component names for nested serializers, and the error envelope's schema."""
+"""OpenAPI plumbing: component names for nested serializers, text constraints DRF enforces without
+saying so, and the error envelope's schema."""
 
 from __future__ import annotations
 
@@ -14,7 +15,29 @@ class PaydeskAutoSchema(AutoSchema):
     It also documents the error envelope under every status any operation can answer with
     (invalid input, authentication, permissions, not found, conflicts, idempotency, size, media
     type, throttling), so a client's generated code knows every error's shape.
+
+    And it writes down what a DRF text field refuses on its own: a NUL character always, and a
+    value that is blank once trimmed unless blanks are allowed. Without it a request the schema
+    calls valid (`"note": " "`) would be a 400. An input serializer with `requires_any_field = True`
+    (an update that must change something) is documented as needing a body with one of its fields.
     """
+
+    def _map_serializer_field(self, field, direction, bypass_extensions=False):
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        is_plain_text = isinstance(schema, dict) and schema.get("type") == "string" and "format" not in schema
+        if direction == "request" and isinstance(field, serializers.CharField) and is_plain_text:
+            schema.setdefault("pattern", text_pattern(field))
+        return schema
+
+    def _map_basic_serializer(self, serializer, direction):
+        schema = super()._map_basic_serializer(serializer, direction)
+        if direction == "request" and getattr(serializer, "requires_any_field", False):
+            schema["anyOf"] = [{"required": [name]} for name in schema.get("properties", {})]
+        return schema
+
+    def _get_request_for_media_type(self, serializer, direction="request"):
+        schema, required = super()._get_request_for_media_type(serializer, direction)
+        return schema, required or getattr(serializer, "requires_any_field", False)
 
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
@@ -30,6 +53,18 @@ class PaydeskAutoSchema(AutoSchema):
         if len(parts) >= 2 and name == parts[-1]:
             return parts[-2].removesuffix("Api") + name
         return name
+
+
+def blank_or(schema: dict) -> dict:
+    """A list filter's schema: a blank value (`?status=`) is the same as leaving the filter out."""
+    return {"anyOf": [schema, {"type": "string", "maxLength": 0}]}
+
+
+def text_pattern(field: serializers.CharField) -> str:
+    """The characters a DRF `CharField` accepts, as a JSON Schema pattern (`\\s` is what `strip()` trims)."""
+    if field.allow_blank or not field.trim_whitespace:
+        return r"^[^\x00]*$"
+    return r"^[^\x00]*[^\s\x00][^\x00]*$"
 
 
 ERROR_TYPES = [

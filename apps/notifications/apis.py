@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.pagination import PAGE_PARAMETERS, page_body, page_params, page_schema, paginate
-from apps.core.schema import error_responses
+from apps.core.schema import blank_or, error_responses
 from apps.notifications.models import Notification
 from apps.notifications.selectors import notification_get, notification_list
 
@@ -43,8 +43,12 @@ class NotificationsApi(APIView):
     @extend_schema(
         operation_id="notifications_list",
         parameters=[
-            OpenApiParameter("status", str, enum=Notification.Status.values, required=False),
-            OpenApiParameter("template", str, enum=Notification.Template.values, required=False),
+            OpenApiParameter(
+                "status", blank_or({"type": "string", "enum": Notification.Status.values}), required=False
+            ),
+            OpenApiParameter(
+                "template", blank_or({"type": "string", "enum": Notification.Template.values}), required=False
+            ),
             *PAGE_PARAMETERS,
         ],
         responses={

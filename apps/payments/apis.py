@@ -15,16 +15,16 @@ from apps.core.fields import AmountField, CurrencyField, TextField
 from apps.core.idempotency import idempotent
 from apps.core.pagination import PAGE_PARAMETERS, page_params, page_schema, paginate
 from apps.core.pci import reject_card_data
+from apps.core.schema import blank_or
 from apps.payments import cache as payment_cache
 from apps.payments import selectors, services
 from apps.payments.errors import ReviewPermissionRequired
 from apps.payments.models import Payment, Refund
 
 METADATA_MAX_KEYS = 50
-# A blank filter is no filter (`?created_gte=`), as for every list filter.
-TIMESTAMP_FILTER = {"type": "string", "anyOf": [{"format": "date-time"}, {"maxLength": 0}]}
 METADATA_MAX_KEY_LENGTH = 40
 METADATA_MAX_VALUE_LENGTH = 500
+TIMESTAMP_FILTER = blank_or({"type": "string", "format": "date-time"})
 
 
 def _iso(value) -> str | None:
@@ -178,7 +178,8 @@ def _metadata(value: dict[str, Any]) -> dict[str, str]:
     {
         "type": "object",
         "maxProperties": METADATA_MAX_KEYS,
-        "propertyNames": {"maxLength": METADATA_MAX_KEY_LENGTH},
+        # OpenAPI 3.0 has no `propertyNames`: the key limit can only be said in words.
+        "description": f"Keys of at most {METADATA_MAX_KEY_LENGTH} characters.",
         "additionalProperties": {
             "anyOf": [
                 {"type": "string", "maxLength": METADATA_MAX_VALUE_LENGTH},
@@ -228,7 +229,9 @@ class PaymentListCreateApi(APIView):
     @extend_schema(
         operation_id="payments_list",
         parameters=[
-            OpenApiParameter("status", str, enum=Payment.Status.values, required=False),
+            OpenApiParameter(
+                "status", blank_or({"type": "string", "enum": Payment.Status.values}), required=False
+            ),
             OpenApiParameter("customer_id", str, required=False),
             OpenApiParameter(
                 "created_gte",

@@ -14,12 +14,12 @@ from rest_framework.views import APIView
 from apps.accounts.selectors import request_actor
 from apps.accounts.throttles import MoneyMovementThrottle
 from apps.core.errors import InvalidRequest
-from apps.core.fields import AmountField, CurrencyField
+from apps.core.fields import AmountField, CurrencyField, IntegerField, TextField
 from apps.core.idempotency import idempotent
 from apps.core.pagination import PAGE_PARAMETERS, page_params, page_schema, paginate
 from apps.core.pci import reject_card_data
-from apps.core.schema import error_responses
-from apps.payments.apis import _metadata as validate_metadata
+from apps.core.schema import blank_or, error_responses
+from apps.payments.apis import MetadataField, PaymentMethodField
 from apps.subscriptions import selectors, services
 from apps.subscriptions.models import Subscription
 
@@ -106,19 +106,19 @@ class SubscriptionListCreateApi(APIView):
     throttle_classes = [MoneyMovementThrottle]
 
     class InputSerializer(serializers.Serializer):
-        plan_id = serializers.CharField(max_length=100)
+        plan_id = TextField(max_length=100)
         amount = AmountField()
         currency = CurrencyField()
         billing_cycle = serializers.ChoiceField(choices=Subscription.Cycle.choices)
-        payment_method = serializers.CharField(max_length=300, help_text=PAYMENT_METHOD_HELP)
-        trial_days = serializers.IntegerField(
+        payment_method = PaymentMethodField(max_length=300, help_text=PAYMENT_METHOD_HELP)
+        trial_days = IntegerField(
             min_value=0,
             max_value=services.MAX_TRIAL_DAYS,
             required=False,
             default=0,
             help_text="Days before the first charge; 0 (default) charges the first period at once.",
         )
-        metadata = serializers.DictField(required=False, default=dict, validators=[validate_metadata])
+        metadata = MetadataField(required=False, default=dict)
 
         class Meta:
             ref_name = "SubscriptionCreateInput"
@@ -129,7 +129,9 @@ class SubscriptionListCreateApi(APIView):
     @extend_schema(
         operation_id="subscriptions_list",
         parameters=[
-            OpenApiParameter("status", str, enum=Subscription.Status.values, required=False),
+            OpenApiParameter(
+                "status", blank_or({"type": "string", "enum": Subscription.Status.values}), required=False
+            ),
             *PAGE_PARAMETERS,
         ],
         responses={
@@ -172,11 +174,13 @@ class SubscriptionListCreateApi(APIView):
 
 class SubscriptionDetailApi(APIView):
     class UpdateInputSerializer(serializers.Serializer):
+        requires_any_field = True  # an update that changes nothing is a 400 `parameter_missing`
+
         amount = AmountField(required=False)
         billing_cycle = serializers.ChoiceField(choices=Subscription.Cycle.choices, required=False)
-        plan_id = serializers.CharField(max_length=100, required=False)
-        payment_method = serializers.CharField(max_length=300, required=False, help_text=PAYMENT_METHOD_HELP)
-        metadata = serializers.DictField(required=False, validators=[validate_metadata])
+        plan_id = TextField(max_length=100, required=False)
+        payment_method = PaymentMethodField(max_length=300, required=False, help_text=PAYMENT_METHOD_HELP)
+        metadata = MetadataField(required=False)
 
         class Meta:
             ref_name = "SubscriptionUpdateInput"

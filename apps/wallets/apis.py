@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 
 from apps.accounts.selectors import request_actor
 from apps.accounts.throttles import MoneyMovementThrottle
-from apps.core.fields import AmountField, CurrencyField
+from apps.core.fields import AmountField, CurrencyField, TextField
 from apps.core.idempotency import idempotent
 from apps.core.pagination import PAGE_PARAMETERS, page_body, page_params, page_schema, paginate
 from apps.wallets.selectors import wallet_get, wallet_list, wallet_transactions
@@ -94,7 +94,7 @@ class WalletDepositApi(APIView):
 
     class InputSerializer(serializers.Serializer):
         amount = AmountField()
-        payment_method = serializers.CharField(
+        payment_method = TextField(
             max_length=255, help_text="A gateway token (e.g. tok_visa). Card numbers are refused."
         )
         currency = CurrencyField(required=False, help_text="If given, must be the wallet's currency.")
@@ -140,10 +140,10 @@ class TransferCreateApi(APIView):
     throttle_classes = [MoneyMovementThrottle]
 
     class InputSerializer(serializers.Serializer):
-        source_wallet = serializers.CharField(max_length=64, help_text="One of your wallets.")
-        destination_wallet = serializers.CharField(max_length=64, help_text="Any active wallet.")
+        source_wallet = TextField(max_length=64, help_text="One of your wallets.")
+        destination_wallet = TextField(max_length=64, help_text="Any active wallet.")
         amount = AmountField()
-        description = serializers.CharField(max_length=500, required=False, allow_blank=True)
+        description = TextField(max_length=500, required=False, allow_blank=True)
 
         class Meta:
             ref_name = "TransferInput"

@@ -45,7 +45,9 @@ class WebhookReceiptSerializer(serializers.Serializer):
         }
 
 
-def _documented(*, operation_id: str, summary: str, header: str, header_format: str, description: str):
+def _documented(
+    *, operation_id: str, summary: str, header: str, header_format: str, header_pattern: str, description: str
+):
     """The OpenAPI description of one provider's endpoint (the view itself is shared)."""
     operation = extend_schema(
         operation_id=operation_id,
@@ -53,7 +55,13 @@ def _documented(*, operation_id: str, summary: str, header: str, header_format: 
         description=description,
         request={"application/json": OpenApiTypes.OBJECT},
         parameters=[
-            OpenApiParameter(header, str, OpenApiParameter.HEADER, required=True, description=header_format)
+            OpenApiParameter(
+                header,
+                {"type": "string", "pattern": header_pattern},
+                OpenApiParameter.HEADER,
+                required=True,
+                description=header_format,
+            )
         ],
         responses={
             200: WebhookReceiptSerializer,
@@ -91,6 +99,7 @@ class _WebhookApi(APIView):
     summary="Receive a Stripe event",
     header=stripe_events.SIGNATURE_HEADER,
     header_format="t=<unix time>,v1=<hex HMAC-SHA256>[,v1=...]",
+    header_pattern="^t=[0-9]+(,v[0-9]+=[0-9a-f]+)+$",
     description=(
         "Verified against STRIPE_WEBHOOK_SECRET(S) with Stripe's scheme (HMAC-SHA256 of `t.body`, "
         "300 s tolerance, any `v1` signature). Stored once per event id; processed by a worker."
@@ -105,6 +114,7 @@ class StripeWebhookApi(_WebhookApi):
     summary="Receive an Authorize.Net event",
     header=authorize_net_events.SIGNATURE_HEADER,
     header_format="sha512=<128 hex digits>",
+    header_pattern="^[Ss][Hh][Aa]512=[0-9A-Fa-f]{128}$",
     description=(
         "Verified against AUTHORIZENET_SIGNATURE_KEY: HMAC-SHA512 of the raw body, hex, any case. "
         "Stored once per notificationId; processed by a worker."
