@@ -73,9 +73,17 @@ EXPECTED_STATUS = {"ping": 200, "payments": 201, "transfers": 201, "transfers_ho
 WRITES = {"payments", "transfers", "transfers_hot"}
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def parse_args(
+    argv: list[str] | None = None,
+    *,
+    description: str | None = None,
+    parents: list[argparse.ArgumentParser] = (),
+) -> argparse.Namespace:
+    """The stack's options; a script built on this one (bench/soak.py) adds its own as `parents`."""
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=description or __doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=list(parents),
     )
     parser.add_argument("--duration", type=int, default=20, help="seconds per scenario and for pgbench (20)")
     parser.add_argument("--warmup", type=int, default=3, help="seconds of unmeasured load first (3)")
