@@ -22,6 +22,15 @@ def _fresh_cache():
     return
 
 
+@pytest.fixture(params=["redis", "local-memory"])
+def cache_backend(request, settings) -> str:
+    """Runs the test on Redis (the test settings' cache), then on the embedded default's local
+    memory: for code with a Redis script on its fast path and the same steps by hand elsewhere."""
+    if request.param == "local-memory":
+        settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    return request.param
+
+
 @pytest.fixture(autouse=True)
 def _outside_any_task():
     """Each test starts outside any Celery task. Eager tasks mark "inside a task" in one process-wide

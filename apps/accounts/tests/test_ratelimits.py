@@ -7,22 +7,13 @@ import pytest
 
 from apps.accounts import ratelimits
 
-LOCAL_MEMORY = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-
-
-@pytest.fixture(params=["redis", "local-memory"])
-def backend(request, settings):
-    if request.param == "local-memory":
-        settings.CACHES = LOCAL_MEMORY
-    return request.param
-
 
 @pytest.fixture
 def name():
     return f"login:{uuid.uuid4().hex}"
 
 
-def test_hits_are_counted_within_a_window_and_say_when_it_closes(backend, name):
+def test_hits_are_counted_within_a_window_and_say_when_it_closes(cache_backend, name):
     windows = [ratelimits.hit(name, window_seconds=60) for _ in range(3)]
 
     assert [window.count for window in windows] == [1, 2, 3]
@@ -32,7 +23,7 @@ def test_hits_are_counted_within_a_window_and_say_when_it_closes(backend, name):
     assert ratelimits.hit(f"{name}-else", window_seconds=60).count == 1
 
 
-def test_a_closed_window_starts_counting_again(backend, name):
+def test_a_closed_window_starts_counting_again(cache_backend, name):
     ratelimits.hit(name, window_seconds=1)
     ratelimits.hit(name, window_seconds=1)
     time.sleep(1.1)
@@ -40,7 +31,7 @@ def test_a_closed_window_starts_counting_again(backend, name):
     assert ratelimits.hit(name, window_seconds=1).count == 1
 
 
-def test_reset_forgets_the_count(backend, name):
+def test_reset_forgets_the_count(cache_backend, name):
     ratelimits.hit(name, window_seconds=60)
     ratelimits.reset(name)
 

@@ -8,15 +8,6 @@ from django.core.cache import cache
 
 from apps.core import cache as versioned
 
-LOCAL_MEMORY = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-
-
-@pytest.fixture(params=["redis", "local-memory"])
-def backend(request, settings):
-    if request.param == "local-memory":
-        settings.CACHES = LOCAL_MEMORY
-    return request.param
-
 
 @pytest.fixture
 def scopes():
@@ -34,7 +25,7 @@ class Source:
         return self.value
 
 
-def test_a_value_is_loaded_once_then_served_from_the_cache(backend, scopes):
+def test_a_value_is_loaded_once_then_served_from_the_cache(cache_backend, scopes):
     source = Source({"balance": 5})
 
     first = versioned.read_through(scope=scopes[0], key="k", load=source)
@@ -44,7 +35,7 @@ def test_a_value_is_loaded_once_then_served_from_the_cache(backend, scopes):
     assert source.loads == 1
 
 
-def test_a_bump_hides_what_was_cached_in_the_bumped_scopes_only(backend, scopes):
+def test_a_bump_hides_what_was_cached_in_the_bumped_scopes_only(cache_backend, scopes):
     sources = [Source(n) for n in range(3)]
     for scope, source in zip(scopes, sources, strict=True):
         versioned.read_through(scope=scope, key="k", load=source)
@@ -69,7 +60,7 @@ def test_a_bump_hides_what_was_cached_in_the_bumped_scopes_only(backend, scopes)
     ]
 
 
-def test_bumping_a_scope_never_read_caches_nothing(backend, scopes):
+def test_bumping_a_scope_never_read_caches_nothing(cache_backend, scopes):
     assert versioned.bump([scopes[0]]) == 0
 
     assert cache.get(f"{scopes[0]}:version") is None
