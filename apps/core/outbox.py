@@ -4,11 +4,12 @@
         ...change rows, ledger entry, audit row...
         emit_event(event_type="user.registered", aggregate=user, payload={...})
 
-The event row commits or rolls back with the change. After commit the change's events are handed to
-Celery as one task (`deliver_outbox_events`, which delivers them in order); if that hand-off fails (broker down) the periodic `outbox_sweep` hands it
-over again. Delivery runs each consumer registered for the event type at most once per event:
-a `ConsumedEvent` row is inserted in the consumer's own transaction, so a redelivered event finds
-the row and skips, and two workers racing on the same event are serialised by its unique index.
+The event row commits or rolls back with the change. After commit the change's events are handed
+to Celery as one task (`deliver_outbox_events`, which delivers them in order); if that hand-off
+fails (broker down) the periodic `outbox_sweep` hands them over again. Delivery runs each consumer
+registered for the event type at most once per event: a `ConsumedEvent` row is inserted in the
+consumer's own transaction, so a redelivered event finds the row and skips, and two workers racing
+on the same event are serialised by its unique index.
 """
 
 from __future__ import annotations
