@@ -200,7 +200,7 @@ class MetadataField(serializers.DictField):
 @extend_schema_field(
     {
         "type": "string",
-        "pattern": "|".join(regex.pattern for regex in (services._TOKEN, services._WALLET)),
+        "pattern": "|".join(regex.pattern for regex in (services.TOKEN_PATTERN, services.WALLET_PATTERN)),
         "example": "tok_visa",
     }
 )

@@ -70,8 +70,9 @@ logger = logging.getLogger(__name__)
 S = Payment.Status
 Op = Payment.Operation
 REVIEW_PERMISSION = "payments.review_payment"
-_TOKEN = re.compile(r"^(tok|pm|card|src)_[A-Za-z0-9_]{1,200}$")
-_WALLET = re.compile(r"^wallet:(wal_[0-9A-Z]{26})$")
+# What `parse_payment_method` accepts; the API documents the same shapes from these.
+TOKEN_PATTERN = re.compile(r"^(tok|pm|card|src)_[A-Za-z0-9_]{1,200}$")
+WALLET_PATTERN = re.compile(r"^wallet:(wal_[0-9A-Z]{26})$")
 
 
 # --- payment methods ----------------------------------------------------------------------------
@@ -88,9 +89,9 @@ def parse_payment_method(value: str) -> PaymentMethod:
     """A gateway token (`tok_…`, `pm_…`) or `wallet:<wallet id>`; anything else is a 400."""
     if not isinstance(value, str):
         raise InvalidPaymentMethod(param="payment_method")
-    if match := _WALLET.match(value):
+    if match := WALLET_PATTERN.match(value):
         return PaymentMethod(type=Payment.MethodType.WALLET, wallet_id=match.group(1))
-    if _TOKEN.match(value):
+    if TOKEN_PATTERN.match(value):
         return PaymentMethod(type=Payment.MethodType.CARD, token=value)
     raise InvalidPaymentMethod(param="payment_method")
 
