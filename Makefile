@@ -1,6 +1,6 @@
 # Paydesk: the two commands a new user needs.
 #   make run   - install, migrate, seed demo data, serve on http://127.0.0.1:8000 (SQLite, eager tasks)
-#   make test  - install, check PostgreSQL and Redis, run lint and the whole test suite against them
+#   make test  - install, check PostgreSQL, Redis and RabbitMQ, run lint and the whole test suite against them
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python

@@ -1,4 +1,4 @@
-"""Before the suite: are PostgreSQL and Redis reachable? If not, say how to start them and stop."""
+"""Before the suite: are PostgreSQL, Redis and RabbitMQ reachable? If not, say how to start them and stop."""
 
 import os
 import socket
@@ -13,6 +13,11 @@ DEFAULTS = {
     "Redis": (
         os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15"),
         'redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no',
+    ),
+    # The end-to-end, resilience and operations tests run real Celery workers on it.
+    "RabbitMQ": (
+        os.environ.get("E2E_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//"),
+        "rabbitmq-server -detached",
     ),
 }
 
@@ -33,7 +38,7 @@ def main() -> int:
             f"{name} is not reachable at {urlparse(url).netloc}. Start it with:\n    {start}", file=sys.stderr
         )
     if not missing:
-        print("PostgreSQL and Redis are reachable.")
+        print(f"{', '.join(DEFAULTS)} are reachable.")
     return 1 if missing else 0
 
 

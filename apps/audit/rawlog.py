@@ -176,11 +176,11 @@ def _queue_raw_log(event: OutboxEvent) -> None:
     if mongo.enabled():
         from apps.audit.tasks import write_raw_log
 
-        write_raw_log.apply_async(args=[event.pk], retry=False)
+        write_raw_log.apply_async(args=[event.pk])
 
 
 @replayer(DEAD_LETTER_KIND)
 def _replay(letter: DeadLetter) -> None:
     from apps.audit.tasks import write_raw_log
 
-    write_raw_log.apply_async(args=[letter.reference], retry=False)
+    write_raw_log.apply_async(args=[letter.reference])

@@ -10,6 +10,10 @@ fails (broker down) the periodic `outbox_sweep` hands them over again. Delivery 
 registered for the event type at most once per event: a `ConsumedEvent` row is inserted in the
 consumer's own transaction, so a redelivered event finds the row and skips, and two workers racing
 on the same event are serialised by its unique index.
+
+A consumer whose work commits in transactions of its own (a payment step's durable one) is
+registered with `owns_transactions=True`: it runs outside any transaction and is recorded as
+consumed once it has returned, so it runs at least once and must be idempotent.
 """
 
 from __future__ import annotations
@@ -32,16 +36,22 @@ logger = logging.getLogger(__name__)
 
 Consumer = Callable[[OutboxEvent], None]
 _consumers: dict[str, dict[str, Consumer]] = defaultdict(dict)
+_owning_transactions: set[str] = set()
 ALL_EVENTS = "*"
 
 
-def consumer(*event_types: str, name: str | None = None) -> Callable[[Consumer], Consumer]:
-    """Registers a function to run once for each delivered event of the given types ("*": all)."""
+def consumer(
+    *event_types: str, name: str | None = None, owns_transactions: bool = False
+) -> Callable[[Consumer], Consumer]:
+    """Registers a function to run once for each delivered event of the given types ("*": all);
+    with `owns_transactions`, at least once, outside any transaction (see the module docstring)."""
 
     def register(func: Consumer) -> Consumer:
         key = name or f"{func.__module__}.{func.__qualname__}"
         for event_type in event_types:
             _consumers[event_type][key] = func
+        if owns_transactions:
+            _owning_transactions.add(key)
         return func
 
     return register
@@ -112,7 +122,7 @@ def _hand_over(event_ids: list[str]) -> bool:
     from apps.core.tasks import deliver_outbox_events
 
     try:
-        deliver_outbox_events.apply_async(args=[event_ids], retry=False)
+        deliver_outbox_events.apply_async(args=[event_ids])
     except Exception:  # the broker is down or refused: the sweep will hand it over again
         logger.warning("outbox events %s not published; the sweep will retry", event_ids, exc_info=True)
         OutboxEvent.objects.filter(pk__in=event_ids).update(published_at=None)
@@ -128,13 +138,10 @@ def deliver_event(*, event_id: str) -> list[str]:
     failed = []
     for key, func in consumers_for(event.event_type).items():
         try:
-            with transaction.atomic():
-                try:
-                    with transaction.atomic():
-                        ConsumedEvent.objects.create(event=event, consumer=key)
-                except IntegrityError:
-                    continue  # already consumed (a redelivery, or another worker got there first)
-                func(event)
+            if key in _owning_transactions:
+                _consume_at_least_once(event, key, func)
+            else:
+                _consume_once(event, key, func)
         except Exception:
             logger.exception("consumer %s failed on event %s", key, event_id)
             failed.append(key)
@@ -146,6 +153,25 @@ def deliver_event(*, event_id: str) -> list[str]:
                 delivered_at=timezone.now()
             )
     return failed
+
+
+def _consume_once(event: OutboxEvent, key: str, func: Consumer) -> None:
+    """The consumer's work and the record that it ran commit together, or neither does."""
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                ConsumedEvent.objects.create(event=event, consumer=key)
+        except IntegrityError:
+            return  # already consumed (a redelivery, or another worker got there first)
+        func(event)
+
+
+def _consume_at_least_once(event: OutboxEvent, key: str, func: Consumer) -> None:
+    """The consumer commits its own work; it is recorded as having run only once it returned."""
+    if ConsumedEvent.objects.filter(event=event, consumer=key).exists():
+        return
+    func(event)
+    ConsumedEvent.objects.bulk_create([ConsumedEvent(event=event, consumer=key)], ignore_conflicts=True)
 
 
 def undelivered_events(*, older_than: timedelta | None = None, limit: int = 500) -> list[str]:

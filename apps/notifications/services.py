@@ -100,7 +100,7 @@ def _enqueue(notification_ids: Iterable[str]) -> None:
 
     for notification_id in notification_ids:
         try:
-            send_notification.apply_async(args=[notification_id], retry=False)
+            send_notification.apply_async(args=[notification_id])
         except Exception:  # the broker is down: the row is pending, the sweep queues it again
             logger.warning(
                 "notification %s: send not queued; the sweep will retry", notification_id, exc_info=True

@@ -425,7 +425,7 @@ def _enqueue(task_name: str, object_id: str, delay: float) -> None:
     from apps.payments import tasks
 
     try:
-        getattr(tasks, task_name).apply_async(args=[object_id], countdown=delay, retry=False)
+        getattr(tasks, task_name).apply_async(args=[object_id], countdown=delay)
     except Exception:
         # The broker is down: the payment (or refund) keeps its state, and reconcile_payments
         # (also periodic) picks up what no retry is coming for.

@@ -27,9 +27,3 @@ def bill_subscriptions() -> int:
 def bill_subscriptions_pass() -> dict[str, int]:
     """One billing pass at the current time (`manage.py bill_subscriptions` without --as-of)."""
     return services.subscriptions_bill_due(now=timezone.now()).as_dict()
-
-
-@shared_task(acks_late=True, ignore_result=True)
-def refund_late_charge(subscription_id: str, payment_id: str) -> bool:
-    """See `services.subscription_refund_late_charge`; a no-op for any other payment."""
-    return services.subscription_refund_late_charge(subscription_id=subscription_id, payment_id=payment_id)

@@ -96,7 +96,7 @@ def _enqueue(event_id: str, countdown: float = 0) -> None:
     from apps.webhooks.tasks import process_webhook_event
 
     try:
-        process_webhook_event.apply_async(args=[event_id], countdown=countdown, retry=False)
+        process_webhook_event.apply_async(args=[event_id], countdown=countdown)
     except Exception:
         # The broker is down: the event is stored, and the sweep (webhooks-sweep) queues it again.
         logger.warning("webhook event %s not queued; the sweep will pick it up", event_id, exc_info=True)

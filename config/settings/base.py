@@ -201,6 +201,17 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5}
+# A publish that meets a pooled connection the broker has dropped (the broker restarted since)
+# reconnects and tries once more at once, instead of failing the first message after every
+# restart; a broker that is really down still fails fast, and the caller leaves the work to its
+# sweep (outbox, notifications, webhooks) or to reconciliation (payment retries).
+CELERY_TASK_PUBLISH_RETRY = True
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0,
+    "interval_max": 0,
+}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 # Each kind of deferred work has a queue of its own, so a backlog of one (a mail server down, a

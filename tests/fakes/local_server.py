@@ -1,6 +1,6 @@
 """What the servers the tests start as subprocesses share: a free port, start-and-wait, stop.
 
-A subclass names its `command()`; `start()` runs it, with its output in `<directory>/server.log`,
+A subclass names its `command()` (and, if it needs one, its `environment()`); `start()` runs it, with its output in `<directory>/server.log`,
 and returns once `ready()` (by default: the port accepts a connection); `stop()` ends that process
 and only it. `start()` after `stop()` runs it again on the same port and directory: an outage and
 a recovery.
@@ -33,6 +33,10 @@ class ServerProcess:
     def command(self) -> list[str]:
         raise NotImplementedError
 
+    def environment(self) -> dict[str, str] | None:
+        """The server's environment; None: this process's."""
+        return None
+
     def ready(self) -> bool:
         try:
             socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
@@ -43,7 +47,9 @@ class ServerProcess:
     def start(self):
         log = self.directory / "server.log"
         with open(log, "ab") as output:
-            self._process = subprocess.Popen(self.command(), stdout=output, stderr=subprocess.STDOUT)
+            self._process = subprocess.Popen(
+                self.command(), stdout=output, stderr=subprocess.STDOUT, env=self.environment()
+            )
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:

@@ -193,3 +193,31 @@ def test_a_retry_delivers_only_the_events_whose_consumer_failed(event_type, seen
     assert attempts == [0, 1, 2, 1]
     assert seen == [event.id for event in emitted]  # the other consumer ran once per event
     assert not OutboxEvent.objects.filter(pk__in=[e.id for e in emitted], delivered_at__isnull=True).exists()
+
+
+def test_a_consumer_owning_its_transactions_commits_its_own_work_and_is_recorded_once_it_returned(
+    event_type, seen, broker_down
+):
+    ran = []
+
+    @outbox.consumer(event_type, name=f"owner-{event_type}", owns_transactions=True)
+    def _owner(event):
+        # Outside any transaction: a durable one of its own (a payment step's) can be opened.
+        with transaction.atomic(durable=True):
+            ran.append(event.id)
+        if len(ran) == 1:
+            raise ConnectionError("the process dies right after the work committed")
+
+    event = _emit(event_type)  # the broker is down: delivered by hand below
+
+    # when: the first delivery's consumer commits its work, then fails before it is recorded
+    assert outbox.deliver_event(event_id=event.id) == [f"owner-{event_type}"]
+    assert not ConsumedEvent.objects.filter(event=event, consumer=f"owner-{event_type}").exists()
+
+    # then: the redelivery runs it again (it must be idempotent), and later ones no more
+    assert outbox.deliver_event(event_id=event.id) == []
+    OutboxEvent.objects.filter(pk=event.pk).update(delivered_at=None)  # as if the ack was lost
+    assert outbox.deliver_event(event_id=event.id) == []
+    assert ran == [event.id, event.id]
+    assert seen == [event.id]  # the ordinary consumer ran exactly once
+    assert ConsumedEvent.objects.filter(event=event).count() == 2
