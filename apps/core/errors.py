@@ -45,6 +45,14 @@ class InvalidRequest(ApplicationError):
     code = "parameter_invalid"
 
 
+class NulCharacterRejected(InvalidRequest):
+    """U+0000 anywhere in a request's text (body, query, path): no PostgreSQL text or JSONB holds it,
+    and no field of the API has a use for it."""
+
+    code = "nul_character_rejected"
+    default_message = "The request contains the NUL character (U+0000), which no text may hold."
+
+
 class NotFound(ApplicationError):
     status_code = 404
     code = "resource_missing"

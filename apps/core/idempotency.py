@@ -67,7 +67,14 @@ _PURGE_BATCH = 5000
 # request and send it again with the same key.
 _UNSTORED_STATUSES = frozenset({401, 403, 404, 405, 413, 415, 429})
 _UNSTORED_400_CODES = frozenset(
-    {"parameter_invalid", "parameter_missing", "invalid_json", "bad_request", "raw_card_data_rejected"}
+    {
+        "parameter_invalid",
+        "parameter_missing",
+        "invalid_json",
+        "bad_request",
+        "raw_card_data_rejected",
+        "nul_character_rejected",
+    }
 )
 
 View = Callable[..., Any]

@@ -10,6 +10,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from apps.core import correlation
+from apps.core.errors import NulCharacterRejected
 from apps.core.exception_handler import envelope_for_status
 
 logger = logging.getLogger(__name__)
@@ -79,7 +80,9 @@ class ApiErrorMiddleware:
     """Under /api/, nothing leaves in any shape but the envelope, and no traceback ever does.
 
     DRF views render their own errors (apps.core.exception_handler); this covers the rest:
-    oversized bodies refused before parsing, unknown paths, Django's own error pages, crashes.
+    oversized bodies refused before parsing, a NUL character in the path or the query (which no
+    PostgreSQL text can hold, so a lookup or filter on it would be a 500), unknown paths, Django's
+    own error pages, crashes.
     """
 
     def __init__(self, get_response):
@@ -96,6 +99,10 @@ class ApiErrorMiddleware:
             return JsonResponse(envelope_for_status(400, "Content-Length is invalid."), status=400)
         if length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
             return JsonResponse(envelope_for_status(413), status=413)
+        param = _holding_nul(request)
+        if param is not None:
+            refused = NulCharacterRejected(f"{param}: the NUL character (%00) is not allowed.", param=param)
+            return JsonResponse(refused.as_envelope(), status=refused.status_code)
         response = self.get_response(request)
         if response.status_code >= 400 and not _is_json(response):
             return _envelope_response(response.status_code, response)
@@ -108,6 +115,16 @@ class ApiErrorMiddleware:
             return JsonResponse(envelope_for_status(413), status=413)
         logger.exception("unhandled error on %s %s", request.method, request.path)
         return JsonResponse(envelope_for_status(500), status=500)
+
+
+def _holding_nul(request: HttpRequest) -> str | None:
+    """The path, or the first query parameter, whose decoded text holds U+0000; None if none does."""
+    if "\x00" in request.path:
+        return "path"
+    for name, values in request.GET.lists():
+        if "\x00" in name or any("\x00" in value for value in values):
+            return name.replace("\x00", "")
+    return None
 
 
 def _is_json(response: HttpResponse) -> bool:

@@ -3,6 +3,8 @@ import json
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
+from apps.core.errors import NulCharacterRejected
+
 
 class JSONObjectParser(JSONParser):
     """API.md: a body that is not a JSON object is a 400, whatever JSON it is."""
@@ -21,4 +23,23 @@ class JSONObjectParser(JSONParser):
             json.dumps(data, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:
             raise ParseError("JSON parse error - the body contains invalid Unicode (an unpaired surrogate).")
+        if _holds_nul(data):
+            # Nor can PostgreSQL text or JSONB hold U+0000, in a field's value or in metadata's keys.
+            raise NulCharacterRejected()
         return data
+
+
+def _holds_nul(data: object) -> bool:
+    """Whether any string of the parsed body, key or value, at any depth, holds U+0000."""
+    pending = [data]
+    while pending:  # by hand, not recursively: the body may be nested as deep as json.loads allows
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db.models import QuerySet
@@ -27,10 +27,14 @@ def _visible(principal: Any) -> QuerySet[Payment]:
 
 
 def _timestamp(name: str, value: str) -> datetime:
-    parsed = parse_datetime(value) if isinstance(value, str) else None
-    if parsed is None or parsed.tzinfo is None:
-        raise InvalidRequest(f"{name} must be an ISO 8601 timestamp with a timezone", param=name)
-    return parsed
+    """The instant, in UTC: PostgreSQL takes offsets up to ±15:59 only, ISO 8601 up to ±23:59."""
+    try:
+        parsed = parse_datetime(value) if isinstance(value, str) else None
+        if parsed is not None and parsed.tzinfo is not None:
+            return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):  # a 13th month; an instant before year 1 in UTC
+        pass
+    raise InvalidRequest(f"{name} must be an ISO 8601 timestamp with a timezone", param=name)
 
 
 def parse_payment_filters(query_params: Any) -> dict[str, str]:

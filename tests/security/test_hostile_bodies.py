@@ -1,5 +1,6 @@
 """A bank of hostile bodies thrown at every POST/PUT/PATCH endpoint: never a 500, always the
-error envelope when refused, never a stack trace or SQL in the answer.
+error envelope when refused, never a stack trace or SQL in the answer. Every GET endpoint gets a
+NUL character in its path and in its query parameters.
 
 Each endpoint gets the whole-body attacks (not JSON, not an object, 100k-deep nesting, NaN,
 over the size limit) and, for each field of a valid body, every hostile value in its place.
@@ -50,6 +51,8 @@ WHOLE_BODIES = {
     "over the size limit": b'{"a": "' + b"x" * (3 * 1024 * 1024) + b'"}',
     "invalid UTF-8": b'{"a": "\xff\xfe"}',
     "duplicate keys": b'{"amount": 1, "amount": -5}',
+    "NUL in a key": b'{"\\u0000": 1}',
+    "NUL deep in metadata": b'{"metadata": {"a": [{"b": "c\\u0000d"}]}}',
 }
 
 WRITE_ROWS = [row for row in TABLE if row[0] in {"POST", "PUT", "PATCH"} and row[2] is not None]
@@ -92,6 +95,50 @@ def test_hostile_bodies_never_get_a_500(method, path, body_name):
     for label, raw in bodies_for(world.body(body_name)):
         response = client.generic(method, url, data=raw, content_type="application/json")
         assert_envelope(response, f"{method} {path} with {label}")
+
+
+READ_ROWS = [row for row in TABLE if row[0] == "GET"]
+# Every filter and paging parameter API.md names for a list, and one it does not.
+QUERY_PARAMETERS = ("limit", "cursor", "status", "customer_id", "created_gte", "created_lt", "template", "x")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", sorted({r[1] for r in READ_ROWS}))
+def test_a_nul_character_in_a_path_or_query_is_refused_with_the_envelope(path):
+    world = World()
+    client = world.client("customer_a")
+    url = path.format(**world.ids())
+    attempts = [f"{url}?{name}=a%00b" for name in QUERY_PARAMETERS] + [f"{url}?a%00={1}"]
+    if "{" in path:
+        attempts.append(path.format(**{key: f"{value}%00" for key, value in world.ids().items()}))
+    for attempt in attempts:
+        response = client.get(attempt)
+        assert_envelope(response, f"GET {attempt}")
+        assert response.status_code == 400, (attempt, response.status_code)
+        assert response.json()["error"]["code"] == "nul_character_rejected"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"amount": 500, "currency": "USD", "payment_method": "tok_visa", "description": "a\\u0000b"}',
+        b'{"amount": 500, "currency": "USD", "payment_method": "tok_visa", "metadata": {"k\\u0000": "v"}}',
+        b'{"amount": 500, "currency": "USD", "payment_method": "tok_visa", "x": [{"y": "\\u0000"}]}',
+    ],
+    ids=["in a field", "in a metadata key", "deep in an ignored field"],
+)
+def test_a_nul_character_anywhere_in_a_body_is_refused_and_nothing_is_written(body):
+    from apps.payments.models import Payment
+
+    world = World()
+    before = Payment.objects.count()
+    response = world.client("customer_a").generic(
+        "POST", "/api/v1/payments", data=body, content_type="application/json", HTTP_IDEMPOTENCY_KEY="nul-1"
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "nul_character_rejected"
+    assert Payment.objects.count() == before
 
 
 @pytest.mark.django_db

@@ -1,5 +1,8 @@
 """Every call and error code of API.md's payments table, through HTTP, on PostgreSQL."""
 
+from datetime import datetime, timedelta, timezone
+from urllib.parse import urlencode
+
 import pytest
 from django.db import connection
 
@@ -342,6 +345,8 @@ def test_list_newest_first_with_filters_and_cursor(auth_client):
     [
         ("status=nope", "status"),
         ("created_gte=yesterday", "created_gte"),
+        ("created_gte=2026-13-01T00:00:00Z", "created_gte"),
+        ("created_lt=0001-01-01T00:00:00%2B05:00", "created_lt"),  # before year 1 in UTC
         ("limit=0", "limit"),
         ("cursor=%%%", "cursor"),
     ],
@@ -350,6 +355,18 @@ def test_bad_list_filters_are_400(auth_client, query, param):
     response = auth_client.get(f"/api/v1/payments?{query}")
     assert response.status_code == 400
     assert error_of(response)["param"] == param
+
+
+def test_a_time_filter_with_an_offset_postgresql_does_not_take_is_the_same_instant_in_utc(auth_client):
+    payment = create(auth_client).json()
+    created = datetime.fromisoformat(payment["created_at"].replace("Z", "+00:00"))
+    # ISO 8601 allows offsets to ±23:59, PostgreSQL to ±15:59: one hour before, written at +22:30
+    before = (created - timedelta(hours=1)).astimezone(timezone(timedelta(hours=22, minutes=30)))
+    after = (created + timedelta(hours=1)).astimezone(timezone(-timedelta(hours=23)))
+    query = urlencode({"created_gte": before.isoformat(), "created_lt": after.isoformat()})
+    response = auth_client.get(f"/api/v1/payments?{query}")
+    assert response.status_code == 200
+    assert [p["id"] for p in response.json()["data"]] == [payment["id"]]
 
 
 @pytest.mark.django_db(transaction=True)  # invalidation runs after a real commit
