@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 from apps.accounts.models import Roles, User
 from apps.accounts.services import api_key_create, auth_session_start
 from apps.accounts.tests.factories import UserFactory
+from tests.workers import tasks_published_to
 
 
 @pytest.fixture(autouse=True)
@@ -37,6 +38,13 @@ def _outside_any_task():
     flag (so `.get()` is refused); eager tasks finishing in several threads at once (the concurrency
     tests) can leave it set, and a later test's `EagerResult.get()` would then be refused."""
     _set_task_join_will_block(False)
+
+
+@pytest.fixture
+def broker_down():
+    """The test runs with the broker unreachable: publishing fails at once (tasks not eager)."""
+    with tasks_published_to():
+        yield
 
 
 @pytest.fixture

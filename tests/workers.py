@@ -20,12 +20,14 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import connection
+from django.test import override_settings
 from kombu import Exchange, Queue
 
 from config.celery import app as celery_app
 
 ROOT = Path(__file__).resolve().parents[1]
 BROKER_URL = os.environ.get("E2E_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
+UNREACHABLE_BROKER_URL = "amqp://guest:guest@127.0.0.1:1//"  # nothing listens on port 1
 
 
 def wait_for(
@@ -167,6 +169,22 @@ def tasks_sent_to(queues: OwnQueues, broker_url: str) -> Iterator[None]:
     finally:
         _delete_queues(queues.names)
         celery_app.conf.update(**saved)
+        _drop_connection_pools()
+
+
+@contextmanager
+def tasks_published_to(broker_url: str = UNREACHABLE_BROKER_URL) -> Iterator[None]:
+    """Within the block this process publishes its tasks to `broker_url` instead of running them
+    eagerly, and health's broker check looks there too. By default a port nobody listens on: every
+    publish fails at once, as with the broker stopped."""
+    saved = celery_app.conf.task_always_eager, celery_app.conf.broker_url
+    celery_app.conf.update(task_always_eager=False, broker_url=broker_url)
+    _drop_connection_pools()
+    try:
+        with override_settings(CELERY_TASK_ALWAYS_EAGER=False):
+            yield
+    finally:
+        celery_app.conf.update(task_always_eager=saved[0], broker_url=saved[1])
         _drop_connection_pools()
 
 

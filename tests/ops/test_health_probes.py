@@ -5,7 +5,6 @@ from django.db import connections
 from django.test import override_settings
 
 from apps.core import health
-from config.celery import app as celery_app
 
 DEAD_REDIS = {
     "default": {
@@ -26,17 +25,6 @@ def database_down():
     yield
     database.close()
     database.settings_dict["PORT"] = port
-
-
-@pytest.fixture
-def broker_down():
-    saved = celery_app.conf.broker_url
-    celery_app.conf.broker_url = "amqp://guest:guest@127.0.0.1:1//"
-    celery_app._pool = None
-    with override_settings(CELERY_TASK_ALWAYS_EAGER=False):
-        yield
-    celery_app.conf.broker_url = saved
-    celery_app._pool = None
 
 
 @pytest.mark.django_db

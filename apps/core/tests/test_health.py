@@ -1,7 +1,7 @@
 import pytest
 from django.test import override_settings
 
-from config.celery import app as celery_app
+from tests.workers import BROKER_URL, tasks_published_to
 
 pytestmark = pytest.mark.django_db
 
@@ -12,21 +12,6 @@ DEAD_REDIS = {
         "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5},
     }
 }
-
-
-@pytest.fixture
-def broker_at():
-    """Points health's broker check at a given broker URL (tasks no longer eager)."""
-    saved = celery_app.conf.broker_url
-
-    def point(url):
-        celery_app.conf.broker_url = url
-        celery_app._pool = None
-        return override_settings(CELERY_TASK_ALWAYS_EAGER=False)
-
-    yield point
-    celery_app.conf.broker_url = saved
-    celery_app._pool = None
 
 
 def test_health_is_ok_without_authentication(client):
@@ -47,15 +32,15 @@ def test_health_is_503_naming_the_cache_when_redis_is_down(client):
     assert body["checks"]["database"]["status"] == "ok"
 
 
-def test_health_reaches_a_real_broker(client, broker_at):
-    with broker_at("amqp://guest:guest@127.0.0.1:5672//"):
+def test_health_reaches_a_real_broker(client):
+    with tasks_published_to(BROKER_URL):
         response = client.get("/api/v1/health")
     assert response.status_code == 200
     assert response.json()["checks"]["broker"]["status"] == "ok"
 
 
-def test_health_is_503_naming_the_broker_when_it_is_down(client, broker_at):
-    with broker_at("amqp://guest:guest@127.0.0.1:1//"):
+def test_health_is_503_naming_the_broker_when_it_is_down(client):
+    with tasks_published_to():
         response = client.get("/api/v1/health")
     assert response.status_code == 503
     assert response.json()["failing"] == ["broker"]

@@ -6,7 +6,6 @@ commit.
 """
 
 import uuid
-from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -14,7 +13,7 @@ from django.db import connections
 from prometheus_client.parser import text_string_to_metric_families
 
 from apps.core import outbox
-from config.celery import app as celery_app
+from tests.workers import tasks_published_to
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -56,26 +55,8 @@ def no_metrics_cache(settings):
     settings.METRICS_DB_CACHE_SECONDS = 0
 
 
-@pytest.fixture
-def broker_down():
-    """Within the block tasks go to a broker nobody listens on (publishing fails at once)."""
-    saved = celery_app.conf.broker_url, celery_app.conf.task_always_eager
-
-    @contextmanager
-    def down():
-        celery_app.conf.update(broker_url="amqp://guest:guest@127.0.0.1:1//", task_always_eager=False)
-        celery_app._pool = None
-        try:
-            yield
-        finally:
-            celery_app.conf.update(broker_url=saved[0], task_always_eager=saved[1])
-            celery_app._pool = None
-
-    return down
-
-
 def test_business_metrics_follow_a_scripted_scenario(
-    client, auth_client, reviewer_client, settings, no_metrics_cache, broker_down
+    client, auth_client, reviewer_client, settings, no_metrics_cache
 ):
     settings.PAYMENT_RETRY_MAX_ATTEMPTS = 1  # a transient gateway error is dead-lettered at once
     before = scrape(client)
@@ -152,7 +133,7 @@ def test_business_metrics_follow_a_scripted_scenario(
     assert moved("paydesk_ledger_entries_total", kind="payment_capture") == 1
 
     # when the broker is down, the transfer's event waits in the outbox
-    with broker_down():
+    with tasks_published_to():
         _post(
             auth_client,
             "/api/v1/transfers",

@@ -35,24 +35,6 @@ def seen(event_type):
     outbox._consumers.pop(event_type, None)
 
 
-@pytest.fixture
-def broker_down():
-    """Celery pointed at a port where nothing listens, as when the broker is stopped."""
-    conf = celery_app.conf
-    saved = conf.task_always_eager, conf.broker_url
-    conf.update(task_always_eager=False, broker_url="amqp://guest:guest@127.0.0.1:1//")
-    _drop_connection_pools()
-    yield
-    conf.update(task_always_eager=saved[0], broker_url=saved[1])
-    _drop_connection_pools()
-
-
-def _drop_connection_pools():
-    """Celery caches its broker connection pool; a new broker URL needs a new pool."""
-    celery_app._pool = None
-    celery_app.amqp._producer_pool = None
-
-
 def _emit(event_type, payload=None):
     with transaction.atomic():
         # Any saved row will do as the aggregate; a ConsumedEvent-free OutboxEvent is simplest.
