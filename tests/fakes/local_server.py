@@ -1,13 +1,16 @@
 """What the servers the tests start as subprocesses share: a free port, start-and-wait, stop.
 
-A subclass names its `command()` (and, if it needs one, its `environment()`); `start()` runs it, with its output in `<directory>/server.log`,
-and returns once `ready()` (by default: the port accepts a connection); `stop()` ends that process
+A subclass names its `command()` (and, if it needs one, its `environment()`); `start()` runs it,
+with its output in `<directory>/server.log`, and returns once `ready()` (by default: the port
+accepts a connection); `stop()` ends that process (SIGTERM, then SIGKILL to its process group)
 and only it. `start()` after `stop()` runs it again on the same port and directory: an outage and
 a recovery.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import time
@@ -47,8 +50,14 @@ class ServerProcess:
     def start(self):
         log = self.directory / "server.log"
         with open(log, "ab") as output:
+            # A session of its own: a server that forks (RabbitMQ's script runs the Erlang VM) is
+            # one process group, which a stop that times out kills whole.
             self._process = subprocess.Popen(
-                self.command(), stdout=output, stderr=subprocess.STDOUT, env=self.environment()
+                self.command(),
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                env=self.environment(),
+                start_new_session=True,
             )
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
@@ -67,7 +76,7 @@ class ServerProcess:
         try:
             self._process.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            self._process.kill()
+            os.killpg(self._process.pid, signal.SIGKILL)
             self._process.wait()
         self._process = None
 
