@@ -1,10 +1,10 @@
 """The broker stops while money moves: nothing is lost, and after it returns every email goes out once.
 
 The test starts its own broker (a RabbitMQ node on free ports, production's broker, for the web
-side and the worker), a real `celery -A config worker` on it and an SMTP sink. Payments and transfers made while the
-broker is stopped commit with their events waiting in the outbox (publishing fails and is left to
-the sweep); the broker comes back, the sweep hands every waiting event over, and the worker
-delivers each one and sends each email exactly once.
+side and the worker), a real `celery -A config worker` on it and an SMTP sink. Payments and
+transfers made while the broker is stopped commit with their events waiting in the outbox
+(publishing fails and is left to the sweep); the broker comes back, the sweep hands every waiting
+event over, and the worker delivers each one and sends each email exactly once.
 """
 
 import time
