@@ -1,5 +1,3 @@
-import json
-
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
@@ -17,29 +15,29 @@ class JSONObjectParser(JSONParser):
             raise ParseError("JSON parse error - the body is nested too deeply.")
         if not isinstance(data, dict):
             raise ParseError("The request body must be a JSON object.")
-        try:
-            # JSON may escape a lone surrogate (\ud800) that no UTF-8 text can hold: refused here, it
-            # would otherwise fail later, echoed in an error message or written to PostgreSQL, as a 500.
-            json.dumps(data, ensure_ascii=False).encode("utf-8")
-        except UnicodeEncodeError:
-            raise ParseError("JSON parse error - the body contains invalid Unicode (an unpaired surrogate).")
-        if _holds_nul(data):
-            # Nor can PostgreSQL text or JSONB hold U+0000, in a field's value or in metadata's keys.
-            raise NulCharacterRejected()
+        _refuse_text_postgresql_cannot_hold(data)
         return data
 
 
-def _holds_nul(data: object) -> bool:
-    """Whether any string of the parsed body, key or value, at any depth, holds U+0000."""
+def _refuse_text_postgresql_cannot_hold(data: object) -> None:
+    """Every string of the body, key or value, at any depth, in one pass: JSON may escape a lone
+    surrogate (\\ud800), which no UTF-8 text holds, or U+0000, which no PostgreSQL text or JSONB
+    holds. Refused here, either would otherwise fail later, echoed in an error message or written
+    to PostgreSQL, as a 500."""
     pending = [data]
     while pending:  # by hand, not recursively: the body may be nested as deep as json.loads allows
         item = pending.pop()
         if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ParseError(
+                    "JSON parse error - the body contains invalid Unicode (an unpaired surrogate)."
+                )
             if "\x00" in item:
-                return True
+                raise NulCharacterRejected()
         elif isinstance(item, dict):
             pending.extend(item.keys())
             pending.extend(item.values())
         elif isinstance(item, list):
             pending.extend(item)
-    return False

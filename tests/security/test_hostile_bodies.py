@@ -108,7 +108,7 @@ def test_a_nul_character_in_a_path_or_query_is_refused_with_the_envelope(path):
     world = World()
     client = world.client("customer_a")
     url = path.format(**world.ids())
-    attempts = [f"{url}?{name}=a%00b" for name in QUERY_PARAMETERS] + [f"{url}?a%00={1}"]
+    attempts = [f"{url}?{name}=a%00b" for name in QUERY_PARAMETERS] + [f"{url}?a%00=1"]
     if "{" in path:
         attempts.append(path.format(**{key: f"{value}%00" for key, value in world.ids().items()}))
     for attempt in attempts:

@@ -102,6 +102,9 @@ def valid_data_refused_only_for_documented_reasons(ctx, response, case):
 
 # Served by the app itself, as a client would fetch it (the schema view needs no database).
 schema = schemathesis.openapi.from_wsgi("/api/v1/schema?format=json", get_wsgi_application())
+# Schema-invalid requests are the per-operation test's; the linked scenarios (stateful) send valid
+# ones, which get past validation to the objects the links name.
+schema.config.phases.stateful.generation.update(modes=["positive"])
 
 
 @pytest.fixture
@@ -143,10 +146,6 @@ STEPS_PER_SCENARIO = 6
 def test_linked_calls_answer_as_documented(bearer):
     answered: list[tuple[str, int]] = []
     failures: list[str] = []
-
-    # Schema-invalid requests are the per-operation test's (above); the linked scenarios send valid
-    # ones, which get past validation to the objects the links name.
-    schema.config.phases.stateful.generation.update(modes=["positive"])
 
     class Customer(schema.as_state_machine()):
         def get_call_kwargs(self, case):
