@@ -4,6 +4,8 @@ JSON has types and the API keeps them: a string field refuses 10 and an integer 
 (DRF would coerce both), so a client learns of a type mix-up at once, not from a stored "10".
 """
 
+from typing import Any
+
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -79,3 +81,46 @@ class IntegerField(serializers.IntegerField):
         if isinstance(data, bool) or not isinstance(data, int):
             self.fail("invalid")
         return super().to_internal_value(data)
+
+
+METADATA_MAX_KEYS = 50
+METADATA_MAX_KEY_LENGTH = 40
+METADATA_MAX_VALUE_LENGTH = 500
+
+
+def _metadata(value: dict[str, Any]) -> dict[str, str]:
+    if len(value) > METADATA_MAX_KEYS:
+        raise serializers.ValidationError(f"metadata holds at most {METADATA_MAX_KEYS} keys")
+    for key, item in value.items():
+        if (
+            len(key) > METADATA_MAX_KEY_LENGTH
+            or not isinstance(item, (str, int, bool))
+            or len(str(item)) > METADATA_MAX_VALUE_LENGTH
+        ):
+            raise serializers.ValidationError(
+                f"metadata keys are at most {METADATA_MAX_KEY_LENGTH} characters and values strings "
+                f"of at most {METADATA_MAX_VALUE_LENGTH}"
+            )
+    return value
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "maxProperties": METADATA_MAX_KEYS,
+        # OpenAPI 3.0 has no `propertyNames`: the key limit can only be said in words.
+        "description": f"Keys of at most {METADATA_MAX_KEY_LENGTH} characters.",
+        "additionalProperties": {
+            "anyOf": [
+                {"type": "string", "maxLength": METADATA_MAX_VALUE_LENGTH},
+                {"type": "integer"},
+                {"type": "boolean"},
+            ]
+        },
+    }
+)
+class MetadataField(serializers.DictField):
+    """Your own key-value pairs, stored and returned as given (card data refused like anywhere else)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(validators=[_metadata], **kwargs)

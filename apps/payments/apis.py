@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.throttles import MoneyMovementThrottle
 from apps.core import cache as versioned
-from apps.core.fields import AmountField, CurrencyField, TextField
+from apps.core.fields import AmountField, CurrencyField, MetadataField, TextField
 from apps.core.idempotency import idempotent
 from apps.core.pagination import PAGE_PARAMETERS, page_params, page_schema, paginate
 from apps.core.pci import reject_card_data
@@ -20,10 +20,8 @@ from apps.payments import cache as payment_cache
 from apps.payments import selectors, services
 from apps.payments.errors import ReviewPermissionRequired
 from apps.payments.models import Payment, Refund
+from apps.payments.serializers import PaymentMethodField
 
-METADATA_MAX_KEYS = 50
-METADATA_MAX_KEY_LENGTH = 40
-METADATA_MAX_VALUE_LENGTH = 500
 TIMESTAMP_FILTER = blank_or({"type": "string", "format": "date-time"})
 
 
@@ -156,56 +154,6 @@ def _validated(serializer_class: type[serializers.Serializer], request) -> seria
     data = serializer_class(data=request.data)
     data.is_valid(raise_exception=True)
     return data
-
-
-def _metadata(value: dict[str, Any]) -> dict[str, str]:
-    if len(value) > METADATA_MAX_KEYS:
-        raise serializers.ValidationError(f"metadata holds at most {METADATA_MAX_KEYS} keys")
-    for key, item in value.items():
-        if (
-            len(key) > METADATA_MAX_KEY_LENGTH
-            or not isinstance(item, (str, int, bool))
-            or len(str(item)) > METADATA_MAX_VALUE_LENGTH
-        ):
-            raise serializers.ValidationError(
-                f"metadata keys are at most {METADATA_MAX_KEY_LENGTH} characters and values strings "
-                f"of at most {METADATA_MAX_VALUE_LENGTH}"
-            )
-    return value
-
-
-@extend_schema_field(
-    {
-        "type": "object",
-        "maxProperties": METADATA_MAX_KEYS,
-        # OpenAPI 3.0 has no `propertyNames`: the key limit can only be said in words.
-        "description": f"Keys of at most {METADATA_MAX_KEY_LENGTH} characters.",
-        "additionalProperties": {
-            "anyOf": [
-                {"type": "string", "maxLength": METADATA_MAX_VALUE_LENGTH},
-                {"type": "integer"},
-                {"type": "boolean"},
-            ]
-        },
-    }
-)
-class MetadataField(serializers.DictField):
-    """Your own key-value pairs, stored and returned as given (card data refused like anywhere else)."""
-
-    def __init__(self, **kwargs):
-        super().__init__(validators=[_metadata], **kwargs)
-
-
-# `services.parse_payment_method` is the check (400 `payment_method_invalid`); this shows its shape.
-@extend_schema_field(
-    {
-        "type": "string",
-        "pattern": "|".join(regex.pattern for regex in (services.TOKEN_PATTERN, services.WALLET_PATTERN)),
-        "example": "tok_visa",
-    }
-)
-class PaymentMethodField(TextField):
-    """A gateway token (`tok_…`, `pm_…`) or `wallet:<wallet id>`."""
 
 
 class PaymentListCreateApi(APIView):

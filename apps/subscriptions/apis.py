@@ -14,12 +14,12 @@ from rest_framework.views import APIView
 from apps.accounts.selectors import request_actor
 from apps.accounts.throttles import MoneyMovementThrottle
 from apps.core.errors import InvalidRequest
-from apps.core.fields import AmountField, CurrencyField, IntegerField, TextField
+from apps.core.fields import AmountField, CurrencyField, IntegerField, MetadataField, TextField
 from apps.core.idempotency import idempotent
 from apps.core.pagination import PAGE_PARAMETERS, page_params, page_schema, paginate
 from apps.core.pci import reject_card_data
 from apps.core.schema import blank_or, error_responses
-from apps.payments.apis import MetadataField, PaymentMethodField
+from apps.payments.serializers import PaymentMethodField
 from apps.subscriptions import selectors, services
 from apps.subscriptions.models import Subscription
 

@@ -25,7 +25,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from apps.accounts.services import auth_session_start
 from apps.accounts.tests.factories import UserFactory
-from apps.payments.apis import METADATA_MAX_KEY_LENGTH
+from apps.core.fields import METADATA_MAX_KEY_LENGTH
 from apps.wallets.services import wallet_create, wallet_deposit
 
 EXAMPLES_PER_OPERATION = 8
