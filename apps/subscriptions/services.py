@@ -34,7 +34,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.audit.services import audit_record
-from apps.core.db_routing import primary
 from apps.core.errors import ApplicationError, InvalidRequest
 from apps.core.outbox import emit_event
 from apps.payments.models import Payment
@@ -42,12 +41,17 @@ from apps.payments.services import parse_payment_method, payment_create, payment
 from apps.subscriptions.errors import (
     NothingToUpdate,
     SubscriptionCanceled,
-    SubscriptionNotFound,
     SubscriptionUnpaid,
 )
+from apps.subscriptions.locks import lock_due_subscription_ids, lock_subscription
 from apps.subscriptions.models import BILLABLE_STATUSES, Subscription
 from apps.subscriptions.periods import CYCLES, period_bounds, period_start
-from apps.subscriptions.selectors import subscription_get, subscription_payments, subscriptions_due
+from apps.subscriptions.selectors import (
+    subscription_for_billing,
+    subscription_get,
+    subscription_payment_get,
+    subscription_period_charged,
+)
 from apps.wallets.errors import CurrencyMismatch
 from apps.wallets.selectors import wallet_get
 
@@ -243,7 +247,7 @@ def _subscription_update(
     changes: dict[str, Any],
     metadata: dict[str, Any] | None,
 ) -> Subscription:
-    subscription = _lock(subscription_id, owner=owner)
+    subscription = lock_subscription(subscription_id, owner=owner)
     if subscription.status == St.CANCELED:
         raise SubscriptionCanceled()
     if subscription.status == St.UNPAID:
@@ -285,7 +289,7 @@ def subscription_cancel(
     scheduling its cancellation is a 409.
     """
     now = _whole_second(now or timezone.now())
-    subscription = _lock(subscription_id, owner=owner)
+    subscription = lock_subscription(subscription_id, owner=owner)
     if subscription.status == St.CANCELED:
         if at_period_end:
             raise SubscriptionCanceled("This subscription is already canceled.")
@@ -361,12 +365,7 @@ def subscriptions_bill_due(
 
 @transaction.atomic(durable=True)
 def _claim_due(*, now: datetime, limit: int) -> list[str]:
-    ids = list(
-        subscriptions_due(now=now)
-        .select_for_update(skip_locked=True)
-        .order_by("due_at", "id")
-        .values_list("pk", flat=True)[:limit]
-    )
+    ids = lock_due_subscription_ids(now=now, limit=limit)
     if ids:
         Subscription.objects.filter(pk__in=ids).update(billing_claimed_until=now + _lease())
     return ids
@@ -421,8 +420,7 @@ def _bill(*, subscription_id: str, now: datetime) -> Outcome:
 
 def _billing_begin(*, subscription_id: str, now: datetime) -> ChargePlan | Outcome:
     # What to charge is decided on the primary: a lagging replica could show a period already paid.
-    with primary():
-        subscription = Subscription.objects.select_related("owner").filter(pk=subscription_id).first()
+    subscription = subscription_for_billing(subscription_id=subscription_id)
     if not _is_due(subscription, now):
         return Outcome.SKIPPED
     if subscription.cancel_at_period_end or _pending_applies(subscription):
@@ -454,7 +452,7 @@ def _billing_begin(*, subscription_id: str, now: datetime) -> ChargePlan | Outco
 @transaction.atomic(durable=True)
 def _billing_prepare(*, subscription_id: str, now: datetime) -> Subscription | Outcome:
     """Ends a subscription that reached its cancel-at-period-end, or applies its pending changes."""
-    subscription = _lock(subscription_id)
+    subscription = lock_subscription(subscription_id)
     if not _is_due(subscription, now):
         return Outcome.SKIPPED
     before = _audit_view(subscription)
@@ -537,14 +535,14 @@ def _attempt_already_charged(subscription: Subscription) -> bool:
         cycle=subscription.billing_cycle,
         index=subscription.next_period_index,
     )
-    return subscription_payments(subscription=subscription).filter(billing_period=start.isoformat()).exists()
+    return subscription_period_charged(subscription=subscription, period_start=start)
 
 
 @transaction.atomic(durable=True)
 def _billing_settle(
     *, plan: ChargePlan, payment: Payment | None, failure_code: str, now: datetime
 ) -> Outcome:
-    subscription = _lock(plan.subscription_id)
+    subscription = lock_subscription(plan.subscription_id)
     if not _still_collecting(subscription, plan):
         return Outcome.SKIPPED
     before = _audit_view(subscription)
@@ -631,11 +629,10 @@ def subscription_refund_late_charge(*, subscription_id: str, payment_id: str) ->
     settled in order, so a period that starts before `current_period_end` was settled (paid for
     and served) and is never refunded here, however late this runs.
     """
-    with primary():
-        subscription = Subscription.objects.select_related("owner").filter(pk=subscription_id).first()
-        if subscription is None or subscription.status != St.CANCELED:
-            return False
-        payment = subscription_payments(subscription=subscription).filter(pk=payment_id).first()
+    subscription = subscription_for_billing(subscription_id=subscription_id)
+    if subscription is None or subscription.status != St.CANCELED:
+        return False
+    payment = subscription_payment_get(subscription=subscription, payment_id=payment_id)
     if payment is None or payment.status != Payment.Status.SUCCEEDED:
         return False
     charged_from = datetime.fromisoformat(payment.billing_period.split("#")[0])
@@ -653,16 +650,6 @@ def subscription_refund_late_charge(*, subscription_id: str, payment_id: str) ->
 
 
 # --- shared steps --------------------------------------------------------------------------------
-
-
-def _lock(subscription_id: str, *, owner: Any = None) -> Subscription:
-    queryset = Subscription.objects.select_for_update(of=("self",)).select_related("owner")
-    if owner is not None:
-        queryset = queryset.filter(owner=owner)
-    subscription = queryset.filter(pk=subscription_id).first()
-    if subscription is None:
-        raise SubscriptionNotFound(f"No such subscription: '{str(subscription_id)[:64]}'")
-    return subscription
 
 
 def _is_due(subscription: Subscription | None, now: datetime) -> bool:
