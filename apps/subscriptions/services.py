@@ -36,6 +36,7 @@ from django.utils import timezone
 from apps.audit.services import audit_record
 from apps.core.errors import ApplicationError, InvalidRequest
 from apps.core.outbox import emit_event
+from apps.core.timestamps import iso_z
 from apps.payments.models import Payment
 from apps.payments.services import parse_payment_method, payment_create, payment_refund
 from apps.subscriptions.errors import (
@@ -398,8 +399,8 @@ def _bill(*, subscription_id: str, now: datetime) -> Outcome:
             description=f"{plan.plan_id} {plan.period_start:%Y-%m-%d} to {plan.period_end:%Y-%m-%d}"[:500],
             metadata={
                 "plan_id": plan.plan_id,
-                "period_start": _iso(plan.period_start),
-                "period_end": _iso(plan.period_end),
+                "period_start": iso_z(plan.period_start),
+                "period_end": iso_z(plan.period_end),
             },
             subscription_id=plan.subscription_id,
             billing_period=plan.billing_period,
@@ -690,10 +691,6 @@ def _whole_second(moment: datetime) -> datetime:
     return moment.replace(microsecond=0)
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
-
-
 def _audit_view(subscription: Subscription) -> dict[str, Any]:
     return {
         "status": subscription.status,
@@ -702,12 +699,12 @@ def _audit_view(subscription: Subscription) -> dict[str, Any]:
         "currency": subscription.currency,
         "billing_cycle": subscription.billing_cycle,
         "payment_method_type": parse_payment_method(subscription.payment_method).type,
-        "current_period_start": _iso(subscription.current_period_start),
-        "current_period_end": _iso(subscription.current_period_end),
-        "due_at": _iso(subscription.due_at),
+        "current_period_start": iso_z(subscription.current_period_start),
+        "current_period_end": iso_z(subscription.current_period_end),
+        "due_at": iso_z(subscription.due_at),
         "dunning_attempt": subscription.dunning_attempt,
         "cancel_at_period_end": subscription.cancel_at_period_end,
-        "canceled_at": _iso(subscription.canceled_at),
+        "canceled_at": iso_z(subscription.canceled_at),
         "pending": _pending_view(subscription),
     }
 
@@ -748,10 +745,10 @@ def subscription_payload(
         "amount": plan.amount if plan else subscription.amount,
         "currency": subscription.currency,
         "billing_cycle": subscription.billing_cycle,
-        "period_start": _iso(start),
-        "period_end": _iso(end),
+        "period_start": iso_z(start),
+        "period_end": iso_z(end),
         "payment": (payment.pk if payment else None) if plan else (subscription.latest_payment_id or None),
-        "next_billing_date": _iso(subscription.next_billing_date),
+        "next_billing_date": iso_z(subscription.next_billing_date),
         "cancel_at_period_end": subscription.cancel_at_period_end,
         "pending_update": _pending_view(subscription),
         **extra,
