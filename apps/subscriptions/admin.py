@@ -7,6 +7,7 @@ from django.contrib.admin.utils import quote
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 
+from apps.core.admin import ReadOnlyAdmin
 from apps.core.money import Money
 from apps.subscriptions.models import Subscription
 from apps.subscriptions.selectors import subscription_payments
@@ -15,7 +16,8 @@ PAYMENTS_SHOWN = 50
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(admin.ModelAdmin):
+class SubscriptionAdmin(ReadOnlyAdmin):
+    # Changes go through the API's services (audit, events); the admin only shows.
     list_display = (
         "id",
         "owner",
@@ -73,16 +75,6 @@ class SubscriptionAdmin(admin.ModelAdmin):
         "billing_claimed_until",
         "payments",
     )
-
-    # Changes go through the API's services (audit, events); the admin only shows.
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="price", ordering="amount")
     def price(self, subscription: Subscription) -> str:

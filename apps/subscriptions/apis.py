@@ -19,15 +19,12 @@ from apps.core.idempotency import idempotent
 from apps.core.pagination import PAGE_PARAMETERS, page_params, page_schema, paginate
 from apps.core.pci import reject_card_data
 from apps.core.schema import blank_or, error_responses
+from apps.core.timestamps import iso_z
 from apps.payments.serializers import PaymentMethodField
 from apps.subscriptions import selectors, services
 from apps.subscriptions.models import Subscription
 
 PAYMENT_METHOD_HELP = "A gateway token (tok_…, pm_…) or `wallet:<wallet id>` of your own wallet."
-
-
-def _iso(value) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
 
 
 def subscription_representation(subscription: Subscription) -> dict[str, Any]:
@@ -49,16 +46,16 @@ def subscription_representation(subscription: Subscription) -> dict[str, Any]:
         "billing_cycle": subscription.billing_cycle,
         "status": subscription.status,
         "payment_method": subscription.payment_method,
-        "current_period_start": _iso(subscription.current_period_start),
-        "current_period_end": _iso(subscription.current_period_end),
-        "next_billing_date": _iso(subscription.next_billing_date),
-        "trial_end_date": _iso(subscription.trial_end_date),
+        "current_period_start": iso_z(subscription.current_period_start),
+        "current_period_end": iso_z(subscription.current_period_end),
+        "next_billing_date": iso_z(subscription.next_billing_date),
+        "trial_end_date": iso_z(subscription.trial_end_date),
         "cancel_at_period_end": subscription.cancel_at_period_end,
-        "canceled_at": _iso(subscription.canceled_at),
+        "canceled_at": iso_z(subscription.canceled_at),
         "metadata": subscription.metadata,
         "pending_update": pending or None,
         "latest_payment": subscription.latest_payment_id or None,
-        "created_at": _iso(subscription.created_at),
+        "created_at": iso_z(subscription.created_at),
     }
 
 
