@@ -22,7 +22,6 @@ import logging
 from collections.abc import Mapping
 from datetime import timedelta
 
-from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 from django.db import DataError, IntegrityError, transaction
 from django.db.models import Q
@@ -31,6 +30,7 @@ from django.utils import timezone
 from apps.audit.services import audit_record
 from apps.core.correlation import get_correlation_id
 from apps.core.dead_letters import dead_letter_record, dead_letter_replay, replayer
+from apps.core.deferred import backoff_delay, enqueue
 from apps.core.models import DeadLetter
 from apps.payments import provider_events
 from apps.payments.models import Payment
@@ -95,11 +95,8 @@ def _store(*, provider: str, envelope: Envelope) -> WebhookEvent:
 def _enqueue(event_id: str, countdown: float = 0) -> None:
     from apps.webhooks.tasks import process_webhook_event
 
-    try:
-        process_webhook_event.apply_async(args=[event_id], countdown=countdown)
-    except Exception:
-        # The broker is down: the event is stored, and the sweep (webhooks-sweep) queues it again.
-        logger.warning("webhook event %s not queued; the sweep will pick it up", event_id, exc_info=True)
+    # The broker is down: the event is stored, and the sweep (webhooks-sweep) queues it again.
+    enqueue(process_webhook_event, event_id, fallback="the sweep", countdown=countdown)
 
 
 # --- process ------------------------------------------------------------------------------------
@@ -202,13 +199,12 @@ def _finish(
     return event
 
 
-def retry_delay(attempts: int) -> int:
+def retry_delay(attempts: int) -> float:
     """Seconds before the next attempt: base·2^(attempts-1), capped, with full jitter."""
-    return get_exponential_backoff_interval(
-        factor=settings.WEBHOOK_RETRY_BASE_SECONDS,
-        retries=attempts - 1,
+    return backoff_delay(
+        attempt=attempts,
+        base=settings.WEBHOOK_RETRY_BASE_SECONDS,
         maximum=settings.WEBHOOK_RETRY_MAX_SECONDS,
-        full_jitter=True,
     )
 
 
