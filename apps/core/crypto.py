@@ -196,7 +196,7 @@ class EncryptedTextField(models.TextField):
 
     def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
         errors = super().check(**kwargs)
-        if self.primary_key or self.unique or self.db_index:
+        if self.primary_key or self.unique or self.db_index:  # type: ignore[attr-defined]  # not in django-stubs
             errors.append(
                 checks.Error(
                     "An EncryptedTextField can't be a primary key, unique or indexed: "

@@ -272,10 +272,10 @@ class DatabaseStateCollector(Collector):
             logger.warning("metrics: database state unavailable", exc_info=True)
             yield GaugeMetricFamily("paydesk_metrics_database_up", "Whether the database state was read.", 0)
             return
-        families: dict[str, Metric] = {}
-        for name, (kind, help_text, labels) in _FAMILIES.items():
+        families: dict[str, CounterMetricFamily | GaugeMetricFamily] = {}
+        for name, (kind, help_text, label_names) in _FAMILIES.items():
             family_class = CounterMetricFamily if kind == "counter" else GaugeMetricFamily
-            families[name] = family_class(name, help_text, labels=labels)
+            families[name] = family_class(name, help_text, labels=label_names)
         for name, labels, value in samples:
             families[name].add_metric([labels[label] for label in _FAMILIES[name][2]], value)
         yield from (family for family in families.values() if family.samples)

@@ -84,7 +84,7 @@ def emit_events(*, events: Sequence[tuple[str, models.Model, dict[str, Any]]]) -
     rows = [
         OutboxEvent(
             event_type=event_type,
-            aggregate_type=aggregate._meta.model_name,
+            aggregate_type=aggregate._meta.model_name or "",
             aggregate_id=str(aggregate.pk),
             payload=payload,
             correlation_id=correlation_id,

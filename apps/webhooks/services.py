@@ -28,6 +28,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.audit.services import audit_record
+from apps.core.actors import Actor
 from apps.core.correlation import get_correlation_id
 from apps.core.dead_letters import dead_letter_record, dead_letter_replay, replayer
 from apps.core.deferred import backoff_delay, enqueue
@@ -247,7 +248,7 @@ def _record_failure(*, event_id: str, error: str, retryable: bool) -> WebhookEve
 # --- replay and sweep ---------------------------------------------------------------------------
 
 
-def webhook_event_replay(*, actor, event_id: str) -> WebhookEvent:
+def webhook_event_replay(*, actor: Actor, event_id: str) -> WebhookEvent:
     """Processes a failed, dead or ignored event again, now, with a fresh set of attempts.
 
     A dead event's open dead letter is replayed through `dead_letter_replay`, which claims it first:
@@ -269,7 +270,7 @@ def webhook_event_replay(*, actor, event_id: str) -> WebhookEvent:
 
 
 @transaction.atomic(durable=True)
-def _reopen(*, actor, event_id: str) -> WebhookEvent:
+def _reopen(*, actor: Actor, event_id: str) -> WebhookEvent:
     event = _lock(event_id)
     if event.status == Status.PROCESSED:
         raise WebhookEventAlreadyProcessed(f"{event.pk} was already applied: {event.outcome}")

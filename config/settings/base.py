@@ -6,6 +6,7 @@ Celery tasks, console email and the simulated gateway. `.env.example` documents 
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import environ
 from kombu import Exchange, Queue
@@ -136,7 +137,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-REST_FRAMEWORK = {
+REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "apps.accounts.authentication.SessionJWTAuthentication",
         "apps.accounts.authentication.ApiKeyAuthentication",
@@ -372,7 +373,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BODY_BYTES", default=1_048_57
 
 # --- logging: one JSON object per line, each with the request's correlation id ------------------
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
-LOGGING = {
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"correlation": {"()": "apps.core.correlation.CorrelationIdLogFilter"}},
