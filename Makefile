@@ -28,9 +28,13 @@ run: install-prod
 	DJANGO_SETTINGS_MODULE=config.settings.local $(PY) manage.py seed_demo
 	DJANGO_SETTINGS_MODULE=config.settings.local $(PY) manage.py runserver 127.0.0.1:8000
 
+# The same checks run as pre-commit hooks (.pre-commit-config.yaml): ruff, the import contracts
+# (pyproject.toml [tool.importlinter]) and mypy (pyproject.toml [tool.mypy]).
 lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) manage.py makemigrations --check --dry-run
 
 # The back office's browser tests drive Debian's Chromium; installed here when missing (as root,

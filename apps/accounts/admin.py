@@ -4,6 +4,7 @@ from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 
 from apps.accounts.models import ApiKey, AuthSession, User
 from apps.accounts.services import api_key_revoke
+from apps.core.admin import ReadOnlyAdmin
 
 
 class UserCreationForm(AdminUserCreationForm):
@@ -81,7 +82,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuthSession)
-class AuthSessionAdmin(admin.ModelAdmin):
+class AuthSessionAdmin(ReadOnlyAdmin):
     list_display = ("id", "user", "created_at", "refreshed_at", "revoked_at", "revoked_reason", "ip")
     list_filter = ("revoked_reason", ("revoked_at", admin.EmptyFieldListFilter))
     search_fields = ("id", "user__email", "ip")
@@ -97,12 +98,3 @@ class AuthSessionAdmin(admin.ModelAdmin):
         "user_agent",
     )
     readonly_fields = fields
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

@@ -1,3 +1,5 @@
+from typing import Any
+
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -19,6 +21,10 @@ from apps.accounts.throttles import LoginIpThrottle, RegisterThrottle
 from apps.core.fields import TextField
 from apps.core.pagination import PAGE_PARAMETERS, page_body, page_params, page_schema, paginate
 from apps.core.schema import error_responses
+
+# API keys are managed with a login session only. drf-spectacular types `auth` as scheme names;
+# it takes OpenAPI security requirement objects too, which is what this is.
+JWT_ONLY: list[Any] = [{"jwtAuth": []}]
 
 # Component names are given explicitly: every view's nested serializers are called InputSerializer
 # and OutputSerializer, which drf-spectacular would otherwise merge into one "Input" component.
@@ -166,7 +172,7 @@ class ApiKeysApi(APIView):
 
     @extend_schema(
         operation_id="api_keys_list",
-        auth=[{"jwtAuth": []}],
+        auth=JWT_ONLY,
         tags=["api-keys"],
         parameters=PAGE_PARAMETERS,
         responses={200: page_schema("ApiKeyList", _ApiKeySerializer), **error_responses(400, 401, 403)},
@@ -177,7 +183,7 @@ class ApiKeysApi(APIView):
 
     @extend_schema(
         operation_id="api_keys_create",
-        auth=[{"jwtAuth": []}],
+        auth=JWT_ONLY,
         tags=["api-keys"],
         request=CreateInputSerializer,
         responses={201: CreateOutputSerializer, **error_responses(400, 401, 403)},
@@ -196,7 +202,7 @@ class ApiKeyApi(APIView):
 
     @extend_schema(
         operation_id="api_keys_revoke",
-        auth=[{"jwtAuth": []}],
+        auth=JWT_ONLY,
         tags=["api-keys"],
         description="Revokes the key: it stops working at once. Revoking a revoked key is a no-op.",
         responses={204: None, **error_responses(401, 403, 404)},

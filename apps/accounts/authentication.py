@@ -14,7 +14,7 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings
-from rest_framework_simplejwt.tokens import AccessToken
+from rest_framework_simplejwt.tokens import AccessToken, Token
 
 from apps.accounts.models import ApiKey, User
 from apps.accounts.selectors import api_key_get_by_secret
@@ -39,7 +39,8 @@ class SessionJWTAuthentication(JWTAuthentication):
             raise exceptions.AuthenticationFailed("This session has ended; log in again.")
         return token
 
-    def get_user(self, validated_token: AccessToken) -> User:
+    # simplejwt types the user as a TypeVar of its own; this backend returns the project's User.
+    def get_user(self, validated_token: Token) -> User:  # type: ignore[override]
         user = User.objects.filter(pk=validated_token.get(api_settings.USER_ID_CLAIM), is_active=True).first()
         if user is None:
             raise exceptions.AuthenticationFailed("The user of this token is inactive or gone.")

@@ -11,6 +11,7 @@ from apps.accounts.models import ApiKey, User
 from apps.core.errors import NotFound
 
 if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
     from rest_framework.request import Request
 
 
@@ -19,7 +20,7 @@ def user_get_by_email(*, email: str) -> User | None:
     return User.objects.alias(email_lower=Lower("email")).filter(email_lower=email.strip().lower()).first()
 
 
-def user_has_permission(user, permission: str) -> bool:
+def user_has_permission(user: User | AnonymousUser | None, permission: str) -> bool:
     """`user.has_perm(permission)` in one query, for checks on the hot path of every request.
 
     Django's `has_perm` loads every permission the user has, directly and through groups (two
@@ -54,8 +55,9 @@ def principal_id(request: Request) -> str | None:
     return str(user.pk)
 
 
-def request_actor(request: Request) -> User | ApiKey:
-    """The actor for the audit trail: the API key when one was used, otherwise the user."""
+def request_actor(request: Request) -> User | ApiKey | AnonymousUser:
+    """The actor for the audit trail: the API key when one was used, otherwise the user (anonymous
+    on an endpoint open to anyone, which the audit trail records as such)."""
     return request.auth if isinstance(request.auth, ApiKey) else request.user
 
 

@@ -45,12 +45,11 @@ from apps.accounts.tokens import (
     read_refresh_token,
 )
 from apps.audit.services import audit_record
+from apps.core.actors import Actor
 from apps.core.correlation import get_request_meta
 from apps.core.outbox import emit_event
 
 logger = logging.getLogger(__name__)
-
-Actor = User | ApiKey | None
 
 # last_used_at is for people ("used today?"), so one write a minute per key is plenty.
 API_KEY_USE_RESOLUTION = timedelta(minutes=1)
@@ -143,7 +142,7 @@ def auth_login(*, email: str, password: str) -> Login:
         verified = False
     else:
         verified = user.check_password(password) and user.is_active
-    if not verified:
+    if user is None or not verified:
         _login_failed(user=user, email=email)
         raise InvalidCredentials()
     ratelimits.reset(counter)
@@ -284,7 +283,10 @@ def _revoked_for_replay(*, session: AuthSession, claims: RefreshClaims) -> bool:
         entity_type="auth_session",
         entity_id=session.id,
         before={"revoked_at": None},
-        after={"revoked_at": session.revoked_at.isoformat(), "reason": session.revoked_reason},
+        after={
+            "revoked_at": session.revoked_at.isoformat() if session.revoked_at else None,
+            "reason": session.revoked_reason,
+        },
     )
     emit_event(
         event_type="session.revoked",

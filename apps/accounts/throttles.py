@@ -18,9 +18,13 @@ from apps.core.errors import RateLimited
 class CacheCountedThrottle(SimpleRateThrottle):
     """A scoped throttle whose counting is atomic (see `apps.accounts.ratelimits`)."""
 
+    num_requests: int  # set from the rate by SimpleRateThrottle.__init__
+    duration: int
+
     def __init__(self) -> None:
         # DRF resolves the rate once per instance from a dict captured at import; read it live.
-        self.rate = api_settings.DEFAULT_THROTTLE_RATES[self.scope]
+        # DRF's stubs type the rates as numbers and the scope as optional: a rate is "5/minute".
+        self.rate = api_settings.DEFAULT_THROTTLE_RATES[self.scope]  # type: ignore[assignment,index]
         super().__init__()
 
     def identity(self, request) -> str:

@@ -63,7 +63,7 @@ def issue_token_pair(*, session: AuthSession) -> TokenPair:
 def read_refresh_token(raw: str) -> RefreshClaims:
     """Checks signature, expiry and type; raises `RefreshTokenInvalid` (401) otherwise."""
     try:
-        token = SessionRefreshToken(raw)
+        token = SessionRefreshToken(raw)  # type: ignore[arg-type]  # takes the encoded token too
     except TokenError as exc:
         raise RefreshTokenInvalid() from exc
     claims = (
@@ -79,7 +79,7 @@ def read_refresh_token(raw: str) -> RefreshClaims:
 
 def read_access_token(raw: bytes | str) -> AccessToken:
     """A signed, unexpired access token carrying a session id; raises TokenError otherwise."""
-    token = AccessToken(raw)
+    token = AccessToken(raw)  # type: ignore[arg-type]  # takes the encoded token too
     if not isinstance(token.get(SESSION_CLAIM), str):
         raise TokenError("Token has no session")
     return token

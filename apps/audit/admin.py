@@ -1,12 +1,12 @@
 from django.contrib import admin
-from django.http import HttpRequest
 
 from apps.audit.chain import CHAINED_FIELDS
 from apps.audit.models import AuditLog
+from apps.core.admin import ReadOnlyAdmin
 
 
 @admin.register(AuditLog)
-class AuditLogAdmin(admin.ModelAdmin):
+class AuditLogAdmin(ReadOnlyAdmin):
     """The audit trail for staff: searchable, filterable, and impossible to edit from here."""
 
     list_display = ("created_at", "actor", "action", "entity", "correlation_id")
@@ -28,12 +28,3 @@ class AuditLogAdmin(admin.ModelAdmin):
     @admin.display(description="entity", ordering="entity_type")
     def entity(self, obj: AuditLog) -> str:
         return f"{obj.entity_type} {obj.entity_id}"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: AuditLog | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: AuditLog | None = None) -> bool:
-        return False

@@ -163,7 +163,7 @@ def raw_log_give_up(*, event_id: str, error: Exception, attempts: int) -> DeadLe
 
 def raw_log_find(*, payment_id: str | None = None, correlation_id: str | None = None) -> list[dict[str, Any]]:
     """Every raw document of a payment (gateway exchanges and emails about it) or of a request."""
-    query = {"payment_id": payment_id} if payment_id else {"correlation_id": correlation_id}
+    query: dict[str, Any] = {"payment_id": payment_id} if payment_id else {"correlation_id": correlation_id}
     return [
         doc for name in (mongo.GATEWAY_EXCHANGES, mongo.NOTIFICATION_LOGS) for doc in mongo.find(name, query)
     ]

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from apps.audit.chain import CHAINS, chain_hash, genesis_hash
 from apps.audit.models import ActorType, AuditLog
+from apps.core.actors import Actor
 from apps.core.correlation import get_correlation_id, get_request_meta
 from apps.core.scrubbing import scrub
 
@@ -25,7 +26,7 @@ _LOCK_CHAIN_SQL = "SELECT chain, tip FROM audit_chain_lock(%s, %s)"
 
 def audit_record(
     *,
-    actor: Any,
+    actor: Actor,
     action: str,
     entity_type: str,
     entity_id: str,
@@ -84,15 +85,18 @@ def audit_record(
     return row
 
 
-def _describe_actor(actor: Any) -> tuple[str, str, str]:
+def _describe_actor(actor: Actor) -> tuple[str, str, str]:
     if actor is None:
         return ActorType.SYSTEM, "", "system"
     if getattr(actor, "is_anonymous", False):
         # A request nobody is authenticated for (a failed login): no one to name but the request.
         return ActorType.SYSTEM, "", "anonymous"
-    if actor._meta.model_name == "apikey":
-        return ActorType.API_KEY, str(actor.pk), str(actor.name)
-    return ActorType.USER, str(actor.pk), str(actor.email)
+    # A User or an ApiKey: their models live in apps.accounts, above audit, so they are told apart
+    # by their model's name and read by attribute.
+    principal: Any = actor
+    if principal._meta.model_name == "apikey":
+        return ActorType.API_KEY, str(principal.pk), str(principal.name)
+    return ActorType.USER, str(principal.pk), str(principal.email)
 
 
 class _AuditJSONEncoder(DjangoJSONEncoder):

@@ -1,11 +1,11 @@
 """Celery entry points of the audit app (queue `raw_logs`): copies of events to the MongoDB sink."""
 
 from celery import shared_task
-from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 from pymongo.errors import PyMongoError
 
 from apps.audit import rawlog
+from apps.core.deferred import backoff_delay
 
 
 @shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=None)
@@ -21,10 +21,9 @@ def write_raw_log(self, event_id: str) -> bool:
             return False
         raise self.retry(
             exc=exc,
-            countdown=get_exponential_backoff_interval(
-                factor=settings.RAW_LOG_RETRY_BASE_SECONDS,
-                retries=self.request.retries,
+            countdown=backoff_delay(
+                attempt=attempts,
+                base=settings.RAW_LOG_RETRY_BASE_SECONDS,
                 maximum=settings.RAW_LOG_RETRY_MAX_SECONDS,
-                full_jitter=True,
             ),
         )

@@ -1,6 +1,10 @@
-"""Plumbing in the back office: dead letters (with replay) and the outbox, both read-only."""
+"""Plumbing in the back office: dead letters (with replay) and the outbox, both read-only; and the
+one read-only block every app's admin uses (`ReadOnlyAdmin`, or `ReadOnlyMixin` for an inline or
+another base)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
@@ -10,15 +14,22 @@ from apps.core.dead_letters import can_replay, dead_letter_replay
 from apps.core.models import DeadLetter, OutboxEvent
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
+class ReadOnlyMixin:
+    """Refuses add, change and delete: rows are shown, never edited from the admin. First among the
+    bases of a ModelAdmin or an inline (`class X(ReadOnlyMixin, admin.TabularInline)`)."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class ReadOnlyAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """A ModelAdmin whose rows are read-only (see ReadOnlyMixin)."""
 
 
 @admin.register(DeadLetter)

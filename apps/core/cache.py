@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
-from typing import TypeVar
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 from django.core.cache import cache
 from django.db import transaction
@@ -70,9 +70,10 @@ class RedisScript:
     """
 
     def __init__(self, source: str) -> None:
-        self._script = Script(None, source.encode())
+        # No client of its own: each run passes the default cache's (`get_redis_connection`).
+        self._script = Script(None, source.encode())  # type: ignore[arg-type]
 
-    def run(self, *, keys: list[str], args: list[object] = ()) -> object | None:
+    def run(self, *, keys: list[str], args: Sequence[str | int | float] = ()) -> Any:
         try:
             client = get_redis_connection("default")
         except NotImplementedError:

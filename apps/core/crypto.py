@@ -9,7 +9,7 @@ with every value, so old values stay readable while new ones use the new key, an
 - Empty: one key derived from SECRET_KEY with HKDF, kid "dev" - only when DEBUG or under the test
   settings, so production can never fall back to it.
 - Each value gets a random 96-bit nonce (safe for about 2**32 encryptions per key; rotate before).
-- The context ("payments.Payment.payment_method_token") is GCM's associated data: a ciphertext
+- The context ("<app_label>.<Model>.<field>", the column's own) is GCM's associated data: a ciphertext
   copied into another column or table fails authentication instead of decrypting there.
 
 Parsed keys are cached for the life of the process; `reset_key_cache()` drops them, and does so by
@@ -196,7 +196,7 @@ class EncryptedTextField(models.TextField):
 
     def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
         errors = super().check(**kwargs)
-        if self.primary_key or self.unique or self.db_index:
+        if self.primary_key or self.unique or self.db_index:  # type: ignore[attr-defined]  # not in django-stubs
             errors.append(
                 checks.Error(
                     "An EncryptedTextField can't be a primary key, unique or indexed: "
@@ -221,7 +221,7 @@ class EncryptedTextField(models.TextField):
 
 def _associated_data(context: str) -> bytes:
     if not isinstance(context, str) or not context:
-        raise ValueError("An encryption context is required (e.g. 'payments.Payment.payment_method_token').")
+        raise ValueError("An encryption context is required (e.g. '<app_label>.<Model>.<field>').")
     return context.encode("utf-8")
 
 

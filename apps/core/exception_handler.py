@@ -97,7 +97,8 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         return Response(envelope_for_status(400, str(exc.detail), code="invalid_json"), status=400)
     if isinstance(exc, drf.Throttled):
         return _with_retry_after(
-            Response(envelope_for_status(429, "Too many requests; retry later."), status=429), exc.wait
+            Response(envelope_for_status(429, "Too many requests; retry later."), status=429),
+            exc.wait,  # type: ignore[attr-defined]  # set by Throttled.__init__, not in the stubs
         )
     if isinstance(exc, (drf.NotAuthenticated, drf.AuthenticationFailed)):
         response = Response(envelope_for_status(401, str(exc.detail)), status=401)

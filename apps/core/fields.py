@@ -88,7 +88,7 @@ METADATA_MAX_KEY_LENGTH = 40
 METADATA_MAX_VALUE_LENGTH = 500
 
 
-def _metadata(value: dict[str, Any]) -> dict[str, str]:
+def _metadata(value: dict[str, Any]) -> None:
     if len(value) > METADATA_MAX_KEYS:
         raise serializers.ValidationError(f"metadata holds at most {METADATA_MAX_KEYS} keys")
     for key, item in value.items():
@@ -101,7 +101,6 @@ def _metadata(value: dict[str, Any]) -> dict[str, str]:
                 f"metadata keys are at most {METADATA_MAX_KEY_LENGTH} characters and values strings "
                 f"of at most {METADATA_MAX_VALUE_LENGTH}"
             )
-    return value
 
 
 @extend_schema_field(

@@ -34,7 +34,7 @@ import re
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.core.cache import cache
@@ -58,7 +58,7 @@ DEFAULT_TTL_HOURS = 24
 DEFAULT_WAIT_SECONDS = 5.0
 
 _VALID_KEY = re.compile(r"[\x20-\x7e]{1,255}")
-_SCOPE_LENGTH = IdempotencyRecord._meta.get_field("scope").max_length
+_SCOPE_LENGTH: int = IdempotencyRecord._meta.get_field("scope").max_length or 0
 _FIRST_POLL_SECONDS = 0.02
 _MAX_POLL_SECONDS = 0.25
 _PURGE_BATCH = 5000
@@ -102,7 +102,7 @@ def idempotent(view_method: View) -> View:
         key = _read_key(request)
         if key is None:
             return view_method(view, request, *args, **kwargs)
-        scope = build_scope(principal=_principal(request), method=request.method, path=request.path)
+        scope = build_scope(principal=_principal(request), method=request.method or "", path=request.path)
         fingerprint = request_fingerprint(request.data)
         cached = _cache_get(_cache_key(scope, key))
         if cached is not None:
@@ -188,7 +188,8 @@ def _claim(*, scope: str, key: str, fingerprint: str) -> IdempotencyRecord | Res
             raise _key_reused()
         if held.state == IdempotencyRecord.State.COMPLETED:
             _cache_completed(held, status=held.response_status, body=held.response_body)
-            return _replay(held.response_status, held.response_body)
+            # A completed row always has its status (the table's check constraint).
+            return _replay(cast(int, held.response_status), held.response_body)
         if time.monotonic() >= deadline:
             raise IdempotencyError(
                 f"A request with this {HEADER} is still being processed; retry later.",

@@ -3,14 +3,18 @@
 Two kinds, by where the truth lives:
 
 - Instruments observed where the thing happens, in the process doing it: gateway call latency
-  (`observe_gateway`, from `apps.payments.services._call_gateway`), review decision latency
-  (when a decision commits) and Celery task outcomes (Celery signals). Under gunicorn every worker
+  (`observe_gateway`, called by the code that calls a gateway), review decision latency
+  (`observe_review_decision`, once a decision commits) and Celery task outcomes (Celery signals). Under gunicorn every worker
   process writes them to PROMETHEUS_MULTIPROC_DIR and a scrape adds them up
   (`docker/gunicorn.conf.py`); a Celery worker serves its own on CELERY_WORKER_METRICS_PORT.
 - State read from the database at scrape time (`DatabaseStateCollector`): payments by status and
   gateway, the review queue, ledger entries, open dead letters, the outbox backlog, webhook lag,
   replica lag. Every process sees the same numbers, restarts lose nothing, and the queries are
   aggregates over indexed columns, run at most once per METRICS_DB_CACHE_SECONDS.
+
+Core imports no domain app: core collects its own plumbing (dead letters, outbox, replica), and
+each domain app registers its families and collector from its `AppConfig.ready()` with
+`register_state_collector` (see `apps/<app>/metrics.py`).
 """
 
 from __future__ import annotations
@@ -18,16 +22,15 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from celery import signals
-from django.apps import apps as django_apps
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connections, transaction
+from django.db import connections
 from django.db.models import Count, Min
-from django.db.models.signals import post_save
 from django.utils import timezone
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -82,17 +85,10 @@ def observe_gateway(*, gateway: str, operation: str, outcome: Any, started: floa
     GATEWAY_LATENCY.labels(gateway=gateway or "unknown", operation=operation, outcome=label).observe(seconds)
 
 
-def _review_saved(sender, instance, update_fields=None, **kwargs) -> None:
-    # `review_decide` saves the decision with update_fields naming decided_at, once per review;
-    # counted when that transaction commits, so a rolled-back decision is never observed.
-    if not update_fields or "decided_at" not in update_fields or instance.decided_at is None:
-        return
-    decision = instance.status
-    seconds = max((instance.decided_at - instance.opened_at).total_seconds(), 0.0)
-    transaction.on_commit(lambda: REVIEW_DECISION.labels(decision=decision).observe(seconds))
-
-
-post_save.connect(_review_saved, sender="payments.Review", dispatch_uid="metrics-review-decision")
+def observe_review_decision(*, decision: str, seconds: float) -> None:
+    """One reviewer's decision, `seconds` after the payment was held (call it once the decision has
+    committed, so a rolled-back decision is never observed)."""
+    REVIEW_DECISION.labels(decision=decision).observe(max(seconds, 0.0))
 
 
 # --- Celery task outcomes (observed in the worker process that ran the task) --------------------
@@ -167,17 +163,11 @@ def _process_registry() -> CollectorRegistry:
 # --- state read from the database at scrape time -------------------------------------------------
 
 Sample = tuple[str, dict[str, str], float]  # (family name, labels, value)
+StateSource = Callable[[], Iterable[Sample]]
+FamilySpec = tuple[str, str, list[str]]  # (type: "gauge" or "counter", help, label names)
 
-_FAMILIES: dict[str, tuple[str, str, list[str]]] = {
-    # name: (type, help, label names)
-    "paydesk_payments": ("gauge", "Payments by status and gateway.", ["status", "gateway"]),
-    "paydesk_review_queue_size": ("gauge", "Payments held for review, not yet decided.", []),
-    "paydesk_review_queue_oldest_age_seconds": (
-        "gauge",
-        "Age of the oldest undecided review (0 when the queue is empty).",
-        [],
-    ),
-    "paydesk_ledger_entries": ("counter", "Journal entries posted, by kind (append-only).", ["kind"]),
+_FAMILIES: dict[str, FamilySpec] = {
+    # name: (type, help, label names) — core's own; domain apps add theirs when they register
     "paydesk_dead_letters_open": ("gauge", "Dead letters not yet replayed, by kind of work.", ["kind"]),
     "paydesk_outbox_backlog": ("gauge", "Outbox events not yet delivered to every consumer.", []),
     "paydesk_outbox_oldest_undelivered_age_seconds": (
@@ -185,55 +175,33 @@ _FAMILIES: dict[str, tuple[str, str, list[str]]] = {
         "Age of the oldest undelivered outbox event (0 when none).",
         [],
     ),
-    "paydesk_webhook_backlog": ("gauge", "Webhook events waiting for a worker, by provider.", ["provider"]),
-    "paydesk_webhook_lag_seconds": (
-        "gauge",
-        "Age of the oldest webhook event waiting for a worker, by provider (0 when none).",
-        ["provider"],
-    ),
-    "paydesk_webhook_events_dead": (
-        "gauge",
-        "Webhook events whose retries ran out, by provider.",
-        ["provider"],
-    ),
     "paydesk_replica_lag_seconds": ("gauge", "How far the read replica's replay is behind the primary.", []),
 }
+_SOURCES: dict[str, StateSource] = {}
 _STATE_CACHE_KEY = "metrics:database-state:v1"
 
 
-def _age_seconds(oldest) -> float:
+def register_state_collector(source: StateSource, *, families: Mapping[str, FamilySpec]) -> StateSource:
+    """Adds `source` to what a scrape reads from the database, with the `families` its samples
+    belong to. Called from a domain app's `AppConfig.ready()`; registering the same function (by
+    qualified name) again replaces it, so a reload never counts twice."""
+    for name, spec in families.items():
+        known = _FAMILIES.get(name)
+        if known is not None and known != spec:
+            raise ValueError(f"metric family {name!r} is already registered as {known}")
+        _FAMILIES[name] = spec
+    _SOURCES[f"{source.__module__}.{source.__qualname__}"] = source
+    return source
+
+
+def state_families() -> dict[str, FamilySpec]:
+    """Every family the database state may hold: name → (type, help, label names)."""
+    return dict(_FAMILIES)
+
+
+def age_seconds(oldest: Any) -> float:
+    """Seconds since `oldest` (an aware datetime), 0 for None: the age gauges' value."""
     return max((timezone.now() - oldest).total_seconds(), 0.0) if oldest else 0.0
-
-
-def _model(label: str):
-    try:
-        return django_apps.get_model(label)
-    except LookupError:
-        return None
-
-
-def _payment_samples() -> list[Sample]:
-    payment, review = _model("payments.Payment"), _model("payments.Review")
-    if payment is None:
-        return []
-    rows = payment.objects.order_by().values("status", "gateway").annotate(n=Count("pk"))
-    samples: list[Sample] = [
-        ("paydesk_payments", {"status": row["status"], "gateway": row["gateway"] or "none"}, row["n"])
-        for row in rows
-    ]
-    if review is not None:
-        queue = review.objects.filter(status="open").aggregate(n=Count("pk"), oldest=Min("opened_at"))
-        samples.append(("paydesk_review_queue_size", {}, queue["n"]))
-        samples.append(("paydesk_review_queue_oldest_age_seconds", {}, _age_seconds(queue["oldest"])))
-    return samples
-
-
-def _ledger_samples() -> list[Sample]:
-    entry = _model("ledger.JournalEntry")
-    if entry is None:
-        return []
-    rows = entry.objects.order_by().values("kind").annotate(n=Count("pk"))
-    return [("paydesk_ledger_entries", {"kind": row["kind"]}, row["n"]) for row in rows]
 
 
 def _plumbing_samples() -> list[Sample]:
@@ -248,29 +216,8 @@ def _plumbing_samples() -> list[Sample]:
     return [
         *(("paydesk_dead_letters_open", {"kind": row["kind"]}, row["n"]) for row in letters),
         ("paydesk_outbox_backlog", {}, backlog["n"]),
-        ("paydesk_outbox_oldest_undelivered_age_seconds", {}, _age_seconds(backlog["oldest"])),
+        ("paydesk_outbox_oldest_undelivered_age_seconds", {}, age_seconds(backlog["oldest"])),
     ]
-
-
-def _webhook_samples() -> list[Sample]:
-    event = _model("webhooks.WebhookEvent")
-    if event is None:  # the webhooks app is optional to this module
-        return []
-    samples: list[Sample] = []
-    waiting = (
-        event.objects.filter(status__in=["received", "failed"])
-        .order_by()
-        .values("provider")
-        .annotate(n=Count("pk"), oldest=Min("received_at"))
-    )
-    for row in waiting:
-        samples.append(("paydesk_webhook_backlog", {"provider": row["provider"]}, row["n"]))
-        samples.append(
-            ("paydesk_webhook_lag_seconds", {"provider": row["provider"]}, _age_seconds(row["oldest"]))
-        )
-    dead = event.objects.filter(status="dead").order_by().values("provider").annotate(n=Count("pk"))
-    samples.extend(("paydesk_webhook_events_dead", {"provider": row["provider"]}, row["n"]) for row in dead)
-    return samples
 
 
 def _replica_samples() -> list[Sample]:
@@ -288,7 +235,7 @@ def _replica_samples() -> list[Sample]:
     return [("paydesk_replica_lag_seconds", {}, float(lag))]
 
 
-_SOURCES = (_payment_samples, _ledger_samples, _plumbing_samples, _webhook_samples, _replica_samples)
+_CORE_SOURCES: tuple[StateSource, ...] = (_plumbing_samples, _replica_samples)
 
 
 def database_state() -> list[Sample]:
@@ -301,7 +248,8 @@ def database_state() -> list[Sample]:
             cached = None
         if cached is not None:
             return cached
-    samples = [sample for source in _SOURCES for sample in source()]
+    sources = (*_CORE_SOURCES, *_SOURCES.values())
+    samples = [sample for source in sources for sample in source()]
     if seconds > 0:
         try:
             cache.set(_STATE_CACHE_KEY, samples, timeout=seconds)
@@ -324,10 +272,10 @@ class DatabaseStateCollector(Collector):
             logger.warning("metrics: database state unavailable", exc_info=True)
             yield GaugeMetricFamily("paydesk_metrics_database_up", "Whether the database state was read.", 0)
             return
-        families: dict[str, Metric] = {}
-        for name, (kind, help_text, labels) in _FAMILIES.items():
+        families: dict[str, CounterMetricFamily | GaugeMetricFamily] = {}
+        for name, (kind, help_text, label_names) in _FAMILIES.items():
             family_class = CounterMetricFamily if kind == "counter" else GaugeMetricFamily
-            families[name] = family_class(name, help_text, labels=labels)
+            families[name] = family_class(name, help_text, labels=label_names)
         for name, labels, value in samples:
             families[name].add_metric([labels[label] for label in _FAMILIES[name][2]], value)
         yield from (family for family in families.values() if family.samples)

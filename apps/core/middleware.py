@@ -62,7 +62,7 @@ class CorrelationIdMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         cid = correlation.accept_or_generate(request.headers.get(correlation.HEADER))
-        request.correlation_id = cid
+        request.correlation_id = cid  # type: ignore[attr-defined]  # read by views and tests
         token = correlation.set_correlation_id(cid)
         meta_token = correlation.set_request_meta(
             ip=request.META.get("REMOTE_ADDR"), user_agent=request.headers.get("User-Agent")

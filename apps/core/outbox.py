@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from apps.core.commits import unflushed_commit
 from apps.core.correlation import get_correlation_id
+from apps.core.deferred import enqueue
 from apps.core.models import ConsumedEvent, OutboxEvent
 
 logger = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ def emit_events(*, events: Sequence[tuple[str, models.Model, dict[str, Any]]]) -
     rows = [
         OutboxEvent(
             event_type=event_type,
-            aggregate_type=aggregate._meta.model_name,
+            aggregate_type=aggregate._meta.model_name or "",
             aggregate_id=str(aggregate.pk),
             payload=payload,
             correlation_id=correlation_id,
@@ -121,13 +122,11 @@ def _hand_over(event_ids: list[str]) -> bool:
     """
     from apps.core.tasks import deliver_outbox_events
 
-    try:
-        deliver_outbox_events.apply_async(args=[event_ids])
-    except Exception:  # the broker is down or refused: the sweep will hand it over again
-        logger.warning("outbox events %s not published; the sweep will retry", event_ids, exc_info=True)
-        OutboxEvent.objects.filter(pk__in=event_ids).update(published_at=None)
-        return False
-    return True
+    if enqueue(deliver_outbox_events, event_ids, fallback="the sweep"):
+        return True
+    # the broker is down or refused: marked unpublished, the sweep will hand it over again
+    OutboxEvent.objects.filter(pk__in=event_ids).update(published_at=None)
+    return False
 
 
 def deliver_event(*, event_id: str) -> list[str]:

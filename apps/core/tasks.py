@@ -1,8 +1,10 @@
 import logging
 
 from celery import shared_task
+from django.conf import settings
 
 from apps.core import idempotency, outbox
+from apps.core.deferred import backoff_delay
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +25,11 @@ def deliver_outbox_events(self, event_ids: list[str]) -> None:
         raise self.retry(
             args=[list(failures)],
             exc=ConsumerFailed(f"consumers failed: {summary}"),
-            countdown=min(5 * 2**self.request.retries, 600),
+            countdown=backoff_delay(
+                attempt=self.request.retries + 1,
+                base=settings.OUTBOX_RETRY_BASE_SECONDS,
+                maximum=settings.OUTBOX_RETRY_MAX_SECONDS,
+            ),
         )
 
 

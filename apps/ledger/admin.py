@@ -2,33 +2,17 @@
 
 from django.contrib import admin
 
+from apps.core.admin import ReadOnlyAdmin, ReadOnlyMixin
 from apps.ledger.models import JournalEntry, LedgerAccount, Posting
 from apps.ledger.selectors import ledger_account_balance
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class PostingInline(admin.TabularInline):
+class PostingInline(ReadOnlyMixin, admin.TabularInline):
     model = Posting
     fields = ("account", "amount", "currency")
     readonly_fields = fields
     extra = 0
     can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(LedgerAccount)

@@ -5,3 +5,8 @@ class LedgerConfig(AppConfig):
     name = "apps.ledger"
     label = "ledger"
     verbose_name = "Ledger"
+
+    def ready(self) -> None:
+        from apps.ledger import metrics
+
+        metrics.connect()  # its scrape-time state, registered with core

@@ -2,11 +2,12 @@
 
 from django.contrib import admin
 
+from apps.core.admin import ReadOnlyAdmin
 from apps.notifications.models import Notification
 
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(ReadOnlyAdmin):
     list_display = ("id", "template", "user", "status", "attempts", "created_at", "sent_at")
     list_filter = ("status", "template")
     search_fields = ("id", "user__email", "event__id", "correlation_id")
@@ -18,12 +19,3 @@ class NotificationAdmin(admin.ModelAdmin):
     @admin.display(description="to")
     def recipient(self, obj: Notification) -> str:
         return obj.to
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

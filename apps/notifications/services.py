@@ -22,7 +22,6 @@ from datetime import timedelta
 from email.utils import parseaddr
 from typing import Any
 
-from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
@@ -31,6 +30,7 @@ from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.core.dead_letters import dead_letter_record, replayer
+from apps.core.deferred import backoff_delay, enqueue
 from apps.core.models import DeadLetter, OutboxEvent
 from apps.core.outbox import emit_event
 from apps.notifications.models import Notification
@@ -56,7 +56,7 @@ class Delivery:
     """What a send did: the row as it is now, and when to try again (None: nothing left to do)."""
 
     notification: Notification | None
-    retry_in: int | None = None
+    retry_in: float | None = None
 
 
 # --- creating -----------------------------------------------------------------------------------
@@ -99,12 +99,8 @@ def _enqueue(notification_ids: Iterable[str]) -> None:
     from apps.notifications.tasks import send_notification
 
     for notification_id in notification_ids:
-        try:
-            send_notification.apply_async(args=[notification_id])
-        except Exception:  # the broker is down: the row is pending, the sweep queues it again
-            logger.warning(
-                "notification %s: send not queued; the sweep will retry", notification_id, exc_info=True
-            )
+        # the broker is down: the row is pending, the sweep queues it again
+        enqueue(send_notification, notification_id, fallback="the sweep")
 
 
 # --- sending ------------------------------------------------------------------------------------
@@ -191,11 +187,10 @@ def _record_failure(*, notification_id: str, error: Exception) -> Delivery:
             reason=f"gave up after {notification.attempts} attempt(s): {notification.last_error}",
         )
         return Delivery(notification)
-    delay = get_exponential_backoff_interval(
-        factor=settings.NOTIFICATION_RETRY_BASE_SECONDS,
-        retries=notification.attempts - 1,
+    delay = backoff_delay(
+        attempt=notification.attempts,
+        base=settings.NOTIFICATION_RETRY_BASE_SECONDS,
         maximum=settings.NOTIFICATION_RETRY_MAX_SECONDS,
-        full_jitter=True,
     )
     notification.status = S.PENDING
     notification.next_attempt_at = notification.updated_at + timedelta(seconds=delay)

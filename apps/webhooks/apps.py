@@ -8,4 +8,6 @@ class WebhooksConfig(AppConfig):
 
     def ready(self) -> None:
         # Registers the dead-letter replayer for "webhook_event" (admin, replay_webhooks).
-        from apps.webhooks import services  # noqa: F401
+        from apps.webhooks import metrics, services  # noqa: F401
+
+        metrics.connect()  # the backlog, lag and dead events, registered with core's metrics

@@ -22,15 +22,16 @@ import logging
 from collections.abc import Mapping
 from datetime import timedelta
 
-from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 from django.db import DataError, IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from apps.audit.services import audit_record
+from apps.core.actors import Actor
 from apps.core.correlation import get_correlation_id
 from apps.core.dead_letters import dead_letter_record, dead_letter_replay, replayer
+from apps.core.deferred import backoff_delay, enqueue
 from apps.core.models import DeadLetter
 from apps.payments import provider_events
 from apps.payments.models import Payment
@@ -95,11 +96,8 @@ def _store(*, provider: str, envelope: Envelope) -> WebhookEvent:
 def _enqueue(event_id: str, countdown: float = 0) -> None:
     from apps.webhooks.tasks import process_webhook_event
 
-    try:
-        process_webhook_event.apply_async(args=[event_id], countdown=countdown)
-    except Exception:
-        # The broker is down: the event is stored, and the sweep (webhooks-sweep) queues it again.
-        logger.warning("webhook event %s not queued; the sweep will pick it up", event_id, exc_info=True)
+    # The broker is down: the event is stored, and the sweep (webhooks-sweep) queues it again.
+    enqueue(process_webhook_event, event_id, fallback="the sweep", countdown=countdown)
 
 
 # --- process ------------------------------------------------------------------------------------
@@ -202,13 +200,12 @@ def _finish(
     return event
 
 
-def retry_delay(attempts: int) -> int:
+def retry_delay(attempts: int) -> float:
     """Seconds before the next attempt: base·2^(attempts-1), capped, with full jitter."""
-    return get_exponential_backoff_interval(
-        factor=settings.WEBHOOK_RETRY_BASE_SECONDS,
-        retries=attempts - 1,
+    return backoff_delay(
+        attempt=attempts,
+        base=settings.WEBHOOK_RETRY_BASE_SECONDS,
         maximum=settings.WEBHOOK_RETRY_MAX_SECONDS,
-        full_jitter=True,
     )
 
 
@@ -251,7 +248,7 @@ def _record_failure(*, event_id: str, error: str, retryable: bool) -> WebhookEve
 # --- replay and sweep ---------------------------------------------------------------------------
 
 
-def webhook_event_replay(*, actor, event_id: str) -> WebhookEvent:
+def webhook_event_replay(*, actor: Actor, event_id: str) -> WebhookEvent:
     """Processes a failed, dead or ignored event again, now, with a fresh set of attempts.
 
     A dead event's open dead letter is replayed through `dead_letter_replay`, which claims it first:
@@ -273,7 +270,7 @@ def webhook_event_replay(*, actor, event_id: str) -> WebhookEvent:
 
 
 @transaction.atomic(durable=True)
-def _reopen(*, actor, event_id: str) -> WebhookEvent:
+def _reopen(*, actor: Actor, event_id: str) -> WebhookEvent:
     event = _lock(event_id)
     if event.status == Status.PROCESSED:
         raise WebhookEventAlreadyProcessed(f"{event.pk} was already applied: {event.outcome}")

@@ -100,7 +100,7 @@ def exposed_names(client, auth_client, settings) -> set[str]:
     client.get("/api/v1/health/live")
     text = client.get("/api/v1/metrics").content.decode()
     names = {sample.name for family in text_string_to_metric_families(text) for sample in family.samples}
-    for name, (kind, _, _) in metrics._FAMILIES.items():
+    for name, (kind, _, _) in metrics.state_families().items():
         names.add(f"{name}_total" if kind == "counter" else name)
     for histogram in (metrics.GATEWAY_LATENCY, metrics.REVIEW_DECISION):
         names.update(f"{histogram._name}_{suffix}" for suffix in ("bucket", "count", "sum"))

@@ -21,7 +21,7 @@ from apps.core.crypto import (
     needs_rotation,
 )
 
-CONTEXT = "payments.Payment.payment_method_token"
+CONTEXT = "vault.Card.number_token"
 KEY_BYTES = bytes(range(200, 232))  # base64 spells it with '/' and '+' in standard, '_' and '-' urlsafe
 OLD_KEY = f"old:{base64.b64encode(b'o' * 32).decode()}"
 NEW_KEY = f"new:{base64.urlsafe_b64encode(KEY_BYTES).decode()}"
@@ -354,8 +354,8 @@ def test_the_context_is_the_model_label_and_field_name():
     [
         (EncryptedTextField(null=True, blank=True), {"null": True, "blank": True}),
         (
-            EncryptedTextField(context="payments.Payment.card_token"),
-            {"context": "payments.Payment.card_token"},
+            EncryptedTextField(context="vault.Card.card_token"),
+            {"context": "vault.Card.card_token"},
         ),
     ],
 )
