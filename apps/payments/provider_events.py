@@ -27,12 +27,7 @@ from apps.core.money import CURRENCY_EXPONENTS
 from apps.core.outbox import emit_event
 from apps.payments import cache as payment_cache
 from apps.payments.models import Payment, Refund
-from apps.payments.services import (
-    _capture_card_money,
-    _complete_refund,
-    _move,
-    payment_payload,
-)
+from apps.payments.services import capture_card_money, complete_refund, payment_move, payment_payload
 
 S = Payment.Status
 
@@ -149,7 +144,7 @@ def _minor_amount(change: ProviderChange, payment: Payment) -> int | None:
 
 
 def _adopt_reference(payment: Payment, change: ProviderChange) -> None:
-    """A payment found by the provider's hint learns the provider's id for it (saved by `_move`)."""
+    """A payment found by the provider's hint learns the provider's id for it (saved by `payment_move`)."""
     reference = next((r for r in change.references if r), "")
     if reference and not payment.gateway_reference:
         payment.gateway_reference = reference[:255]
@@ -171,8 +166,8 @@ def _late_success(*, actor: Any, payment: Payment, change: ProviderChange, sourc
             f"the provider reports {amount} captured for {payment.pk}, authorized for {payment.amount}"
         )
     _adopt_reference(payment, change)
-    _capture_card_money(payment, amount)
-    _move(
+    capture_card_money(payment, amount)
+    payment_move(
         actor=actor,
         payment=payment,
         to=S.SUCCEEDED,
@@ -188,7 +183,7 @@ def _late_failure(*, actor: Any, payment: Payment, change: ProviderChange, sourc
         return Outcome(False, f"{payment.pk} is {payment.status}; a failure can't change it")
     message = change.failure_message or "The payment was declined."
     _adopt_reference(payment, change)
-    _move(
+    payment_move(
         actor=actor,
         payment=payment,
         to=S.FAILED,
@@ -233,7 +228,7 @@ def _provider_refund(
         entity_id=refund.pk,
         after={"payment": payment.pk, "amount": amount, "gateway_reference": reference, **source},
     )
-    _complete_refund(actor=actor, payment=payment, refund=refund)
+    complete_refund(actor=actor, payment=payment, refund=refund)
     return Outcome(True, f"refund {reference or refund.pk} of {amount} recorded on {payment.pk}")
 
 

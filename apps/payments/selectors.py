@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db.models import QuerySet
+from django.conf import settings
+from django.db.models import Q, QuerySet
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from apps.accounts.selectors import user_has_permission
 from apps.core.errors import InvalidRequest
 from apps.payments.errors import PaymentNotFound
-from apps.payments.models import Payment
+from apps.payments.models import Payment, Refund
 
+# Reviewers decide reviews and see every payment.
 REVIEW_PERMISSION = "payments.review_payment"
 FILTERS = ("status", "customer_id", "created_gte", "created_lt", "subscription")
 
@@ -68,3 +71,44 @@ def payment_get(*, principal: Any, payment_id: str) -> Payment:
     if payment is None:
         raise PaymentNotFound(f"No such payment: '{payment_id}'")
     return payment
+
+
+# --- work nobody is coming back for (reconciliation) ----------------------------------------------
+
+
+def payments_stuck(*, older_than: timedelta) -> list[str]:
+    """Payments left `pending`/`processing` with no step under way and no retry to come.
+
+    A step in a request takes seconds; a retry is due at `next_attempt_at`. Past either by the
+    grace period (PAYMENT_STUCK_AFTER_SECONDS, and at least `older_than`), nobody is coming back for
+    the payment (a crashed process, a retry lost with the broker), so it goes to reconciliation.
+    """
+    now = timezone.now()
+    cutoff = now - max(older_than, timedelta(seconds=settings.PAYMENT_STUCK_AFTER_SECONDS))
+    no_retry_due = Q(next_attempt_at__isnull=True, updated_at__lte=cutoff) | Q(next_attempt_at__lte=cutoff)
+    return list(
+        Payment.objects.filter(
+            no_retry_due, status__in=[Payment.Status.PENDING, Payment.Status.PROCESSING]
+        ).values_list("pk", flat=True)
+    )
+
+
+def refunds_stuck(*, older_than: timedelta) -> list[str]:
+    """Refunds still pending past the grace period: their retry was lost (a broker outage, a crash).
+
+    Running them again is safe: a refund's gateway call carries the refund's id as its key.
+    """
+    cutoff = timezone.now() - max(older_than, timedelta(seconds=settings.PAYMENT_STUCK_AFTER_SECONDS))
+    return list(
+        Refund.objects.filter(status=Refund.Status.PENDING, updated_at__lte=cutoff).values_list(
+            "pk", flat=True
+        )
+    )
+
+
+def payments_to_reconcile(*, older_than: timedelta) -> list[str]:
+    return list(
+        Payment.objects.filter(status=Payment.Status.RECONCILE, updated_at__lte=timezone.now() - older_than)
+        .order_by("updated_at")
+        .values_list("pk", flat=True)
+    )

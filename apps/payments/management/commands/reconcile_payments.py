@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.payments import services
+from apps.payments import selectors, services
 from apps.payments.gateways.base import GatewayError
 from apps.payments.models import Payment
 
@@ -42,10 +42,10 @@ class Command(BaseCommand):
         if older_than < 0:
             raise CommandError("--older-than must be zero or more seconds")
         window = timedelta(seconds=older_than)
-        stuck = services.payments_stuck(older_than=window)
-        waiting = services.payments_to_reconcile(older_than=window)
+        stuck = selectors.payments_stuck(older_than=window)
+        waiting = selectors.payments_to_reconcile(older_than=window)
         if dry_run:
-            for refund_id in services.refunds_stuck(older_than=window):
+            for refund_id in selectors.refunds_stuck(older_than=window):
                 self.stdout.write(f"would retry pending refund {refund_id}")
             for payment_id in stuck:
                 self.stdout.write(f"would move {payment_id} from {self._status(payment_id)} to reconcile")
@@ -57,7 +57,7 @@ class Command(BaseCommand):
             before = self._status(payment_id)
             services.payment_mark_reconcile(actor=None, payment_id=payment_id, reason="stuck")
             self.stdout.write(f"{payment_id}: {before} -> reconcile (stuck)")
-        todo = services.payments_to_reconcile(older_than=window)
+        todo = selectors.payments_to_reconcile(older_than=window)
         failures = 0
         changes = []
         for done, payment_id in enumerate(todo, start=1):
@@ -70,7 +70,7 @@ class Command(BaseCommand):
             progress(done, len(todo), sys.stderr)
         if todo:
             sys.stderr.write("\n")
-        for refund_id in services.refunds_stuck(older_than=window):
+        for refund_id in selectors.refunds_stuck(older_than=window):
             refund = services.run_refund(actor=None, refund_id=refund_id)
             changes.append(f"{refund_id}: pending refund retried -> {refund.status}")
         for line in changes:
