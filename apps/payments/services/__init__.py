@@ -35,7 +35,7 @@ from apps.payments.services.creating import (
     payment_create,
 )
 from apps.payments.services.payloads import payment_payload
-from apps.payments.services.reconciliation import payment_reconcile
+from apps.payments.services.reconciliation import ReconcileReport, payment_reconcile, payments_reconcile_due
 from apps.payments.services.refunds import payment_refund, refund_open, refund_settle, run_refund
 from apps.payments.services.review import review_decide
 from apps.payments.services.steps import (
@@ -47,6 +47,7 @@ from apps.payments.services.steps import (
 )
 
 __all__ = [
+    "ReconcileReport",
     "PaymentMethod",
     "TOKEN_PATTERN",
     "WALLET_PATTERN",
@@ -62,6 +63,7 @@ __all__ = [
     "payment_move",
     "payment_payload",
     "payment_reconcile",
+    "payments_reconcile_due",
     "payment_refund",
     "payment_settle_operation",
     "refund_open",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
@@ -12,14 +14,15 @@ from django.utils import timezone
 from apps.core.actors import Actor
 from apps.payments import risk
 from apps.payments.gateways import get_gateway
-from apps.payments.gateways.base import (
-    GatewayResult,
-)
+from apps.payments.gateways.base import GatewayError, GatewayResult
 from apps.payments.locks import lock_payment
-from apps.payments.models import Payment
+from apps.payments.models import Payment, Refund
+from apps.payments.selectors import payments_stuck, payments_to_reconcile, refunds_stuck
 from apps.payments.services.booking import begin_operation, capture_card_money, open_review, payment_move
+from apps.payments.services.refunds import run_refund
 from apps.payments.services.steps import (
     operation_key,
+    payment_mark_reconcile,
     record_gateway_attempt,
     run_pending_operation,
 )
@@ -28,6 +31,72 @@ logger = logging.getLogger(__name__)
 
 S = Payment.Status
 Op = Payment.Operation
+
+
+@dataclass
+class ReconcileReport:
+    """What one reconciliation pass did (or, in a dry run, would do), in the order it did it.
+
+    `stuck`: (payment, status it was in) moved to `reconcile` first; `reconciled`: (payment,
+    before, after); `gateway_errors`: (payment, error code) left in `reconcile` for the next pass;
+    `refunds`: (refund, status after the retry; `pending` in a dry run); `to_reconcile`: in a dry
+    run, the payments already in `reconcile` that would be asked about.
+    """
+
+    dry_run: bool
+    stuck: list[tuple[str, str]] = field(default_factory=list)
+    reconciled: list[tuple[str, str, str]] = field(default_factory=list)
+    gateway_errors: list[tuple[str, str]] = field(default_factory=list)
+    refunds: list[tuple[str, str]] = field(default_factory=list)
+    to_reconcile: list[str] = field(default_factory=list)
+
+    @property
+    def settled(self) -> int:
+        """Payments reconciled and refunds retried."""
+        return len(self.reconciled) + (0 if self.dry_run else len(self.refunds))
+
+
+def payments_reconcile_due(
+    *,
+    older_than: timedelta,
+    dry_run: bool = False,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> ReconcileReport:
+    """One pass of reconciliation, behind both the beat task and `manage.py reconcile_payments`.
+
+    Moves stuck payments (no step under way, no retry to come) to `reconcile`, asks the gateway
+    about every payment in `reconcile` untouched for `older_than`, then runs again the refunds whose
+    retry was lost. A gateway that does not answer for one payment leaves that payment in
+    `reconcile` for the next pass and the pass goes on: the other payments and the stuck refunds
+    are still settled. `on_progress(done, total)` follows the payments being reconciled.
+    """
+    report = ReconcileReport(dry_run=dry_run)
+    statuses = dict(
+        Payment.objects.filter(pk__in=payments_stuck(older_than=older_than)).values_list("pk", "status")
+    )
+    if dry_run:
+        report.refunds = [
+            (refund_id, Refund.Status.PENDING) for refund_id in refunds_stuck(older_than=older_than)
+        ]
+        report.stuck = list(statuses.items())
+        report.to_reconcile = payments_to_reconcile(older_than=older_than)
+        return report
+    for payment_id, before in statuses.items():
+        payment_mark_reconcile(actor=None, payment_id=payment_id, reason="stuck")
+        report.stuck.append((payment_id, before))
+    todo = payments_to_reconcile(older_than=older_than)
+    for done, payment_id in enumerate(todo, start=1):
+        try:
+            before, after = payment_reconcile(actor=None, payment_id=payment_id)
+            report.reconciled.append((payment_id, before, after))
+        except GatewayError as exc:
+            logger.warning("payment %s left in reconcile: gateway error %s", payment_id, exc.code)
+            report.gateway_errors.append((payment_id, exc.code))
+        if on_progress is not None:
+            on_progress(done, len(todo))
+    for refund_id in refunds_stuck(older_than=older_than):
+        report.refunds.append((refund_id, run_refund(actor=None, refund_id=refund_id).status))
+    return report
 
 
 def payment_reconcile(*, actor: Actor, payment_id: str) -> tuple[str, str]:

@@ -6,7 +6,7 @@ from django.core.management.base import CommandError
 from django.db import connection
 
 from apps.core.models import DeadLetter
-from apps.payments import services
+from apps.payments import services, tasks
 from apps.payments.gateways.base import GatewayRetryableError
 from apps.payments.models import GatewayAttempt, Payment
 from apps.payments.services import payment_mark_reconcile, retry_delay
@@ -190,3 +190,27 @@ def test_a_refunds_last_failed_attempt_goes_to_a_dead_letter_and_fails_the_refun
     assert letter.payload["payment"] == payment["id"]
     assert Payment.objects.get(pk=payment["id"]).amount_refunded == 0
     assert sum_of_postings("platform_revenue", "USD") == 1200
+
+
+def test_beat_task_settles_a_stuck_refund_even_when_a_payments_reconciliation_raises(auth_client, settings):
+    """The task and the command are one pass: a gateway that does not answer about one payment
+    leaves it in `reconcile` and the pass goes on to the refunds whose retry was lost."""
+    settings.PAYMENT_STUCK_AFTER_SECONDS = 0
+    # A payment whose gateway can't be reached when reconciliation asks about it.
+    settings.STRIPE_API_KEY = "sk_test_unreachable"
+    settings.STRIPE_API_BASE = "http://127.0.0.1:9"
+    unreachable = create(auth_client, "tok_responseLost").json()
+    assert unreachable["status"] == "reconcile"
+    Payment.objects.filter(pk=unreachable["id"]).update(gateway="stripe")
+    paid = create(auth_client, "tok_visa").json()
+    refund = open_refund(paid["id"], amount=500)
+
+    settled = tasks.reconcile_payments.apply().get()
+
+    refund.refresh_from_db()
+    assert refund.status == "succeeded"
+    assert Payment.objects.get(pk=paid["id"]).amount_refunded == 500
+    assert Payment.objects.get(pk=unreachable["id"]).status == "reconcile"  # asked again next pass
+    assert settled == 1
+    with pytest.raises(CommandError, match="1 payment"):  # it was the gateway error, not a grace period
+        call_command("reconcile_payments")
