@@ -9,6 +9,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.accounts.selectors import request_actor
 from apps.accounts.throttles import MoneyMovementThrottle
 from apps.core import cache as versioned
 from apps.core.fields import AmountField, CurrencyField, MetadataField, TextField
@@ -99,7 +100,9 @@ class PaymentListCreateApi(APIView):
     @idempotent
     def post(self, request):
         data = _validated(self.InputSerializer, request)
-        payment = services.payment_create(actor=request.user, owner=request.user, **data.validated_data)
+        payment = services.payment_create(
+            actor=request_actor(request), owner=request.user, **data.validated_data
+        )
         return Response(payment_representation(payment), status=201)
 
 
@@ -123,7 +126,7 @@ class PaymentCaptureApi(APIView):
     def post(self, request, payment_id: str):
         data = _validated(self.InputSerializer, request)
         payment = services.payment_capture(
-            actor=request.user,
+            actor=request_actor(request),
             owner=request.user,
             payment_id=payment_id,
             amount=data.validated_data.get("amount"),
@@ -144,7 +147,7 @@ class PaymentCancelApi(APIView):
     def post(self, request, payment_id: str):
         data = _validated(self.InputSerializer, request)
         payment = services.payment_cancel(
-            actor=request.user,
+            actor=request_actor(request),
             owner=request.user,
             payment_id=payment_id,
             reason=data.validated_data["reason"],
@@ -166,7 +169,7 @@ class PaymentRefundCreateApi(APIView):
     def post(self, request, payment_id: str):
         data = _validated(self.InputSerializer, request)
         refund = services.payment_refund(
-            actor=request.user,
+            actor=request_actor(request),
             owner=request.user,
             payment_id=payment_id,
             amount=data.validated_data.get("amount"),
@@ -189,7 +192,9 @@ class PaymentReviewApi(APIView):
             raise ReviewPermissionRequired()
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        payment = services.review_decide(actor=request.user, payment_id=payment_id, **data.validated_data)
+        payment = services.review_decide(
+            actor=request_actor(request), payment_id=payment_id, **data.validated_data
+        )
         return Response(
             payment_representation(selectors.payment_get(principal=request.user, payment_id=payment.pk))
         )

@@ -7,14 +7,11 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
+from apps.accounts.models import ApiKey, User
 from apps.audit.services import audit_record
 from apps.core.actors import Actor
 from apps.core.outbox import emit_event
-from apps.payments.errors import (
-    NoteRequired,
-    ReviewClosed,
-    ReviewPermissionRequired,
-)
+from apps.payments.errors import NoteRequired, ReviewClosed, ReviewPermissionRequired
 from apps.payments.locks import lock_payment
 from apps.payments.models import Payment, Review
 from apps.payments.selectors import REVIEW_PERMISSION
@@ -40,13 +37,20 @@ def review_decide(*, actor: Actor, payment_id: str, decision: str, note: str) ->
     the second sees `review_closed`); the capture or void then runs at the gateway like any other
     step, and a gateway failure leaves it to the usual retries, never undoing the decision.
     """
-    if not (actor is not None and actor.has_perm(REVIEW_PERMISSION)):
+    reviewer = _person(actor)
+    if not (reviewer is not None and reviewer.has_perm(REVIEW_PERMISSION)):
         raise ReviewPermissionRequired()
     note = (note or "").strip()
     if not note:
         raise NoteRequired("A note is required to decide a review.", param="note")
     payment = _review_decide(actor=actor, payment_id=payment_id, decision=decision, note=note)
     return run_pending_operation(actor=actor, payment_id=payment.pk, payment=payment)
+
+
+def _person(actor: Actor) -> User | None:
+    """Who decides: the user, or the user of the API key the call was made with (the key is the
+    audit actor, the person is the reviewer)."""
+    return actor.user if isinstance(actor, ApiKey) else actor  # type: ignore[return-value]
 
 
 @transaction.atomic(durable=True)
@@ -62,14 +66,14 @@ def _review_decide(*, actor: Actor, payment_id: str, decision: str, note: str) -
         )
     approve = decision == "approve"
     review.status = Review.Status.APPROVED if approve else Review.Status.DENIED
-    review.decided_by = actor
+    review.decided_by = _person(actor)
     review.decided_at = timezone.now()
     review.note = note[:2000]
     review.save(update_fields=["status", "decided_by", "decided_at", "note"])
     emit_event(
         event_type="payment.review_decided",
         aggregate=payment,
-        payload={**payment_payload(payment), "decision": review.status, "decided_by": actor.pk},
+        payload={**payment_payload(payment), "decision": review.status, "decided_by": review.decided_by_id},
     )
     # Wallet rows are locked before the audit chain's lock (taken by audit_record), never after:
     # a transfer holding the wallet and waiting for the chain would otherwise deadlock with us.
