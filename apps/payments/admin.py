@@ -18,8 +18,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.timesince import timesince
 
-from apps.backoffice.confirmation import Item, NoteForm, action_fields, note_confirmation
 from apps.backoffice.selectors import payment_story
+from apps.core.admin_confirmation import Item, NoteForm, action_fields, note_confirmation
 from apps.core.errors import ApplicationError
 from apps.core.money import Money
 from apps.payments.models import Payment, Refund, Review
