@@ -18,12 +18,11 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.timesince import timesince
 
-from apps.backoffice.selectors import payment_story
 from apps.core.admin_confirmation import Item, NoteForm, action_fields, note_confirmation
 from apps.core.errors import ApplicationError
 from apps.core.money import Money
 from apps.payments.models import Payment, Refund, Review
-from apps.payments.selectors import REVIEW_PERMISSION
+from apps.payments.selectors import REVIEW_PERMISSION, payment_story
 from apps.payments.services import review_decide
 
 QUEUE = Payment.Status.IN_REVIEW
