@@ -6,13 +6,12 @@ audit chain's lock last (taken by `audit_record`).
 
 from __future__ import annotations
 
-from typing import Any
-
+from apps.accounts.models import User
 from apps.payments.errors import PaymentNotFound
 from apps.payments.models import Payment
 
 
-def lock_payment(payment_id: str, *, owner: Any = None) -> Payment:
+def lock_payment(payment_id: str, *, owner: User | None = None) -> Payment:
     """The payment, locked until the caller commits; `owner` scopes it (someone else's is not found)."""
     queryset = Payment.objects.select_for_update(of=("self",))
     if owner is not None:

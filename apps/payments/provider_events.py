@@ -17,12 +17,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Literal
 
 from django.db import transaction
 from django.db.models import Q
 
 from apps.audit.services import audit_record
+from apps.core.actors import Actor
 from apps.core.money import CURRENCY_EXPONENTS
 from apps.core.outbox import emit_event
 from apps.payments import cache as payment_cache
@@ -109,7 +110,7 @@ def payment_lock_for_change(*, change: ProviderChange) -> Payment | None:
 
 
 def payment_apply_provider_change(
-    *, actor: Any, payment: Payment, change: ProviderChange, source: dict[str, str]
+    *, actor: Actor, payment: Payment, change: ProviderChange, source: dict[str, str]
 ) -> Outcome:
     """Applies one change to the payment locked by `payment_lock_for_change`.
 
@@ -150,7 +151,9 @@ def _adopt_reference(payment: Payment, change: ProviderChange) -> None:
         payment.gateway_reference = reference[:255]
 
 
-def _late_success(*, actor: Any, payment: Payment, change: ProviderChange, source: dict[str, str]) -> Outcome:
+def _late_success(
+    *, actor: Actor, payment: Payment, change: ProviderChange, source: dict[str, str]
+) -> Outcome:
     if payment.status in (S.SUCCEEDED, S.REFUNDED):
         return Outcome(False, f"{payment.pk} is already {payment.status}")
     if payment.status not in _LATE_SUCCESS_FROM:
@@ -178,7 +181,9 @@ def _late_success(*, actor: Any, payment: Payment, change: ProviderChange, sourc
     return Outcome(True, f"{payment.pk} succeeded ({amount} captured at the provider)")
 
 
-def _late_failure(*, actor: Any, payment: Payment, change: ProviderChange, source: dict[str, str]) -> Outcome:
+def _late_failure(
+    *, actor: Actor, payment: Payment, change: ProviderChange, source: dict[str, str]
+) -> Outcome:
     if payment.status not in _LATE_FAILURE_FROM:
         return Outcome(False, f"{payment.pk} is {payment.status}; a failure can't change it")
     message = change.failure_message or "The payment was declined."
@@ -196,7 +201,7 @@ def _late_failure(*, actor: Any, payment: Payment, change: ProviderChange, sourc
 
 
 def _provider_refund(
-    *, actor: Any, payment: Payment, change: ProviderChange, source: dict[str, str]
+    *, actor: Actor, payment: Payment, change: ProviderChange, source: dict[str, str]
 ) -> Outcome:
     """A refund made at the provider: a Refund row and its ledger entry, once per refund reference.
 
@@ -243,7 +248,7 @@ def _provider_refund_failed(*, payment: Payment, change: ProviderChange) -> Outc
 
 
 def _dispute_opened(
-    *, actor: Any, payment: Payment, change: ProviderChange, source: dict[str, str]
+    *, actor: Actor, payment: Payment, change: ProviderChange, source: dict[str, str]
 ) -> Outcome:
     """Flags the payment (`dispute_reference`, `dispute_reason`): no money moves until it's decided."""
     if payment.dispute_reference == change.dispute_reference:

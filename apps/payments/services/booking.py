@@ -7,7 +7,6 @@ Every function here runs inside its caller's transaction, on rows the caller has
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from apps.audit.services import audit_record
@@ -21,8 +20,6 @@ from apps.payments.services.payloads import audit_view, payment_payload
 from apps.payments.states import transition
 from apps.wallets.locks import lock_wallets
 from apps.wallets.services import wallet_post_locked
-
-logger = logging.getLogger(__name__)
 
 S = Payment.Status
 Op = Payment.Operation

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import logging
-from typing import Any
-
 from django.db import transaction
 
+from apps.accounts.models import User
 from apps.core.actors import Actor
-from apps.payments.errors import (
-    CaptureExceedsAuthorized,
-    PaymentUnexpectedState,
-)
+from apps.payments.errors import CaptureExceedsAuthorized, PaymentUnexpectedState
 from apps.payments.locks import lock_payment
 from apps.payments.models import Payment
 from apps.payments.services.booking import (
@@ -22,19 +17,17 @@ from apps.payments.services.booking import (
 )
 from apps.payments.services.steps import run_pending_operation
 
-logger = logging.getLogger(__name__)
-
 S = Payment.Status
 Op = Payment.Operation
 
 
-def payment_capture(*, actor: Actor, owner: Any, payment_id: str, amount: int | None = None) -> Payment:
+def payment_capture(*, actor: Actor, owner: User, payment_id: str, amount: int | None = None) -> Payment:
     payment = _payment_begin_capture(actor=actor, owner=owner, payment_id=payment_id, amount=amount)
     return run_pending_operation(actor=actor, payment_id=payment.pk, payment=payment)
 
 
 @transaction.atomic(durable=True)
-def _payment_begin_capture(*, actor: Actor, owner: Any, payment_id: str, amount: int | None) -> Payment:
+def _payment_begin_capture(*, actor: Actor, owner: User, payment_id: str, amount: int | None) -> Payment:
     payment = lock_payment(payment_id, owner=owner)
     if payment.status != S.REQUIRES_CAPTURE:
         raise PaymentUnexpectedState(f"Cannot capture a payment whose status is '{payment.status}'.")
@@ -51,13 +44,13 @@ def _payment_begin_capture(*, actor: Actor, owner: Any, payment_id: str, amount:
     return payment
 
 
-def payment_cancel(*, actor: Actor, owner: Any, payment_id: str, reason: str = "") -> Payment:
+def payment_cancel(*, actor: Actor, owner: User, payment_id: str, reason: str = "") -> Payment:
     payment = _payment_begin_cancel(actor=actor, owner=owner, payment_id=payment_id, reason=reason)
     return run_pending_operation(actor=actor, payment_id=payment.pk, payment=payment)
 
 
 @transaction.atomic(durable=True)
-def _payment_begin_cancel(*, actor: Actor, owner: Any, payment_id: str, reason: str) -> Payment:
+def _payment_begin_cancel(*, actor: Actor, owner: User, payment_id: str, reason: str) -> Payment:
     payment = lock_payment(payment_id, owner=owner)
     if payment.status != S.REQUIRES_CAPTURE:
         raise PaymentUnexpectedState(f"Cannot cancel a payment whose status is '{payment.status}'.")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
 
+from apps.accounts.models import User
 from apps.audit.services import audit_record
 from apps.core.actors import Actor
 from apps.core.outbox import emit_event
@@ -16,9 +16,7 @@ from apps.ledger.models import SystemAccount
 from apps.ledger.services import ledger_system_account
 from apps.payments import cache as payment_cache
 from apps.payments import risk
-from apps.payments.errors import (
-    InvalidPaymentMethod,
-)
+from apps.payments.errors import InvalidPaymentMethod
 from apps.payments.gateways import get_gateway
 from apps.payments.models import Payment
 from apps.payments.services.booking import open_review, payment_move
@@ -27,8 +25,6 @@ from apps.payments.services.steps import run_pending_operation
 from apps.wallets.errors import CurrencyMismatch, WalletNotFound
 from apps.wallets.locks import lock_wallets
 from apps.wallets.services import wallet_post_locked
-
-logger = logging.getLogger(__name__)
 
 S = Payment.Status
 Op = Payment.Operation
@@ -58,7 +54,7 @@ def parse_payment_method(value: str) -> PaymentMethod:
 def payment_create(
     *,
     actor: Actor,
-    owner: Any,
+    owner: User,
     amount: int,
     currency: str,
     payment_method: str,

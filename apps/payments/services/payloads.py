@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from apps.payments.models import Payment
-
-logger = logging.getLogger(__name__)
-
-S = Payment.Status
-Op = Payment.Operation
 
 
 def audit_view(payment: Payment) -> dict[str, Any]:

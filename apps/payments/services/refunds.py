@@ -2,37 +2,27 @@
 
 from __future__ import annotations
 
-import logging
 import time
-from typing import Any
 
 from django.db import transaction
 
+from apps.accounts.models import User
 from apps.audit.services import audit_record
 from apps.core.actors import Actor
 from apps.core.deferred import enqueue
-from apps.payments.errors import (
-    PaymentUnexpectedState,
-    RefundExceedsCaptured,
-)
+from apps.payments.errors import PaymentUnexpectedState, RefundExceedsCaptured
 from apps.payments.gateways import get_gateway
-from apps.payments.gateways.base import (
-    GatewayError,
-    GatewayResult,
-)
+from apps.payments.gateways.base import GatewayError, GatewayResult
 from apps.payments.locks import lock_payment
 from apps.payments.models import Payment, Refund
 from apps.payments.services.booking import complete_refund
 from apps.payments.services.steps import dead_letter_if_exhausted, record_gateway_attempt, retry_delay
 
-logger = logging.getLogger(__name__)
-
 S = Payment.Status
-Op = Payment.Operation
 
 
 def payment_refund(
-    *, actor: Actor, owner: Any, payment_id: str, amount: int | None = None, reason: str = ""
+    *, actor: Actor, owner: User, payment_id: str, amount: int | None = None, reason: str = ""
 ) -> Refund:
     refund = refund_open(actor=actor, owner=owner, payment_id=payment_id, amount=amount, reason=reason)
     if refund.status != Refund.Status.PENDING:
@@ -41,7 +31,7 @@ def payment_refund(
 
 
 @transaction.atomic(durable=True)
-def refund_open(*, actor: Actor, owner: Any, payment_id: str, amount: int | None, reason: str) -> Refund:
+def refund_open(*, actor: Actor, owner: User, payment_id: str, amount: int | None, reason: str) -> Refund:
     payment = lock_payment(payment_id, owner=owner)
     if payment.status != S.SUCCEEDED:
         raise PaymentUnexpectedState(f"Cannot refund a payment whose status is '{payment.status}'.")

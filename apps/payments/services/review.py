@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 from django.db import transaction
 from django.utils import timezone
 
@@ -23,8 +21,6 @@ from apps.payments.services.booking import (
 )
 from apps.payments.services.payloads import payment_payload
 from apps.payments.services.steps import run_pending_operation
-
-logger = logging.getLogger(__name__)
 
 S = Payment.Status
 Op = Payment.Operation
