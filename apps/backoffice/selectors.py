@@ -1,9 +1,9 @@
-"""Reads for staff: the dashboard's figures and the whole story of one payment under review.
+"""The staff dashboard's figures, folded from payments' public selectors.
 
-Staff see every customer's data here, so these selectors take no principal: the views that call
-them are behind the admin's staff login (and the payment page behind the payment view permission).
-Figures are computed by the database (GROUP BY, COUNT, SUM); Python only folds the grouped rows
-into per-day series, so the cost does not grow with the number of payments in a day.
+Staff see every customer's data here, so this takes no principal: the view that calls it is behind
+the admin's staff login. The aggregates are computed by the database (`apps.payments.selectors`);
+Python only folds the grouped rows into per-day series, so the cost does not grow with the number
+of payments in a day. (One payment's story for reviewers is `apps.payments.selectors.payment_story`.)
 """
 
 from __future__ import annotations
@@ -13,22 +13,20 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from django.db.models import Count, DurationField, ExpressionWrapper, F, Min, Q, QuerySet, Sum
-from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from apps.audit.models import AuditLog
-from apps.audit.selectors import audit_trail_for
 from apps.core.money import CURRENCY_EXPONENTS, Money
-from apps.payments.models import GatewayAttempt, Payment, Refund, Review
-from apps.wallets.models import Wallet
+from apps.payments.selectors import (
+    PAYMENT_STATUSES,
+    payment_daily_totals,
+    payment_failure_counts,
+    review_decisions,
+    review_queue,
+)
 
 DASHBOARD_DAYS = 30
-RECENT_PAYMENTS = 10
-AUDIT_ROWS = 200
-
 # Lifecycle order, so series and table columns read left to right the way a payment moves.
-STATUS_ORDER = list(Payment.Status.values)
+STATUS_ORDER = PAYMENT_STATUSES
 
 
 @dataclass(frozen=True)
@@ -98,19 +96,11 @@ def dashboard_figures(
     *, currency: str | None = None, now: datetime | None = None, days: int = DASHBOARD_DAYS
 ) -> DashboardFigures:
     start, day_list = dashboard_window(now=now, days=days)
-    in_window = Payment.objects.filter(created_at__gte=start)
-
-    grouped = (
-        in_window.annotate(day=TruncDate("created_at", tzinfo=UTC))
-        .values("day", "status", "currency")
-        .annotate(count=Count("pk"), volume=Sum("amount"))
-        .order_by()
-    )
     index_of = {day: position for position, day in enumerate(day_list)}
     counts = {status: [0] * days for status in STATUS_ORDER}
     payments_per_currency: dict[str, int] = {}
     volume_rows = []
-    for row in grouped:
+    for row in payment_daily_totals(since=start):
         position = index_of.get(row["day"])
         if position is None:  # created "in the future" by a skewed clock: not a day we draw
             continue
@@ -127,20 +117,8 @@ def dashboard_figures(
             volumes[row["status"]][position] += row["volume"]
     statuses = [status for status in STATUS_ORDER if any(counts[status])]
 
-    queue = Payment.objects.filter(status=Payment.Status.IN_REVIEW).aggregate(
-        size=Count("pk"), oldest=Min("created_at")
-    )
-    decided = Review.objects.filter(decided_at__gte=start).exclude(status=Review.Status.OPEN)
-    decisions = decided.aggregate(
-        approved=Count("pk", filter=Q(status=Review.Status.APPROVED)),
-        denied=Count("pk", filter=Q(status=Review.Status.DENIED)),
-    )
-    failures = (
-        in_window.filter(status=Payment.Status.FAILED)
-        .values("failure_code")
-        .annotate(count=Count("pk"))
-        .order_by("-count", "failure_code")
-    )
+    queue_size, oldest_in_queue = review_queue()
+    decisions = review_decisions(since=start)
     return DashboardFigures(
         days=day_list,
         statuses=statuses,
@@ -148,57 +126,10 @@ def dashboard_figures(
         currencies=currencies,
         currency=currency,
         volumes={status: volumes[status] for status in statuses},
-        queue_size=queue["size"],
-        oldest_in_queue=queue["oldest"],
-        approved=decisions["approved"],
-        denied=decisions["denied"],
-        median_time_to_decision=_median_duration(decided),
-        failures=[(row["failure_code"] or "(none)", row["count"]) for row in failures],
-    )
-
-
-def _median_duration(decided: QuerySet[Review]) -> timedelta | None:
-    """The median of decided_at - opened_at, read as the middle row(s) of the sorted durations.
-
-    PostgreSQL has percentile_cont but SQLite (the embedded default) has no median at all; a count
-    and one sorted slice of at most two rows work on both and never load the whole set.
-    """
-    total = decided.count()
-    if not total:
-        return None
-    durations = decided.annotate(
-        waited=ExpressionWrapper(F("decided_at") - F("opened_at"), output_field=DurationField())
-    ).order_by("waited", "pk")
-    middle = list(durations.values_list("waited", flat=True)[(total - 1) // 2 : total // 2 + 1])
-    return sum(middle, timedelta()) / len(middle)
-
-
-# --- one payment's story ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PaymentStory:
-    review: Review | None
-    customer_totals: dict[str, int]  # status -> how many of the customer's payments
-    recent_payments: list[Payment]  # the customer's other payments, newest first
-    wallets: list[Wallet]
-    gateway_attempts: list[GatewayAttempt]
-    refunds: list[Refund]
-    audit_trail: list[AuditLog]
-
-
-def payment_story(*, payment: Payment) -> PaymentStory:
-    """Everything a reviewer reads before deciding: the customer's history, the gateway, the trail."""
-    customer_payments = Payment.objects.filter(owner_id=payment.owner_id)
-    totals = customer_payments.values("status").annotate(count=Count("pk")).order_by()
-    return PaymentStory(
-        review=Review.objects.select_related("decided_by").filter(payment=payment).first(),
-        customer_totals={row["status"]: row["count"] for row in totals},
-        recent_payments=list(
-            customer_payments.exclude(pk=payment.pk).order_by("-created_at", "-id")[:RECENT_PAYMENTS]
-        ),
-        wallets=list(Wallet.objects.filter(user_id=payment.owner_id).order_by("currency")),
-        gateway_attempts=list(payment.gateway_attempts.order_by("created_at", "id")),
-        refunds=list(payment.refunds.order_by("created_at", "id")),
-        audit_trail=list(audit_trail_for(entity_type="payment", entity_id=payment.pk)[:AUDIT_ROWS]),
+        queue_size=queue_size,
+        oldest_in_queue=oldest_in_queue,
+        approved=decisions.approved,
+        denied=decisions.denied,
+        median_time_to_decision=decisions.median_time_to_decision,
+        failures=payment_failure_counts(since=start),
     )

@@ -18,12 +18,12 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.timesince import timesince
 
-from apps.backoffice.confirmation import Item, NoteForm, action_fields, note_confirmation
-from apps.backoffice.selectors import payment_story
+from apps.core.admin import ReadOnlyAdmin
+from apps.core.admin_confirmation import Item, NoteForm, action_fields, note_confirmation
 from apps.core.errors import ApplicationError
 from apps.core.money import Money
 from apps.payments.models import Payment, Refund, Review
-from apps.payments.selectors import REVIEW_PERMISSION
+from apps.payments.selectors import REVIEW_PERMISSION, payment_story
 from apps.payments.services import review_decide
 
 QUEUE = Payment.Status.IN_REVIEW
@@ -107,7 +107,7 @@ def _money(amount: int, currency: str) -> str:
 
 
 @admin.register(Payment)
-class PaymentAdmin(admin.ModelAdmin):
+class PaymentAdmin(ReadOnlyAdmin):
     list_display = (
         "id",
         "amount_display",
@@ -168,22 +168,13 @@ class PaymentAdmin(admin.ModelAdmin):
     # Everything shown is read-only (the token and receipt email, encrypted at rest, are not shown).
     readonly_fields = tuple(name for _, section in fieldsets for name in section["fields"])
 
-    # --- who may do what: read for staff who can view or review; write for nobody -------------
+    # --- who may do what: read for staff who can view or review; write for nobody (ReadOnlyAdmin)
 
     def has_review_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(REVIEW_PERMISSION)
 
     def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
         return super().has_view_permission(request, obj) or self.has_review_permission(request)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
     # --- the queue ----------------------------------------------------------------------------
 
@@ -364,7 +355,7 @@ class PaymentAdmin(admin.ModelAdmin):
 
 
 @admin.register(Refund)
-class RefundAdmin(admin.ModelAdmin):
+class RefundAdmin(ReadOnlyAdmin):
     list_display = ("id", "payment_link", "amount_display", "status", "failure_code", "created_at")
     list_filter = ("status", ("created_at", admin.DateFieldListFilter))
     list_select_related = ("payment",)
@@ -386,15 +377,6 @@ class RefundAdmin(admin.ModelAdmin):
     def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
         # Reviewers follow a payment's refunds from its page.
         return super().has_view_permission(request, obj) or request.user.has_perm(REVIEW_PERMISSION)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
     @admin.display(description="payment", ordering="payment")
     def payment_link(self, refund: Refund) -> str:

@@ -9,6 +9,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.accounts.selectors import request_actor
 from apps.accounts.throttles import MoneyMovementThrottle
 from apps.core import cache as versioned
 from apps.core.fields import AmountField, CurrencyField, MetadataField, TextField
@@ -19,133 +20,15 @@ from apps.core.schema import blank_or
 from apps.payments import cache as payment_cache
 from apps.payments import selectors, services
 from apps.payments.errors import ReviewPermissionRequired
-from apps.payments.models import Payment, Refund
-from apps.payments.serializers import PaymentMethodField
+from apps.payments.models import Payment
+from apps.payments.serializers import PaymentMethodField, PaymentOutputSerializer, RefundOutputSerializer
 
 TIMESTAMP_FILTER = blank_or({"type": "string", "format": "date-time"})
 
 
-def _iso(value) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
-
-
 def payment_representation(payment: Payment) -> dict[str, Any]:
-    """The payment object of API.md, built by hand: lists serialize thousands of these."""
-    details: dict[str, Any] = {"type": payment.method_type}
-    if payment.method_type == Payment.MethodType.WALLET:
-        details["wallet"] = payment.wallet_id
-    elif payment.card_brand:
-        details["brand"], details["last4"] = payment.card_brand, payment.card_last4
-    review = None
-    # Only a payment with risk reasons can have a review: the others are spared the lookup.
-    if payment.risk_reasons and hasattr(payment, "review"):
-        r = payment.review
-        review = {
-            "status": r.status,
-            "reasons": r.reasons,
-            "decided_by": r.decided_by_id,
-            "decided_at": _iso(r.decided_at),
-            "note": r.note or None,
-        }
-    return {
-        "id": payment.pk,
-        "object": "payment",
-        "amount": payment.amount,
-        "amount_captured": payment.amount_captured,
-        "amount_refunded": payment.amount_refunded,
-        "currency": payment.currency,
-        "status": payment.status,
-        "capture_method": payment.capture_method,
-        "payment_method_details": details,
-        "gateway_reference": payment.gateway_reference or None,
-        "description": payment.description or None,
-        "customer_id": payment.customer_id or None,
-        "metadata": payment.metadata,
-        "failure_code": payment.failure_code or None,
-        "failure_message": payment.failure_message or None,
-        "review": review,
-        "dispute": (
-            {"reference": payment.dispute_reference, "reason": payment.dispute_reason}
-            if payment.dispute_reference
-            else None
-        ),
-        "subscription": payment.subscription_id or None,
-        "created_at": _iso(payment.created_at),
-        "updated_at": _iso(payment.updated_at),
-    }
-
-
-class ReviewSerializer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=["open", "approved", "denied"])
-    reasons = serializers.ListField(child=serializers.CharField())
-    decided_by = serializers.CharField(allow_null=True)
-    decided_at = serializers.DateTimeField(allow_null=True)
-    note = serializers.CharField(allow_null=True)
-
-
-class DisputeSerializer(serializers.Serializer):
-    reference = serializers.CharField()
-    reason = serializers.CharField()
-
-
-class PaymentMethodDetailsSerializer(serializers.Serializer):
-    type = serializers.ChoiceField(choices=Payment.MethodType.choices)
-    brand = serializers.CharField(required=False)
-    last4 = serializers.CharField(required=False)
-    wallet = serializers.CharField(required=False)
-
-
-class PaymentOutputSerializer(serializers.Serializer):
-    """Documents the payment object; `to_representation` is the hand-written fast path."""
-
-    id = serializers.CharField()
-    object = serializers.CharField()
-    amount = serializers.IntegerField()
-    amount_captured = serializers.IntegerField()
-    amount_refunded = serializers.IntegerField()
-    currency = serializers.CharField()
-    status = serializers.ChoiceField(choices=Payment.Status.choices)
-    capture_method = serializers.ChoiceField(choices=Payment.CaptureMethod.choices)
-    payment_method_details = PaymentMethodDetailsSerializer()
-    gateway_reference = serializers.CharField(allow_null=True)
-    description = serializers.CharField(allow_null=True)
-    customer_id = serializers.CharField(allow_null=True)
-    metadata = serializers.DictField()
-    failure_code = serializers.CharField(allow_null=True)
-    failure_message = serializers.CharField(allow_null=True)
-    review = ReviewSerializer(allow_null=True)
-    dispute = DisputeSerializer(allow_null=True)
-    subscription = serializers.CharField(allow_null=True)
-    created_at = serializers.DateTimeField()
-    updated_at = serializers.DateTimeField()
-
-    def to_representation(self, instance: Payment) -> dict[str, Any]:
-        return payment_representation(instance)
-
-
-class RefundOutputSerializer(serializers.Serializer):
-    id = serializers.CharField()
-    object = serializers.CharField()
-    payment = serializers.CharField()
-    amount = serializers.IntegerField()
-    currency = serializers.CharField()
-    status = serializers.ChoiceField(choices=Refund.Status.choices)
-    reason = serializers.CharField(allow_null=True)
-    failure_code = serializers.CharField(allow_null=True)
-    created_at = serializers.DateTimeField()
-
-    def to_representation(self, refund: Refund) -> dict[str, Any]:
-        return {
-            "id": refund.pk,
-            "object": "refund",
-            "payment": refund.payment_id,
-            "amount": refund.amount,
-            "currency": refund.payment.currency,
-            "status": refund.status,
-            "reason": refund.reason or None,
-            "failure_code": refund.failure_code or None,
-            "created_at": _iso(refund.created_at),
-        }
+    """The payment object of API.md (declared once, by `PaymentOutputSerializer`)."""
+    return PaymentOutputSerializer.represent(payment)
 
 
 def _validated(serializer_class: type[serializers.Serializer], request) -> serializers.Serializer:
@@ -217,7 +100,9 @@ class PaymentListCreateApi(APIView):
     @idempotent
     def post(self, request):
         data = _validated(self.InputSerializer, request)
-        payment = services.payment_create(actor=request.user, owner=request.user, **data.validated_data)
+        payment = services.payment_create(
+            actor=request_actor(request), owner=request.user, **data.validated_data
+        )
         return Response(payment_representation(payment), status=201)
 
 
@@ -241,7 +126,7 @@ class PaymentCaptureApi(APIView):
     def post(self, request, payment_id: str):
         data = _validated(self.InputSerializer, request)
         payment = services.payment_capture(
-            actor=request.user,
+            actor=request_actor(request),
             owner=request.user,
             payment_id=payment_id,
             amount=data.validated_data.get("amount"),
@@ -262,7 +147,7 @@ class PaymentCancelApi(APIView):
     def post(self, request, payment_id: str):
         data = _validated(self.InputSerializer, request)
         payment = services.payment_cancel(
-            actor=request.user,
+            actor=request_actor(request),
             owner=request.user,
             payment_id=payment_id,
             reason=data.validated_data["reason"],
@@ -284,13 +169,13 @@ class PaymentRefundCreateApi(APIView):
     def post(self, request, payment_id: str):
         data = _validated(self.InputSerializer, request)
         refund = services.payment_refund(
-            actor=request.user,
+            actor=request_actor(request),
             owner=request.user,
             payment_id=payment_id,
             amount=data.validated_data.get("amount"),
             reason=data.validated_data["reason"],
         )
-        return Response(RefundOutputSerializer(refund).data, status=201)
+        return Response(RefundOutputSerializer.represent(refund), status=201)
 
 
 class PaymentReviewApi(APIView):
@@ -307,7 +192,9 @@ class PaymentReviewApi(APIView):
             raise ReviewPermissionRequired()
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        payment = services.review_decide(actor=request.user, payment_id=payment_id, **data.validated_data)
+        payment = services.review_decide(
+            actor=request_actor(request), payment_id=payment_id, **data.validated_data
+        )
         return Response(
             payment_representation(selectors.payment_get(principal=request.user, payment_id=payment.pk))
         )

@@ -17,22 +17,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Literal
 
 from django.db import transaction
 from django.db.models import Q
 
 from apps.audit.services import audit_record
+from apps.core.actors import Actor
 from apps.core.money import CURRENCY_EXPONENTS
 from apps.core.outbox import emit_event
 from apps.payments import cache as payment_cache
 from apps.payments.models import Payment, Refund
-from apps.payments.services import (
-    _capture_card_money,
-    _complete_refund,
-    _move,
-    payment_payload,
-)
+from apps.payments.services import capture_card_money, complete_refund, payment_move, payment_payload
 
 S = Payment.Status
 
@@ -114,7 +110,7 @@ def payment_lock_for_change(*, change: ProviderChange) -> Payment | None:
 
 
 def payment_apply_provider_change(
-    *, actor: Any, payment: Payment, change: ProviderChange, source: dict[str, str]
+    *, actor: Actor, payment: Payment, change: ProviderChange, source: dict[str, str]
 ) -> Outcome:
     """Applies one change to the payment locked by `payment_lock_for_change`.
 
@@ -149,13 +145,15 @@ def _minor_amount(change: ProviderChange, payment: Payment) -> int | None:
 
 
 def _adopt_reference(payment: Payment, change: ProviderChange) -> None:
-    """A payment found by the provider's hint learns the provider's id for it (saved by `_move`)."""
+    """A payment found by the provider's hint learns the provider's id for it (saved by `payment_move`)."""
     reference = next((r for r in change.references if r), "")
     if reference and not payment.gateway_reference:
         payment.gateway_reference = reference[:255]
 
 
-def _late_success(*, actor: Any, payment: Payment, change: ProviderChange, source: dict[str, str]) -> Outcome:
+def _late_success(
+    *, actor: Actor, payment: Payment, change: ProviderChange, source: dict[str, str]
+) -> Outcome:
     if payment.status in (S.SUCCEEDED, S.REFUNDED):
         return Outcome(False, f"{payment.pk} is already {payment.status}")
     if payment.status not in _LATE_SUCCESS_FROM:
@@ -171,8 +169,8 @@ def _late_success(*, actor: Any, payment: Payment, change: ProviderChange, sourc
             f"the provider reports {amount} captured for {payment.pk}, authorized for {payment.amount}"
         )
     _adopt_reference(payment, change)
-    _capture_card_money(payment, amount)
-    _move(
+    capture_card_money(payment, amount)
+    payment_move(
         actor=actor,
         payment=payment,
         to=S.SUCCEEDED,
@@ -183,12 +181,14 @@ def _late_success(*, actor: Any, payment: Payment, change: ProviderChange, sourc
     return Outcome(True, f"{payment.pk} succeeded ({amount} captured at the provider)")
 
 
-def _late_failure(*, actor: Any, payment: Payment, change: ProviderChange, source: dict[str, str]) -> Outcome:
+def _late_failure(
+    *, actor: Actor, payment: Payment, change: ProviderChange, source: dict[str, str]
+) -> Outcome:
     if payment.status not in _LATE_FAILURE_FROM:
         return Outcome(False, f"{payment.pk} is {payment.status}; a failure can't change it")
     message = change.failure_message or "The payment was declined."
     _adopt_reference(payment, change)
-    _move(
+    payment_move(
         actor=actor,
         payment=payment,
         to=S.FAILED,
@@ -201,7 +201,7 @@ def _late_failure(*, actor: Any, payment: Payment, change: ProviderChange, sourc
 
 
 def _provider_refund(
-    *, actor: Any, payment: Payment, change: ProviderChange, source: dict[str, str]
+    *, actor: Actor, payment: Payment, change: ProviderChange, source: dict[str, str]
 ) -> Outcome:
     """A refund made at the provider: a Refund row and its ledger entry, once per refund reference.
 
@@ -233,7 +233,7 @@ def _provider_refund(
         entity_id=refund.pk,
         after={"payment": payment.pk, "amount": amount, "gateway_reference": reference, **source},
     )
-    _complete_refund(actor=actor, payment=payment, refund=refund)
+    complete_refund(actor=actor, payment=payment, refund=refund)
     return Outcome(True, f"refund {reference or refund.pk} of {amount} recorded on {payment.pk}")
 
 
@@ -248,7 +248,7 @@ def _provider_refund_failed(*, payment: Payment, change: ProviderChange) -> Outc
 
 
 def _dispute_opened(
-    *, actor: Any, payment: Payment, change: ProviderChange, source: dict[str, str]
+    *, actor: Actor, payment: Payment, change: ProviderChange, source: dict[str, str]
 ) -> Outcome:
     """Flags the payment (`dispute_reference`, `dispute_reason`): no money moves until it's decided."""
     if payment.dispute_reference == change.dispute_reference:

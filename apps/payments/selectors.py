@@ -1,19 +1,33 @@
-"""Reads of payments, scoped to who asks: owners see their own, reviewers see all."""
+"""Reads of payments: scoped to who asks for the API (owners see their own, reviewers see all);
+the work reconciliation must pick up; and, for staff, the dashboard's aggregates and one payment's
+whole story (those take no principal: their callers are behind the admin's staff login)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db.models import QuerySet
+from django.conf import settings
+from django.db.models import Count, DurationField, ExpressionWrapper, F, Min, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from apps.accounts.selectors import user_has_permission
+from apps.audit.models import AuditLog
+from apps.audit.selectors import audit_trail_for
 from apps.core.errors import InvalidRequest
 from apps.payments.errors import PaymentNotFound
-from apps.payments.models import Payment
+from apps.payments.models import GatewayAttempt, Payment, Refund, Review
+from apps.wallets.models import Wallet
 
+# Reviewers decide reviews and see every payment.
 REVIEW_PERMISSION = "payments.review_payment"
+# Lifecycle order, so series and tables read left to right the way a payment moves.
+PAYMENT_STATUSES = list(Payment.Status.values)
+RECENT_PAYMENTS = 10
+AUDIT_ROWS = 200
 FILTERS = ("status", "customer_id", "created_gte", "created_lt", "subscription")
 
 
@@ -68,3 +82,145 @@ def payment_get(*, principal: Any, payment_id: str) -> Payment:
     if payment is None:
         raise PaymentNotFound(f"No such payment: '{payment_id}'")
     return payment
+
+
+# --- work nobody is coming back for (reconciliation) ----------------------------------------------
+
+
+def payments_stuck(*, older_than: timedelta) -> list[str]:
+    """Payments left `pending`/`processing` with no step under way and no retry to come.
+
+    A step in a request takes seconds; a retry is due at `next_attempt_at`. Past either by the
+    grace period (PAYMENT_STUCK_AFTER_SECONDS, and at least `older_than`), nobody is coming back for
+    the payment (a crashed process, a retry lost with the broker), so it goes to reconciliation.
+    """
+    now = timezone.now()
+    cutoff = now - max(older_than, timedelta(seconds=settings.PAYMENT_STUCK_AFTER_SECONDS))
+    no_retry_due = Q(next_attempt_at__isnull=True, updated_at__lte=cutoff) | Q(next_attempt_at__lte=cutoff)
+    return list(
+        Payment.objects.filter(
+            no_retry_due, status__in=[Payment.Status.PENDING, Payment.Status.PROCESSING]
+        ).values_list("pk", flat=True)
+    )
+
+
+def refunds_stuck(*, older_than: timedelta) -> list[str]:
+    """Refunds still pending past the grace period: their retry was lost (a broker outage, a crash).
+
+    Running them again is safe: a refund's gateway call carries the refund's id as its key.
+    """
+    cutoff = timezone.now() - max(older_than, timedelta(seconds=settings.PAYMENT_STUCK_AFTER_SECONDS))
+    return list(
+        Refund.objects.filter(status=Refund.Status.PENDING, updated_at__lte=cutoff).values_list(
+            "pk", flat=True
+        )
+    )
+
+
+def payments_to_reconcile(*, older_than: timedelta) -> list[str]:
+    return list(
+        Payment.objects.filter(status=Payment.Status.RECONCILE, updated_at__lte=timezone.now() - older_than)
+        .order_by("updated_at")
+        .values_list("pk", flat=True)
+    )
+
+
+# --- for staff: the dashboard's aggregates ------------------------------------------------------
+# Computed by the database (GROUP BY, COUNT, SUM), so the cost does not grow with the payments a day.
+
+
+def payment_daily_totals(*, since: datetime) -> list[dict[str, Any]]:
+    """Payments created since `since`, per UTC day, status and currency: `day, status, currency,
+    count, volume` (the sum of `amount`)."""
+    return list(
+        Payment.objects.filter(created_at__gte=since)
+        .annotate(day=TruncDate("created_at", tzinfo=UTC))
+        .values("day", "status", "currency")
+        .annotate(count=Count("pk"), volume=Sum("amount"))
+        .order_by()
+    )
+
+
+def review_queue() -> tuple[int, datetime | None]:
+    """How many payments wait for review, and since when the oldest has."""
+    queue = Payment.objects.filter(status=Payment.Status.IN_REVIEW).aggregate(
+        size=Count("pk"), oldest=Min("created_at")
+    )
+    return queue["size"], queue["oldest"]
+
+
+@dataclass(frozen=True)
+class ReviewDecisions:
+    approved: int
+    denied: int
+    median_time_to_decision: timedelta | None
+
+
+def review_decisions(*, since: datetime) -> ReviewDecisions:
+    """Reviews decided since `since`: how many each way, and the median wait for a decision."""
+    decided = Review.objects.filter(decided_at__gte=since).exclude(status=Review.Status.OPEN)
+    counts = decided.aggregate(
+        approved=Count("pk", filter=Q(status=Review.Status.APPROVED)),
+        denied=Count("pk", filter=Q(status=Review.Status.DENIED)),
+    )
+    return ReviewDecisions(
+        approved=counts["approved"], denied=counts["denied"], median_time_to_decision=_median_wait(decided)
+    )
+
+
+def _median_wait(decided: QuerySet[Review]) -> timedelta | None:
+    """The median of decided_at - opened_at, read as the middle row(s) of the sorted durations.
+
+    PostgreSQL has percentile_cont but SQLite (the embedded default) has no median at all; a count
+    and one sorted slice of at most two rows work on both and never load the whole set.
+    """
+    total = decided.count()
+    if not total:
+        return None
+    durations = decided.annotate(
+        waited=ExpressionWrapper(F("decided_at") - F("opened_at"), output_field=DurationField())
+    ).order_by("waited", "pk")
+    middle = list(durations.values_list("waited", flat=True)[(total - 1) // 2 : total // 2 + 1])
+    return sum(middle, timedelta()) / len(middle)
+
+
+def payment_failure_counts(*, since: datetime) -> list[tuple[str, int]]:
+    """(failure_code, count) of payments created since `since` that failed, most first."""
+    failures = (
+        Payment.objects.filter(created_at__gte=since, status=Payment.Status.FAILED)
+        .values("failure_code")
+        .annotate(count=Count("pk"))
+        .order_by("-count", "failure_code")
+    )
+    return [(row["failure_code"] or "(none)", row["count"]) for row in failures]
+
+
+# --- for staff: one payment's story -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PaymentStory:
+    review: Review | None
+    customer_totals: dict[str, int]  # status -> how many of the customer's payments
+    recent_payments: list[Payment]  # the customer's other payments, newest first
+    wallets: list[Wallet]
+    gateway_attempts: list[GatewayAttempt]
+    refunds: list[Refund]
+    audit_trail: list[AuditLog]
+
+
+def payment_story(*, payment: Payment) -> PaymentStory:
+    """Everything a reviewer reads before deciding: the customer's history, the gateway, the trail."""
+    customer_payments = Payment.objects.filter(owner_id=payment.owner_id)
+    totals = customer_payments.values("status").annotate(count=Count("pk")).order_by()
+    return PaymentStory(
+        review=Review.objects.select_related("decided_by").filter(payment=payment).first(),
+        customer_totals={row["status"]: row["count"] for row in totals},
+        recent_payments=list(
+            customer_payments.exclude(pk=payment.pk).order_by("-created_at", "-id")[:RECENT_PAYMENTS]
+        ),
+        wallets=list(Wallet.objects.filter(user_id=payment.owner_id).order_by("currency")),
+        gateway_attempts=list(payment.gateway_attempts.order_by("created_at", "id")),
+        refunds=list(payment.refunds.order_by("created_at", "id")),
+        audit_trail=list(audit_trail_for(entity_type="payment", entity_id=payment.pk)[:AUDIT_ROWS]),
+    )

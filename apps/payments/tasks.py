@@ -1,5 +1,7 @@
 """Celery entry points for payments: each loads by id and calls one service."""
 
+from datetime import timedelta
+
 from celery import shared_task
 
 from apps.payments import services
@@ -19,15 +21,4 @@ def retry_refund(refund_id: str) -> str:
 @shared_task(acks_late=True, ignore_result=True)
 def reconcile_payments() -> int:
     """The periodic form of `manage.py reconcile_payments`: settles what is in `reconcile` or stuck."""
-    from datetime import timedelta
-
-    for payment_id in services.payments_stuck(older_than=timedelta(0)):
-        services.payment_mark_reconcile(actor=None, payment_id=payment_id, reason="stuck")
-    settled = 0
-    for payment_id in services.payments_to_reconcile(older_than=timedelta(0)):
-        services.payment_reconcile(actor=None, payment_id=payment_id)
-        settled += 1
-    for refund_id in services.refunds_stuck(older_than=timedelta(0)):
-        services.run_refund(actor=None, refund_id=refund_id)
-        settled += 1
-    return settled
+    return services.payments_reconcile_due(older_than=timedelta(0)).settled

@@ -13,7 +13,7 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
 
-from apps.backoffice.confirmation import Item, NoteForm, action_fields, note_confirmation
+from apps.core.admin_confirmation import Item, NoteForm, action_fields, note_confirmation
 from apps.core.errors import ApplicationError
 from apps.core.money import Money
 from apps.wallets.models import Transaction, Wallet

@@ -6,7 +6,7 @@ from django.core.management.base import CommandError
 from django.db import connection
 
 from apps.core.models import DeadLetter
-from apps.payments import services
+from apps.payments import services, tasks
 from apps.payments.gateways.base import GatewayRetryableError
 from apps.payments.models import GatewayAttempt, Payment
 from apps.payments.services import payment_mark_reconcile, retry_delay
@@ -26,7 +26,7 @@ def create(client, token, **body):
 def open_refund(payment_id, amount):
     """A refund written `pending`, its gateway call not made yet."""
     owner = Payment.objects.get(pk=payment_id).owner
-    return services._refund_open(actor=None, owner=owner, payment_id=payment_id, amount=amount, reason="")
+    return services.refund_open(actor=None, owner=owner, payment_id=payment_id, amount=amount, reason="")
 
 
 def test_transient_errors_are_retried_until_success(auth_client):
@@ -53,10 +53,13 @@ def test_last_failed_attempt_goes_to_a_dead_letter_and_fails_the_payment(auth_cl
 def test_backoff_grows_exponentially_with_jitter(settings):
     settings.PAYMENT_RETRY_BASE_SECONDS = 2
     settings.PAYMENT_RETRY_MAX_SECONDS = 60
+    previous_ceiling = 0
     for attempt, ceiling in [(1, 2), (2, 4), (3, 8), (6, 60)]:
-        delays = {retry_delay(attempt) for _ in range(20)}
-        assert all(ceiling / 2 <= d <= ceiling for d in delays)
+        delays = {retry_delay(attempt) for _ in range(50)}
+        assert all(0 <= d <= ceiling for d in delays)  # full jitter, capped at PAYMENT_RETRY_MAX_SECONDS
+        assert max(delays) > previous_ceiling  # grows: later retries reach past earlier ones' ceiling
         assert len(delays) > 1  # jittered
+        previous_ceiling = ceiling
 
 
 def test_lost_answer_waits_in_reconcile_then_is_settled_once(auth_client):
@@ -131,7 +134,7 @@ def test_stuck_processing_payment_is_moved_to_reconcile_first(auth_client, setti
 
 def test_reconcile_of_a_payment_the_gateway_never_saw_fails_it(user):
     # A request that died after opening the payment and before calling the gateway.
-    payment = services._card_payment_open(
+    payment = services.card_payment_open(
         actor=user,
         token="tok_visa",
         fields={
@@ -187,3 +190,27 @@ def test_a_refunds_last_failed_attempt_goes_to_a_dead_letter_and_fails_the_refun
     assert letter.payload["payment"] == payment["id"]
     assert Payment.objects.get(pk=payment["id"]).amount_refunded == 0
     assert sum_of_postings("platform_revenue", "USD") == 1200
+
+
+def test_beat_task_settles_a_stuck_refund_even_when_a_payments_reconciliation_raises(auth_client, settings):
+    """The task and the command are one pass: a gateway that does not answer about one payment
+    leaves it in `reconcile` and the pass goes on to the refunds whose retry was lost."""
+    settings.PAYMENT_STUCK_AFTER_SECONDS = 0
+    # A payment whose gateway can't be reached when reconciliation asks about it.
+    settings.STRIPE_API_KEY = "sk_test_unreachable"
+    settings.STRIPE_API_BASE = "http://127.0.0.1:9"
+    unreachable = create(auth_client, "tok_responseLost").json()
+    assert unreachable["status"] == "reconcile"
+    Payment.objects.filter(pk=unreachable["id"]).update(gateway="stripe")
+    paid = create(auth_client, "tok_visa").json()
+    refund = open_refund(paid["id"], amount=500)
+
+    settled = tasks.reconcile_payments.apply().get()
+
+    refund.refresh_from_db()
+    assert refund.status == "succeeded"
+    assert Payment.objects.get(pk=paid["id"]).amount_refunded == 500
+    assert Payment.objects.get(pk=unreachable["id"]).status == "reconcile"  # asked again next pass
+    assert settled == 1
+    with pytest.raises(CommandError, match="1 payment"):  # it was the gateway error, not a grace period
+        call_command("reconcile_payments")

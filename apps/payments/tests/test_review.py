@@ -110,3 +110,15 @@ def test_wallet_payment_over_threshold_is_held_and_approval_takes_the_hold(
     assert decide(reviewer_client, held["id"], "approve").json()["status"] == "succeeded"
     assert sum_of_postings("wallet_holds", "USD") == 0
     assert sum_of_postings("platform_revenue", "USD") == 5000
+
+
+def test_a_decision_made_with_an_api_key_names_the_person_and_is_audited_as_the_key(
+    api_key_client_for, staff_reviewer, held
+):
+    from apps.accounts.models import ApiKey
+
+    response = decide(api_key_client_for(staff_reviewer), held, "deny")
+    assert response.status_code == 200
+    assert response.json()["review"]["decided_by"] == staff_reviewer.pk
+    audit = AuditLog.objects.get(entity_id=held, action="review.deny")
+    assert (audit.actor_type, audit.actor_id) == ("api_key", ApiKey.objects.get(user=staff_reviewer).pk)

@@ -8,8 +8,6 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.payments import services
-from apps.payments.gateways.base import GatewayError
-from apps.payments.models import Payment
 
 
 def progress(done: int, total: int, stream) -> None:
@@ -42,43 +40,34 @@ class Command(BaseCommand):
         if older_than < 0:
             raise CommandError("--older-than must be zero or more seconds")
         window = timedelta(seconds=older_than)
-        stuck = services.payments_stuck(older_than=window)
-        waiting = services.payments_to_reconcile(older_than=window)
         if dry_run:
-            for refund_id in services.refunds_stuck(older_than=window):
+            report = services.payments_reconcile_due(older_than=window, dry_run=True)
+            for refund_id, _ in report.refunds:
                 self.stdout.write(f"would retry pending refund {refund_id}")
-            for payment_id in stuck:
-                self.stdout.write(f"would move {payment_id} from {self._status(payment_id)} to reconcile")
-            for payment_id in waiting:
+            for payment_id, before in report.stuck:
+                self.stdout.write(f"would move {payment_id} from {before} to reconcile")
+            for payment_id in report.to_reconcile:
                 self.stdout.write(f"would reconcile {payment_id}")
-            self.stdout.write(f"dry run: {len(stuck)} stuck, {len(waiting)} to reconcile; nothing changed")
+            self.stdout.write(
+                f"dry run: {len(report.stuck)} stuck, {len(report.to_reconcile)} to reconcile; nothing changed"
+            )
             return
-        for payment_id in stuck:
-            before = self._status(payment_id)
-            services.payment_mark_reconcile(actor=None, payment_id=payment_id, reason="stuck")
-            self.stdout.write(f"{payment_id}: {before} -> reconcile (stuck)")
-        todo = services.payments_to_reconcile(older_than=window)
-        failures = 0
-        changes = []
-        for done, payment_id in enumerate(todo, start=1):
-            try:
-                before, after = services.payment_reconcile(actor=None, payment_id=payment_id)
-                changes.append(f"{payment_id}: {before} -> {after}")
-            except GatewayError as exc:
-                failures += 1
-                changes.append(f"{payment_id}: left in reconcile, gateway error {exc.code}")
-            progress(done, len(todo), sys.stderr)
-        if todo:
+        report = services.payments_reconcile_due(
+            older_than=window, on_progress=lambda done, total: progress(done, total, sys.stderr)
+        )
+        total = len(report.reconciled) + len(report.gateway_errors)
+        if total:
             sys.stderr.write("\n")
-        for refund_id in services.refunds_stuck(older_than=window):
-            refund = services.run_refund(actor=None, refund_id=refund_id)
-            changes.append(f"{refund_id}: pending refund retried -> {refund.status}")
-        for line in changes:
-            self.stdout.write(line)
-        self.stdout.write(f"reconciled {len(todo) - failures} of {len(todo)} payment(s)")
-        if failures:
-            raise CommandError(f"{failures} payment(s) could not be reconciled: the gateway did not answer")
-
-    @staticmethod
-    def _status(payment_id: str) -> str:
-        return Payment.objects.values_list("status", flat=True).get(pk=payment_id)
+        for payment_id, before in report.stuck:
+            self.stdout.write(f"{payment_id}: {before} -> reconcile (stuck)")
+        for payment_id, before, after in report.reconciled:
+            self.stdout.write(f"{payment_id}: {before} -> {after}")
+        for payment_id, code in report.gateway_errors:
+            self.stdout.write(f"{payment_id}: left in reconcile, gateway error {code}")
+        for refund_id, status in report.refunds:
+            self.stdout.write(f"{refund_id}: pending refund retried -> {status}")
+        self.stdout.write(f"reconciled {len(report.reconciled)} of {total} payment(s)")
+        if report.gateway_errors:
+            raise CommandError(
+                f"{len(report.gateway_errors)} payment(s) could not be reconciled: the gateway did not answer"
+            )

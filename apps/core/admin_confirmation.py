@@ -1,4 +1,4 @@
-"""The one confirmation page of the back office: staff say why before a decision is made.
+"""The one confirmation page of the admin: staff say why before a decision is made.
 
 Approving or denying payments and freezing wallets all go through it, so the audit trail always
 carries a note and every such page looks and behaves the same (same field, same buttons).

@@ -1,0 +1,143 @@
+"""Writing a payment's change into the books, shared by every write of the package and by
+`apps.payments.provider_events`: the state change with its audit row and event (`payment_move`), and
+the ledger postings that go with captures, wallet holds and refunds.
+
+Every function here runs inside its caller's transaction, on rows the caller has locked.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apps.audit.services import audit_record
+from apps.core.actors import Actor
+from apps.core.outbox import emit_event
+from apps.ledger.models import SystemAccount
+from apps.ledger.services import ledger_post, ledger_system_account
+from apps.payments import cache as payment_cache
+from apps.payments.models import Payment, Refund, Review
+from apps.payments.services.payloads import audit_view, payment_payload
+from apps.payments.states import transition
+from apps.wallets.locks import lock_wallets
+from apps.wallets.services import wallet_post_locked
+
+S = Payment.Status
+Op = Payment.Operation
+
+
+def payment_move(
+    *,
+    actor: Actor,
+    payment: Payment,
+    to: str,
+    action: str,
+    event: str | None = None,
+    failure: tuple[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """One state change, written whole: the row, its audit record and its event.
+
+    The caller has already posted the ledger entry that belongs to the change, in this transaction.
+    """
+    before = audit_view(payment)
+    previous = transition(payment, to, action=action)
+    if to not in (S.PROCESSING, S.PENDING):
+        if to != S.RECONCILE:
+            payment.pending_operation = Op.NONE
+        payment.next_attempt_at = None
+    if failure is not None:
+        payment.failure_code, payment.failure_message = failure[0][:64], failure[1][:500]
+    payment.save()
+    if event:
+        emit_event(event_type=event, aggregate=payment, payload={**payment_payload(payment), **(extra or {})})
+    audit_record(
+        actor=actor,
+        action=f"payment.{action}",
+        entity_type="payment",
+        entity_id=payment.pk,
+        before={**before, "status": previous},
+        after={**audit_view(payment), **(extra or {})},
+    )
+    payment_cache.bump_on_commit(owner_ids=[payment.owner_id])
+
+
+def begin_operation(payment: Payment, operation: str, amount: int) -> None:
+    payment.pending_operation = operation
+    payment.operation_amount = amount
+    payment.attempts = 0
+    payment.next_attempt_at = None
+
+
+def capture_card_money(payment: Payment, amount: int) -> None:
+    """Captured card money: the gateway's clearing account owes it to the platform's revenue."""
+    clearing = ledger_system_account(code=SystemAccount.GATEWAY_CLEARING, currency=payment.currency)
+    revenue = ledger_system_account(code=SystemAccount.PLATFORM_REVENUE, currency=payment.currency)
+    ledger_post(
+        kind="payment_capture", memo=f"payment {payment.pk}", lines=[(clearing, -amount), (revenue, amount)]
+    )
+    payment.amount_captured = amount
+
+
+def capture_wallet_hold(*, actor: Actor, payment: Payment, amount: int) -> None:
+    """Takes `amount` of the held funds as revenue and gives the rest back to the wallet."""
+    wallet = lock_wallets([payment.wallet_id])[payment.wallet_id]
+    holds = ledger_system_account(code=SystemAccount.WALLET_HOLDS, currency=payment.currency)
+    revenue = ledger_system_account(code=SystemAccount.PLATFORM_REVENUE, currency=payment.currency)
+    lines = [(holds, -payment.amount), (revenue, amount)]
+    if payment.amount > amount:
+        lines.append((wallet.ledger_account, payment.amount - amount))
+    wallet_post_locked(wallet=wallet, kind="payment_capture", memo=f"payment {payment.pk}", lines=lines)
+    payment.amount_captured = amount
+    payment_move(actor=actor, payment=payment, to=S.SUCCEEDED, action="capture", event="payment.succeeded")
+
+
+def release_wallet_hold(*, actor: Actor, payment: Payment) -> None:
+    wallet = lock_wallets([payment.wallet_id])[payment.wallet_id]
+    holds = ledger_system_account(code=SystemAccount.WALLET_HOLDS, currency=payment.currency)
+    wallet_post_locked(
+        wallet=wallet,
+        kind="payment_release",
+        memo=f"release {payment.pk}",
+        lines=[(holds, -payment.amount), (wallet.ledger_account, payment.amount)],
+    )
+    payment_move(actor=actor, payment=payment, to=S.CANCELED, action="cancel", event="payment.canceled")
+
+
+def complete_refund(*, actor: Actor, payment: Payment, refund: Refund) -> None:
+    revenue = ledger_system_account(code=SystemAccount.PLATFORM_REVENUE, currency=payment.currency)
+    if payment.method_type == Payment.MethodType.WALLET:
+        # Money going back to its owner is received even by a frozen wallet: freezing stops money
+        # leaving, and a refund has nowhere else to go.
+        wallet = lock_wallets([payment.wallet_id])[payment.wallet_id]
+        wallet_post_locked(
+            wallet=wallet,
+            kind="refund",
+            memo=f"refund {refund.pk}",
+            lines=[(revenue, -refund.amount), (wallet.ledger_account, refund.amount)],
+            allow_frozen=True,
+        )
+    else:
+        clearing = ledger_system_account(code=SystemAccount.GATEWAY_CLEARING, currency=payment.currency)
+        ledger_post(
+            kind="refund",
+            memo=f"refund {refund.pk}",
+            lines=[(revenue, -refund.amount), (clearing, refund.amount)],
+        )
+    refund.status = Refund.Status.SUCCEEDED
+    refund.save(update_fields=["status", "gateway_reference", "updated_at"])
+    payment.amount_refunded += refund.amount
+    target = S.REFUNDED if payment.amount_refunded == payment.amount_captured else S.SUCCEEDED
+    payment_move(
+        actor=actor,
+        payment=payment,
+        to=target,
+        action="refund",
+        event="payment.refunded",
+        extra={"refund": refund.pk, "refund_amount": refund.amount},
+    )
+
+
+def open_review(*, actor: Actor, payment: Payment, reasons: list[str]) -> None:
+    Review.objects.create(payment=payment, reasons=reasons)
+    payment.risk_reasons = reasons
+    payment_move(actor=actor, payment=payment, to=S.IN_REVIEW, action="hold", event="payment.review_opened")
