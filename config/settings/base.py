@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "apps.accounts",
     "apps.audit",
     "apps.ledger",
+    "apps.gateways",
     "apps.wallets",
     "apps.payments",
     "apps.subscriptions",
