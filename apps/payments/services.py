@@ -38,6 +38,14 @@ from apps.audit.services import audit_record
 from apps.core import metrics
 from apps.core.dead_letters import dead_letter_record
 from apps.core.outbox import emit_event
+from apps.gateways import get_gateway
+from apps.gateways.base import (
+    GatewayError,
+    GatewayResponseLost,
+    GatewayResult,
+    GatewayRetryableError,
+)
+from apps.gateways.models import GatewayAttempt
 from apps.ledger.models import SystemAccount
 from apps.ledger.services import ledger_post, ledger_system_account
 from apps.payments import cache as payment_cache
@@ -52,14 +60,7 @@ from apps.payments.errors import (
     ReviewClosed,
     ReviewPermissionRequired,
 )
-from apps.payments.gateways import get_gateway
-from apps.payments.gateways.base import (
-    GatewayError,
-    GatewayResponseLost,
-    GatewayResult,
-    GatewayRetryableError,
-)
-from apps.payments.models import GatewayAttempt, Payment, Refund, Review
+from apps.payments.models import Payment, Refund, Review
 from apps.payments.states import transition
 from apps.wallets.errors import CurrencyMismatch, WalletNotFound
 from apps.wallets.locks import lock_wallets

@@ -20,15 +20,15 @@ from apps.accounts.models import User
 from apps.audit.services import audit_record
 from apps.core.outbox import emit_event, emit_events
 from apps.core.pci import reject_card_data
-from apps.ledger.models import JournalEntry, LedgerAccount, SystemAccount
-from apps.ledger.services import ledger_account_create, ledger_post, ledger_system_account
-from apps.payments.gateways import (
+from apps.gateways import (
     GatewayError,
     GatewayResponseLost,
     GatewayResult,
     GatewayRetryableError,
     get_gateway,
 )
+from apps.ledger.models import JournalEntry, LedgerAccount, SystemAccount
+from apps.ledger.services import ledger_account_create, ledger_post, ledger_system_account
 from apps.wallets import cache
 from apps.wallets.errors import (
     CurrencyMismatch,

@@ -1,8 +1,8 @@
 import pytest
 
+from apps.gateways.models import SimulatedCharge
 from apps.ledger.models import LedgerAccount
 from apps.ledger.selectors import ledger_account_balance
-from apps.payments.models import SimulatedCharge
 from apps.wallets.models import Transaction
 from apps.wallets.services import wallet_freeze
 from apps.wallets.tests.conftest import money_state

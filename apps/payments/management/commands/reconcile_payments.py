@@ -7,8 +7,8 @@ from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 
+from apps.gateways.base import GatewayError
 from apps.payments import services
-from apps.payments.gateways.base import GatewayError
 from apps.payments.models import Payment
 
 
