@@ -85,6 +85,7 @@ def _lock_deposit(transaction_id: str) -> tuple[Wallet, Transaction]:
 def _apply_result(*, actor: Actor, wallet: Wallet, txn: Transaction, result: GatewayResult) -> Transaction:
     txn.gateway_reference = result.reference[:255]
     txn.next_attempt_at = None
+    txn.payment_method_token = ""  # only a pending deposit needs its card token (to retry)
     if result.status != "captured":
         return _deposit_fail(actor=actor, txn=txn, result=result)
 
@@ -97,7 +98,16 @@ def _apply_result(*, actor: Actor, wallet: Wallet, txn: Transaction, result: Gat
     Wallet.objects.filter(pk=wallet.pk).update(balance=F("balance") + txn.amount)
     txn.status = Transaction.Status.COMPLETED
     txn.journal_entry = entry
-    txn.save(update_fields=["status", "journal_entry", "gateway_reference", "next_attempt_at", "updated_at"])
+    txn.save(
+        update_fields=[
+            "status",
+            "journal_entry",
+            "gateway_reference",
+            "next_attempt_at",
+            "payment_method_token",
+            "updated_at",
+        ]
+    )
     balance = wallet.balance + txn.amount
     funds_added = {
         "wallet": wallet.pk,
@@ -135,6 +145,7 @@ def _deposit_fail(*, actor: Actor, txn: Transaction, result: GatewayResult) -> T
             "failure_message",
             "gateway_reference",
             "next_attempt_at",
+            "payment_method_token",
             "updated_at",
         ]
     )

@@ -68,12 +68,14 @@ def test_every_outcome_writes_one_ledger_entry_or_none_and_one_attempt_per_gatew
     assert attempts(txn) == calls
     wallet.refresh_from_db()
     assert wallet.balance == 2_500 * entries
+    assert Transaction.objects.get(pk=txn.pk).payment_method_token == ""  # kept only while pending
 
 
 def test_a_retryable_error_answers_pending_and_the_worker_completes_it(wallet, broker_down):
     txn = deposit(wallet, "tok_transientError")
 
     assert (txn.status, txn.attempts, txn.failure_code) == ("pending", 1, None)
+    assert Transaction.objects.get(pk=txn.pk).payment_method_token == "tok_transientError"
     assert txn.next_attempt_at is not None
     assert deposit_entries() == 0
 
