@@ -194,7 +194,7 @@ def seed_step(args: argparse.Namespace) -> None:
     from django.contrib.auth.hashers import make_password
 
     from apps.accounts.models import User
-    from apps.payments.gateways.base import GatewayResult
+    from apps.gateways.base import GatewayResult
     from apps.subscriptions.models import Subscription
     from apps.wallets.services import wallet_create, wallet_deposit_settle, wallet_deposit_start
 

@@ -23,7 +23,7 @@ django.setup()
 
 from apps.accounts.models import User  # noqa: E402
 from apps.accounts.services import api_key_create, auth_session_start  # noqa: E402
-from apps.payments.gateways.base import GatewayResult  # noqa: E402
+from apps.gateways.base import GatewayResult  # noqa: E402
 from apps.payments.models import Payment  # noqa: E402
 from apps.payments.services import payment_create  # noqa: E402
 from apps.wallets.services import wallet_create, wallet_deposit_settle, wallet_deposit_start  # noqa: E402

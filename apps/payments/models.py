@@ -7,70 +7,6 @@ from apps.core.crypto import EncryptedTextField
 from apps.core.ids import PrefixedIdField
 from apps.core.money import Money
 
-# --- the simulated gateway's own state ----------------------------------------------------------
-# It stands for an external system: only apps.payments.gateways.simulated reads or writes these
-# tables, always in its own transactions, so web processes and workers see one gateway.
-
-
-class SimulatedCharge(models.Model):
-    """A charge at the simulated gateway, one per authorize idempotency key."""
-
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending (not charged: transient errors so far)"
-        AUTHORIZED = "authorized"
-        CAPTURED = "captured"
-        FAILED = "failed"
-        VOIDED = "voided"
-        REFUNDED = "refunded"
-
-    reference = PrefixedIdField(prefix="sim_ch")
-    idempotency_key = models.CharField(max_length=255, unique=True)
-    token = models.CharField(max_length=255)
-    amount = models.BigIntegerField()
-    amount_captured = models.BigIntegerField(default=0)
-    amount_refunded = models.BigIntegerField(default=0)
-    currency = models.CharField(max_length=3)
-    capture_requested = models.BooleanField(default=True)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    failure_code = models.CharField(max_length=64, blank=True, default="")
-    attempts = models.PositiveIntegerField(default=0, help_text="Authorize calls made with this key.")
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        constraints = [
-            models.CheckConstraint(condition=Q(amount__gt=0), name="sim_charge_amount_positive"),
-            models.CheckConstraint(
-                condition=Q(amount_captured__gte=0, amount_captured__lte=F("amount")),
-                name="sim_charge_captured_within_amount",
-            ),
-            models.CheckConstraint(
-                condition=Q(amount_refunded__gte=0, amount_refunded__lte=F("amount_captured")),
-                name="sim_charge_refunded_within_captured",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.reference} {self.status}"
-
-
-class SimulatedChargeOperation(models.Model):
-    """A capture, void or refund at the simulated gateway, one per idempotency key."""
-
-    class Kind(models.TextChoices):
-        CAPTURE = "capture"
-        VOID = "void"
-        REFUND = "refund"
-
-    idempotency_key = models.CharField(max_length=255, unique=True)
-    charge = models.ForeignKey(SimulatedCharge, on_delete=models.PROTECT, related_name="operations")
-    kind = models.CharField(max_length=16, choices=Kind.choices)
-    amount = models.BigIntegerField()
-    created_at = models.DateTimeField(default=timezone.now)
-
-    def __str__(self) -> str:
-        return f"{self.kind} {self.amount} on {self.charge_id}"
-
-
 # --- payments ------------------------------------------------------------------------------------
 
 
@@ -241,21 +177,3 @@ class Refund(models.Model):
 
     def __str__(self) -> str:
         return f"{self.id} ({self.amount} minor units, {self.status})"
-
-
-class GatewayAttempt(models.Model):
-    """Every call Paydesk made to a gateway for a payment: what, with which key, what came back."""
-
-    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="gateway_attempts")
-    operation = models.CharField(max_length=16)
-    idempotency_key = models.CharField(max_length=80)
-    outcome = models.CharField(max_length=20)  # the result status, or retryable / lost
-    error_code = models.CharField(max_length=64, blank=True, default="")
-    latency_ms = models.PositiveIntegerField(default=0)
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        indexes = [models.Index(fields=["payment", "created_at"], name="gateway_attempt_payment_idx")]
-
-    def __str__(self) -> str:
-        return f"{self.operation} {self.payment_id}: {self.outcome}"

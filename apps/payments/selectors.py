@@ -18,8 +18,9 @@ from apps.accounts.selectors import user_has_permission
 from apps.audit.models import AuditLog
 from apps.audit.selectors import audit_trail_for
 from apps.core.errors import InvalidRequest
+from apps.gateways.models import GatewayAttempt
 from apps.payments.errors import PaymentNotFound
-from apps.payments.models import GatewayAttempt, Payment, Refund, Review
+from apps.payments.models import Payment, Refund, Review
 from apps.wallets.models import Wallet
 
 # Reviewers decide reviews and see every payment.
@@ -220,7 +221,9 @@ def payment_story(*, payment: Payment) -> PaymentStory:
             customer_payments.exclude(pk=payment.pk).order_by("-created_at", "-id")[:RECENT_PAYMENTS]
         ),
         wallets=list(Wallet.objects.filter(user_id=payment.owner_id).order_by("currency")),
-        gateway_attempts=list(payment.gateway_attempts.order_by("created_at", "id")),
+        gateway_attempts=list(
+            GatewayAttempt.objects.filter(subject_id=payment.pk).order_by("created_at", "id")
+        ),
         refunds=list(payment.refunds.order_by("created_at", "id")),
         audit_trail=list(audit_trail_for(entity_type="payment", entity_id=payment.pk)[:AUDIT_ROWS]),
     )

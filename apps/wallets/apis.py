@@ -108,7 +108,10 @@ class WalletDepositApi(APIView):
         responses={
             201: OpenApiResponse(
                 TransactionOutputSerializer,
-                description="The deposit: `completed`, or `failed` with a failure_code when declined.",
+                description=(
+                    "The deposit: `completed`, `failed` with a failure_code when declined, or `pending` "
+                    "while the worker retries a gateway error or reconciliation settles a lost answer."
+                ),
             ),
             **ERROR_RESPONSES,
         },

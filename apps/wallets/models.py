@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.core.crypto import EncryptedTextField
 from apps.core.ids import PrefixedIdField
 from apps.ledger.models import JournalEntry, LedgerAccount
 
@@ -77,6 +78,14 @@ class Transaction(models.Model):
     failure_code = models.CharField(max_length=64, null=True, blank=True)
     failure_message = models.CharField(max_length=500, null=True, blank=True)
     gateway_reference = models.CharField(max_length=255, blank=True, default="")
+    # A deposit's card charge, kept so the worker can retry it and reconciliation can settle it.
+    gateway = models.CharField(max_length=20, blank=True, default="")
+    payment_method_token = EncryptedTextField(blank=True, default="")
+    attempts = models.PositiveIntegerField(default=0, help_text="Retryable gateway failures so far.")
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    reconcile_reason = models.CharField(
+        max_length=32, blank=True, default="", help_text="Why a pending deposit waits for reconciliation."
+    )
     journal_entry = models.OneToOneField(
         JournalEntry, on_delete=models.PROTECT, null=True, blank=True, related_name="wallet_transaction"
     )

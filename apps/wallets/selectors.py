@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django.conf import settings
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.core.ids import has_prefix
@@ -54,4 +58,20 @@ def wallet_cached_balances(*, after_id: str, limit: int) -> list[tuple[str, str,
         Wallet.objects.filter(pk__gt=after_id)
         .order_by("pk")
         .values_list("pk", "ledger_account_id", "balance")[:limit]
+    )
+
+
+def deposits_to_reconcile(*, older_than: timedelta) -> list[str]:
+    """Pending deposits nobody is coming back for, oldest first: marked for reconciliation (a lost
+    answer, a settle that failed), or past the grace period (DEPOSIT_STUCK_AFTER_SECONDS, and at
+    least `older_than`) with no step under way and no retry due (a crash, a retry lost with the
+    broker)."""
+    now = timezone.now()
+    cutoff = now - max(older_than, timedelta(seconds=settings.DEPOSIT_STUCK_AFTER_SECONDS))
+    marked = ~Q(reconcile_reason="") & Q(updated_at__lte=now - older_than)
+    no_retry_due = Q(next_attempt_at__isnull=True, updated_at__lte=cutoff) | Q(next_attempt_at__lte=cutoff)
+    return list(
+        Transaction.objects.filter(marked | no_retry_due, type=Transaction.Type.DEPOSIT, status="pending")
+        .order_by("created_at")
+        .values_list("pk", flat=True)
     )

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "apps.accounts",
     "apps.audit",
     "apps.ledger",
+    "apps.gateways",
     "apps.wallets",
     "apps.payments",
     "apps.subscriptions",
@@ -224,7 +225,7 @@ CELERY_ROUTED_QUEUES = {
     "notifications": ["apps.notifications.tasks.*"],
     "billing": ["apps.subscriptions.tasks.*"],
     "webhooks": ["apps.webhooks.tasks.*"],
-    "payments": ["apps.payments.tasks.*"],
+    "payments": ["apps.payments.tasks.*", "apps.wallets.tasks.*"],  # card gateway work
     "raw_logs": ["apps.audit.tasks.*"],
 }
 CELERY_TASK_ROUTES = {
@@ -243,6 +244,7 @@ CELERY_BEAT_SCHEDULE = {
     "notifications-sweep": {"task": "apps.notifications.tasks.notifications_sweep", "schedule": 60.0},
     "idempotency-purge": {"task": "apps.core.tasks.purge_idempotency_records", "schedule": 3600.0},
     "reconcile-payments": {"task": "apps.payments.tasks.reconcile_payments", "schedule": 300.0},
+    "reconcile-deposits": {"task": "apps.wallets.tasks.reconcile_deposits", "schedule": 300.0},
     "webhooks-sweep": {"task": "apps.webhooks.tasks.sweep_webhook_events", "schedule": 60.0},
     "bill-subscriptions": {
         "task": "apps.subscriptions.tasks.bill_subscriptions",
@@ -316,6 +318,13 @@ PAYMENT_RETRY_BASE_SECONDS = env.float("PAYMENT_RETRY_BASE_SECONDS", default=2.0
 PAYMENT_RETRY_MAX_SECONDS = env.float("PAYMENT_RETRY_MAX_SECONDS", default=300.0)
 # A pending/processing payment nobody has touched for this long (past its retry) is reconciled.
 PAYMENT_STUCK_AFTER_SECONDS = env.int("PAYMENT_STUCK_AFTER_SECONDS", default=600)
+# Deposits retry a retryable card-gateway error the same way, in the worker (apps.wallets.deposits):
+# up to DEPOSIT_RETRY_MAX_ATTEMPTS, waiting backoff_delay(base, max) between them; a pending
+# deposit untouched for DEPOSIT_STUCK_AFTER_SECONDS with no retry due goes to reconciliation.
+DEPOSIT_RETRY_MAX_ATTEMPTS = env.int("DEPOSIT_RETRY_MAX_ATTEMPTS", default=5)
+DEPOSIT_RETRY_BASE_SECONDS = env.float("DEPOSIT_RETRY_BASE_SECONDS", default=2.0)
+DEPOSIT_RETRY_MAX_SECONDS = env.float("DEPOSIT_RETRY_MAX_SECONDS", default=300.0)
+DEPOSIT_STUCK_AFTER_SECONDS = env.int("DEPOSIT_STUCK_AFTER_SECONDS", default=600)
 
 # --- inbound webhooks ---------------------------------------------------------------------------
 # Stripe endpoint signing secrets (whsec_…). While a secret is rolled, list the new and the old one

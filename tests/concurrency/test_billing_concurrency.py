@@ -10,7 +10,7 @@ from django.db import connection
 
 from apps.accounts.tests.factories import UserFactory
 from apps.core.models import OutboxEvent
-from apps.payments.gateways.simulated import SimulatedCharge
+from apps.gateways.models import SimulatedCharge
 from apps.payments.models import Payment
 from apps.subscriptions.models import Subscription
 from apps.subscriptions.services import subscription_create, subscriptions_bill_due

@@ -5,7 +5,7 @@ import threading
 import pytest
 from django.db import connection
 
-from apps.payments.gateways.simulated import SimulatedCharge
+from apps.gateways.models import SimulatedCharge
 from apps.payments.models import Payment, Review
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.concurrency]

@@ -35,7 +35,7 @@ def broker_not_eager():
 @pytest.fixture
 def wallets(user, other_user):
     """The user's wallet holding 1,000.00 USD, and another user's empty one."""
-    from apps.payments.gateways import GatewayResult
+    from apps.gateways import GatewayResult
 
     source = wallet_create(actor=user, user=user, currency="USD")
     txn = wallet_deposit_start(actor=user, user=user, wallet_id=source.pk, amount=100_000)

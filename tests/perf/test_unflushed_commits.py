@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 
 from apps.core import outbox
 from apps.core.models import OutboxEvent
-from apps.payments.gateways import GatewayResult
+from apps.gateways import GatewayResult
 from apps.wallets.services import wallet_create, wallet_deposit_settle, wallet_deposit_start
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from apps.core.errors import ApplicationError
+from apps.gateways.base import GatewayResult
 from apps.ledger.selectors import ledger_account_balances, ledger_currency_totals, ledger_unbalanced_entries
-from apps.payments.gateways.base import GatewayResult
 from apps.wallets.models import Wallet
 from apps.wallets.services import (
     wallet_deposit_settle,

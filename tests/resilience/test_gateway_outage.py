@@ -8,8 +8,9 @@ circuit's state lives in the shared cache, so the web side and the worker see on
 
 import pytest
 
+from apps.gateways.models import GatewayAttempt
 from apps.ledger.models import JournalEntry
-from apps.payments.models import GatewayAttempt, Payment
+from apps.payments.models import Payment
 from tests.fakes.stripe_server import FakeStripe
 
 pytestmark = pytest.mark.e2e
@@ -59,7 +60,7 @@ def test_payments_wait_in_processing_behind_an_open_circuit_and_complete_once_st
     assert [b.json()["status"] for b in bodies] == ["processing"] * 3
     ids = [b.json()["id"] for b in bodies]
     assert len(stripe_down.requests) == THRESHOLD
-    assert GatewayAttempt.objects.filter(payment_id=ids[2], error_code="gateway_circuit_open").exists()
+    assert GatewayAttempt.objects.filter(subject_id=ids[2], error_code="gateway_circuit_open").exists()
 
     # when: a worker retries during the outage, the circuit lets one trial through per cool-down
     worker = workers.start(**stripe_down.worker_env)

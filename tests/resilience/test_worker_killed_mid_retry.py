@@ -13,8 +13,9 @@ from django.db import connection
 
 from apps.accounts.tests.factories import UserFactory
 from apps.core.models import OutboxEvent
+from apps.gateways.models import SimulatedCharge
 from apps.ledger.models import JournalEntry
-from apps.payments.models import Payment, SimulatedCharge
+from apps.payments.models import Payment
 from apps.payments.services import payment_create
 
 pytestmark = pytest.mark.e2e

@@ -12,12 +12,12 @@ from apps.accounts.models import User
 from apps.audit.services import audit_record
 from apps.core.actors import Actor
 from apps.core.outbox import emit_event
+from apps.gateways import get_gateway
 from apps.ledger.models import SystemAccount
 from apps.ledger.services import ledger_system_account
 from apps.payments import cache as payment_cache
 from apps.payments import risk
 from apps.payments.errors import InvalidPaymentMethod
-from apps.payments.gateways import get_gateway
 from apps.payments.models import Payment
 from apps.payments.services.booking import open_review, payment_move
 from apps.payments.services.payloads import audit_view, payment_payload

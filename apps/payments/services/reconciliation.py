@@ -12,9 +12,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.core.actors import Actor
+from apps.gateways import get_gateway
+from apps.gateways.base import GatewayError, GatewayResult
 from apps.payments import risk
-from apps.payments.gateways import get_gateway
-from apps.payments.gateways.base import GatewayError, GatewayResult
 from apps.payments.locks import lock_payment
 from apps.payments.models import Payment, Refund
 from apps.payments.selectors import payments_stuck, payments_to_reconcile, refunds_stuck

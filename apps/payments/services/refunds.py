@@ -10,9 +10,9 @@ from apps.accounts.models import User
 from apps.audit.services import audit_record
 from apps.core.actors import Actor
 from apps.core.deferred import enqueue
+from apps.gateways import get_gateway
+from apps.gateways.base import GatewayError, GatewayResult
 from apps.payments.errors import PaymentUnexpectedState, RefundExceedsCaptured
-from apps.payments.gateways import get_gateway
-from apps.payments.gateways.base import GatewayError, GatewayResult
 from apps.payments.locks import lock_payment
 from apps.payments.models import Payment, Refund
 from apps.payments.services.booking import complete_refund

@@ -19,16 +19,17 @@ from apps.core import metrics
 from apps.core.actors import Actor
 from apps.core.dead_letters import dead_letter_record
 from apps.core.deferred import backoff_delay, enqueue
-from apps.payments import risk
-from apps.payments.gateways import get_gateway
-from apps.payments.gateways.base import (
+from apps.gateways import get_gateway
+from apps.gateways.base import (
     GatewayError,
     GatewayResponseLost,
     GatewayResult,
     GatewayRetryableError,
 )
+from apps.gateways.models import GatewayAttempt
+from apps.payments import risk
 from apps.payments.locks import lock_payment
-from apps.payments.models import GatewayAttempt, Payment, Refund
+from apps.payments.models import Payment, Refund
 from apps.payments.services.booking import begin_operation, capture_card_money, open_review, payment_move
 
 logger = logging.getLogger(__name__)

@@ -3,7 +3,8 @@
 import pytest
 from django.core.management import call_command
 
-from apps.payments.models import GatewayAttempt, Payment
+from apps.gateways.models import GatewayAttempt
+from apps.payments.models import Payment
 from apps.payments.tests.factories import sum_of_postings
 
 pytestmark = pytest.mark.django_db(transaction=True)

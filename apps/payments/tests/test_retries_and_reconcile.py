@@ -6,9 +6,10 @@ from django.core.management.base import CommandError
 from django.db import connection
 
 from apps.core.models import DeadLetter
+from apps.gateways.base import GatewayRetryableError
+from apps.gateways.models import GatewayAttempt
 from apps.payments import services, tasks
-from apps.payments.gateways.base import GatewayRetryableError
-from apps.payments.models import GatewayAttempt, Payment
+from apps.payments.models import Payment
 from apps.payments.services import payment_mark_reconcile, retry_delay
 from apps.payments.tests.factories import sum_of_postings
 

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 
-from apps.payments.gateways.simulated import SimulatedCharge
+from apps.gateways.models import SimulatedCharge
 from apps.payments.models import Payment
 from apps.payments.services import payment_create
 from apps.subscriptions.models import Subscription

@@ -5,8 +5,8 @@ from __future__ import annotations
 import factory
 
 from apps.accounts.models import User
+from apps.gateways.base import GatewayResult
 from apps.ledger.models import LedgerAccount
-from apps.payments.gateways.base import GatewayResult
 from apps.wallets.models import Transaction, Wallet
 from apps.wallets.services import wallet_deposit_settle, wallet_deposit_start
 

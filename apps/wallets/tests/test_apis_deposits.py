@@ -1,8 +1,8 @@
 import pytest
 
+from apps.gateways.models import SimulatedCharge
 from apps.ledger.models import LedgerAccount
 from apps.ledger.selectors import ledger_account_balance
-from apps.payments.models import SimulatedCharge
 from apps.wallets.models import Transaction
 from apps.wallets.services import wallet_freeze
 from apps.wallets.tests.conftest import money_state
@@ -18,7 +18,9 @@ def _deposit(client_for, wallet, body, user=None):
     return client_for(user or wallet.user).post(f"/api/v1/wallets/{wallet.pk}/deposits", body, format="json")
 
 
-@pytest.mark.django_db
+# Committed for real: a transient error is retried by the worker (eager in tests) once the
+# deposit's retry is committed.
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("token", ["tok_visa", "tok_mastercard", "tok_transientError", "tok_responseLost"])
 def test_a_charged_deposit_completes_and_credits_the_wallet_from_gateway_clearing(client_for, wallet, token):
     response = _deposit(client_for, wallet, {"amount": 2_500, "payment_method": token})

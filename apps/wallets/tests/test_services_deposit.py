@@ -2,8 +2,8 @@ import pytest
 from django.db import transaction
 
 from apps.core.models import OutboxEvent
-from apps.payments.gateways.base import GatewayResult
-from apps.payments.models import SimulatedCharge
+from apps.gateways.base import GatewayResult
+from apps.gateways.models import SimulatedCharge
 from apps.wallets.models import Transaction
 from apps.wallets.services import wallet_deposit, wallet_deposit_settle, wallet_deposit_start
 from apps.wallets.tests.factories import WalletFactory

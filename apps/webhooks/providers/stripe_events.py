@@ -14,7 +14,7 @@ from typing import Any
 import stripe
 from django.conf import settings
 
-from apps.payments.gateways.stripe_gateway import METADATA_KEY, _failure_code
+from apps.gateways.stripe_gateway import METADATA_KEY, failure_code
 from apps.payments.provider_events import ProviderChange
 from apps.webhooks.errors import (
     WebhookNotConfigured,
@@ -133,7 +133,7 @@ def _intent_failed(intent: dict[str, Any]) -> list[ProviderChange]:
             kind="failed",
             references=(_text(intent, "id"),),
             payment_hint=_hint(intent),
-            failure_code=_failure_code(error) if error else "payment_failed",
+            failure_code=failure_code(error) if error else "payment_failed",
             failure_message=_text(error, "message"),
         )
     ]
@@ -159,7 +159,7 @@ def _charge_failed(charge: dict[str, Any]) -> list[ProviderChange]:
         ProviderChange(
             kind="failed",
             references=(_text(charge, "payment_intent"), _text(charge, "id")),
-            failure_code=_failure_code(error),
+            failure_code=failure_code(error),
             failure_message=_text(charge, "failure_message"),
         )
     ]

@@ -1,10 +1,15 @@
-"""`python manage.py verify_ledger`: prove the books, or name what is wrong and exit non-zero."""
+"""`python manage.py verify_ledger`: prove the books, or name what is wrong and exit non-zero.
+
+The cached balances it compares with the postings (a wallet's `balance`) are the ones their apps
+register in `apps.ledger.balance_checks`: the ledger imports none of them.
+"""
 
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, transaction
 
+from apps.ledger.balance_checks import CachedBalanceCheck, cached_balance_checks
 from apps.ledger.selectors import (
     ledger_account_balances,
     ledger_counts,
@@ -13,7 +18,6 @@ from apps.ledger.selectors import (
     ledger_postings_in_foreign_currency,
     ledger_unbalanced_entries,
 )
-from apps.wallets.selectors import wallet_cached_balances, wallet_count
 
 SHOWN_IN_SUMMARY = 5
 
@@ -45,7 +49,12 @@ class Command(BaseCommand):
                 # a balance and its postings disagree.
                 with connection.cursor() as cursor:
                     cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            problems, wallets = self._check_wallets(batch_size)
+            problems: list[str] = []
+            checked: list[str] = []
+            for check in cached_balance_checks():
+                found, count = self._check_cached(check, batch_size)
+                problems += found
+                checked.append(f"{count} {check.plural}")
             problems += self._check_entries()
             totals = ledger_currency_totals()
             problems += [
@@ -64,31 +73,32 @@ class Command(BaseCommand):
         currencies = ", ".join(totals) or "no currency yet"
         self.stdout.write(
             self.style.SUCCESS(
-                f"ledger OK: {wallets} wallets match their postings, {counts['entries']} entries and "
+                f"ledger OK: {', '.join(checked) or 'no cached balances'} match their postings, "
+                f"{counts['entries']} entries and "
                 f"{counts['postings']} postings balance, books sum to zero ({currencies})"
             )
         )
 
-    def _check_wallets(self, batch_size: int) -> tuple[list[str], int]:
+    def _check_cached(self, check: CachedBalanceCheck, batch_size: int) -> tuple[list[str], int]:
         problems: list[str] = []
-        total = wallet_count()
+        total = check.count()
         checked = 0
         last_id = ""
         while True:
-            batch = wallet_cached_balances(after_id=last_id, limit=batch_size)
+            batch = check.batch(last_id, batch_size)
             if not batch:
                 break
             derived = ledger_account_balances(account_ids=[account_id for _, account_id, _ in batch])
             problems += [
-                f"wallet {wallet_id} (account {account_id}) caches balance {cached} but its postings sum to "
-                f"{derived[account_id]}"
-                for wallet_id, account_id, cached in batch
+                f"{check.noun} {holder_id} (account {account_id}) caches balance {cached} but its postings "
+                f"sum to {derived[account_id]}"
+                for holder_id, account_id, cached in batch
                 if derived[account_id] != cached
             ]
             checked += len(batch)
             last_id = batch[-1][0]
             if total > batch_size:
-                self.stdout.write(f"checked {checked}/{total} wallets")
+                self.stdout.write(f"checked {checked}/{total} {check.plural}")
         return problems, checked
 
     def _check_entries(self) -> list[str]:

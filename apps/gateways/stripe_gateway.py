@@ -32,7 +32,7 @@ import urllib3
 from django.conf import settings
 
 from apps.core.scrubbing import scrub
-from apps.payments.gateways.base import (
+from apps.gateways.base import (
     GatewayError,
     GatewayResponseLost,
     GatewayResult,
@@ -233,7 +233,7 @@ def _never_sent(exc: stripe.APIConnectionError) -> bool:
     return False
 
 
-def _failure_code(error: dict[str, Any]) -> str:
+def failure_code(error: dict[str, Any]) -> str:
     decline_code = error.get("decline_code") or ""
     if decline_code and decline_code != GENERIC_DECLINE:
         return decline_code
@@ -247,7 +247,7 @@ def _failed(error: dict[str, Any], *, reference: str, amount: int, currency: str
         reference=intent.get("id") or reference,
         amount=amount,
         currency=(intent.get("currency") or currency).upper(),
-        failure_code=_failure_code(error),
+        failure_code=failure_code(error),
         failure_message=error.get("message") or "",
         raw=scrub({"error": error}),
     )
@@ -278,7 +278,7 @@ def _intent_result(intent: dict[str, Any], *, unsettled: type[GatewayError]) -> 
         return GatewayResult(
             status="failed",
             amount=intent["amount"],
-            failure_code=_failure_code(error) if error else "payment_method_required",
+            failure_code=failure_code(error) if error else "payment_method_required",
             failure_message=error.get("message") or "",
             **common,
         )

@@ -30,7 +30,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
-from apps.payments.gateways.base import (
+from apps.gateways.base import (
     GatewayError,
     GatewayResponseLost,
     GatewayResult,
@@ -38,7 +38,7 @@ from apps.payments.gateways.base import (
     ResultStatus,
     RiskLevel,
 )
-from apps.payments.models import SimulatedCharge, SimulatedChargeOperation
+from apps.gateways.models import SimulatedCharge, SimulatedChargeOperation
 
 # Public test token names, not secrets.
 # bandit B105: a test card token, not a secret

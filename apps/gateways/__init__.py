@@ -1,21 +1,29 @@
-"""Payment gateways behind one interface (`base.PaymentGateway`); `get_gateway` picks the configured one."""
+"""Payment gateways behind one interface (`base.PaymentGateway`); `get_gateway` picks the configured one.
+
+The app sits below payments and wallets and imports neither. Its public modules:
+- this package: the interface, its errors and `get_gateway`;
+- `apps.gateways.calls`: `gateway_call` (the one way payments and deposits call a gateway: circuit
+  breaker, timing, metric, GatewayAttempt, raw log) and `attempt_record`;
+- `apps.gateways.models`: `GatewayAttempt` and the simulated gateway's tables.
+(`calls` and `models` are not re-exported here: this package is imported while apps load.)
+"""
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
-from apps.payments.gateways.base import (
+from apps.gateways.base import (
     GatewayError,
     GatewayResponseLost,
     GatewayResult,
     GatewayRetryableError,
     PaymentGateway,
 )
-from apps.payments.gateways.circuit import CircuitBreakerGateway
+from apps.gateways.circuit import CircuitBreakerGateway
 
 GATEWAYS = {
-    "simulated": "apps.payments.gateways.simulated.SimulatedGateway",
-    "stripe": "apps.payments.gateways.stripe_gateway.StripeGateway",
+    "simulated": "apps.gateways.simulated.SimulatedGateway",
+    "stripe": "apps.gateways.stripe_gateway.StripeGateway",
 }
 
 __all__ = [

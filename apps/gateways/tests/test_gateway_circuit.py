@@ -5,9 +5,9 @@ import time
 
 import pytest
 
-from apps.payments.gateways.base import GatewayResponseLost, GatewayRetryableError
-from apps.payments.gateways.circuit import CircuitBreaker, CircuitBreakerGateway
-from apps.payments.gateways.stripe_gateway import StripeGateway
+from apps.gateways.base import GatewayResponseLost, GatewayRetryableError
+from apps.gateways.circuit import CircuitBreaker, CircuitBreakerGateway
+from apps.gateways.stripe_gateway import StripeGateway
 
 THRESHOLD = 3
 COOLDOWN = 1

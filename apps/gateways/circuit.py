@@ -30,7 +30,7 @@ from django.core.cache.backends.base import BaseCache
 from django_redis.exceptions import ConnectionInterrupted
 from redis.exceptions import RedisError
 
-from apps.payments.gateways.base import (
+from apps.gateways.base import (
     GatewayError,
     GatewayResponseLost,
     GatewayResult,

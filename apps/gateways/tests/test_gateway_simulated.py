@@ -4,11 +4,11 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 
-from apps.payments.gateways import GATEWAYS, get_gateway
-from apps.payments.gateways.base import GatewayError, GatewayResponseLost, GatewayRetryableError
-from apps.payments.gateways.circuit import CircuitBreakerGateway
-from apps.payments.gateways.simulated import SimulatedGateway
-from apps.payments.models import SimulatedCharge
+from apps.gateways import GATEWAYS, get_gateway
+from apps.gateways.base import GatewayError, GatewayResponseLost, GatewayRetryableError
+from apps.gateways.circuit import CircuitBreakerGateway
+from apps.gateways.models import SimulatedCharge
+from apps.gateways.simulated import SimulatedGateway
 
 pytestmark = pytest.mark.django_db
 

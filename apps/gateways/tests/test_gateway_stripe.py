@@ -6,8 +6,8 @@ import socket
 import pytest
 import requests
 
-from apps.payments.gateways.base import GatewayError, GatewayResponseLost, GatewayRetryableError
-from apps.payments.gateways.stripe_gateway import METADATA_KEY, StripeGateway
+from apps.gateways.base import GatewayError, GatewayResponseLost, GatewayRetryableError
+from apps.gateways.stripe_gateway import METADATA_KEY, StripeGateway
 
 
 @pytest.fixture

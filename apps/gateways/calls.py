@@ -1,0 +1,174 @@
+"""The one way Paydesk talks to a gateway: `gateway_call`, used by payments and by wallet deposits.
+
+A call runs outside any database transaction (the gateways refuse to run inside one), behind the
+circuit breaker (`get_gateway` wraps every gateway in it), and leaves the same trail whoever made it:
+
+    gateway_call(subject, operation, idempotency_key, call)
+      ├─ call(gateway)            the network call; a GatewayError it raises is the outcome, not raised
+      ├─ metrics.observe_gateway  latency histogram, labelled with the result status or error kind
+      └─ attempt_record           one GatewayAttempt row (outcome, error code, latency) and the raw
+                                  exchange handed to the raw-log sink, in one short transaction
+
+The caller then settles the outcome in its own transaction. `attempt_record` is public for the
+one case where the answer is already in hand (a `retrieve` asked during reconciliation) and the
+attempt is written inside the caller's settling transaction.
+
+A subject is what the call is for: anything with the attributes the raw log reads (a `Payment`
+has them all); `ChargeSubject` builds one for a subject that is not a payment (a deposit).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol, TypeAlias
+
+from django.db import transaction
+
+from apps.audit.rawlog import raw_log_gateway_exchange
+from apps.core import metrics
+from apps.gateways import get_gateway
+from apps.gateways.base import (
+    GatewayError,
+    GatewayResponseLost,
+    GatewayResult,
+    GatewayRetryableError,
+    PaymentGateway,
+)
+from apps.gateways.models import GatewayAttempt
+
+logger = logging.getLogger(__name__)
+
+Outcome: TypeAlias = GatewayResult | GatewayError
+# What a `retrieve` that found nothing is recorded as (the gateway never saw the key).
+NOT_FOUND = GatewayResult(status="failed", failure_code="not_found")
+
+
+class GatewaySubject(Protocol):
+    """What a gateway call is for, as the attempt and the raw log describe it."""
+
+    @property
+    def pk(self) -> str: ...
+    @property
+    def gateway(self) -> str: ...
+    @property
+    def gateway_reference(self) -> str: ...
+    @property
+    def currency(self) -> str: ...
+    @property
+    def amount(self) -> int: ...
+    @property
+    def capture_method(self) -> str: ...
+    @property
+    def operation_amount(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class ChargeSubject:
+    """A subject that is not a Payment (a wallet deposit): its id, gateway and money."""
+
+    pk: str
+    gateway: str
+    currency: str
+    amount: int
+    gateway_reference: str = ""
+    capture_method: str = "automatic"
+    operation_amount: int = 0
+
+
+@dataclass(frozen=True)
+class GatewayExchange:
+    """One call's outcome: the gateway's result (None: a `retrieve` that found nothing) or the
+    GatewayError it raised; its latency; the attempt recorded (None if it could not be written)."""
+
+    outcome: GatewayResult | GatewayError | None
+    latency_ms: int
+    attempt: GatewayAttempt | None
+
+    @property
+    def lost(self) -> bool:
+        return isinstance(self.outcome, GatewayResponseLost)
+
+    @property
+    def retryable(self) -> bool:
+        return isinstance(self.outcome, GatewayRetryableError)
+
+
+def gateway_call(
+    *,
+    subject: GatewaySubject,
+    operation: str,
+    idempotency_key: str,
+    call: Callable[[PaymentGateway], GatewayResult | None],
+) -> GatewayExchange:
+    """Calls `subject.gateway` (behind its circuit breaker) with `call(gateway)`, times it,
+    observes the metric and records the attempt; never raises a GatewayError (it is the outcome).
+
+    Recording the attempt is its own short transaction after the answer: if the database refuses
+    it, the outcome is still returned (and logged), so the caller settles or reconciles it as it
+    would any answer it could not write.
+    """
+    gateway = get_gateway(subject.gateway or None)
+    started = time.monotonic()
+    try:
+        outcome: GatewayResult | GatewayError | None = call(gateway)
+    except GatewayError as exc:
+        outcome = exc
+    metrics.observe_gateway(
+        gateway=subject.gateway, operation=operation, outcome=outcome or NOT_FOUND, started=started
+    )
+    latency_ms = int((time.monotonic() - started) * 1000)
+    try:
+        with transaction.atomic():
+            attempt = attempt_record(
+                subject=subject,
+                operation=operation,
+                idempotency_key=idempotency_key,
+                outcome=outcome or NOT_FOUND,
+                latency_ms=latency_ms,
+            )
+    except Exception:
+        logger.exception(
+            "%s %s of %s: the gateway answered but the attempt was not recorded",
+            subject.gateway,
+            operation,
+            subject.pk,
+        )
+        attempt = None
+    return GatewayExchange(outcome=outcome, latency_ms=latency_ms, attempt=attempt)
+
+
+def attempt_record(
+    *, subject: GatewaySubject, operation: str, idempotency_key: str, outcome: Outcome, latency_ms: int
+) -> GatewayAttempt:
+    """Writes one GatewayAttempt and hands the exchange to the raw-log sink, inside the caller's
+    transaction. `outcome`: the gateway's result, or the GatewayError it raised."""
+    attempt = GatewayAttempt.objects.create(
+        subject_id=subject.pk,
+        operation=operation,
+        idempotency_key=idempotency_key,
+        outcome=outcome_label(outcome),
+        error_code=(_error_code(outcome) or "")[:64],
+        latency_ms=latency_ms,
+    )
+    raw_log_gateway_exchange(payment=subject, attempt=attempt, outcome=outcome)
+    return attempt
+
+
+def outcome_label(outcome: Outcome | Exception) -> str:
+    """An attempt's outcome: the result's status, or lost / retryable_error / error."""
+    if isinstance(outcome, GatewayResult):
+        return outcome.status
+    if isinstance(outcome, GatewayResponseLost):
+        return "lost"
+    if isinstance(outcome, GatewayRetryableError):
+        return "retryable_error"
+    return "error"
+
+
+def _error_code(outcome: Outcome | Exception) -> str:
+    if isinstance(outcome, GatewayResult):
+        return outcome.failure_code
+    return getattr(outcome, "code", "gateway_error")

@@ -1,0 +1,128 @@
+"""What gateways keep: every call Paydesk made to one (`GatewayAttempt`), and the simulated gateway's state.
+
+The app sits below payments and wallets and imports neither: an attempt names what it was made for
+by `subject_id`, the prefixed id of its subject (`pay_…` for a payment step or refund, the deposit
+transaction's `txn_…` for a deposit). The tables were created by the payments app and keep its names.
+"""
+
+from typing import Any
+
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from apps.core.ids import PrefixedIdField
+
+
+class GatewayAttemptQuerySet(models.QuerySet):
+    """Attempts. TRANSITIONAL: until payments records its attempts through `gateway_call` /
+    `attempt_record` (the payments split switches to them), its code still names the subject the
+    way it did when the field was a foreign key to Payment: `payment=<Payment>` on create and
+    `payment_id=` in lookups. Both are read as `subject_id`; drop this once nothing uses them."""
+
+    def create(self, **kwargs: Any) -> "GatewayAttempt":
+        if "payment" in kwargs:
+            kwargs["subject_id"] = kwargs.pop("payment").pk
+        return super().create(**kwargs)
+
+    def filter(self, *args: Any, **kwargs: Any) -> "GatewayAttemptQuerySet":
+        return super().filter(*args, **_subject_lookup(kwargs))
+
+    def exclude(self, *args: Any, **kwargs: Any) -> "GatewayAttemptQuerySet":
+        return super().exclude(*args, **_subject_lookup(kwargs))
+
+
+def _subject_lookup(kwargs: dict[str, Any]) -> dict[str, Any]:
+    if "payment_id" in kwargs:
+        kwargs = {**kwargs, "subject_id": kwargs["payment_id"]}
+        del kwargs["payment_id"]
+    return kwargs
+
+
+class GatewayAttempt(models.Model):
+    """Every call Paydesk made to a gateway: for what (`subject_id`), with which key, what came back."""
+
+    subject_id = models.CharField(max_length=40, help_text="The payment's or deposit transaction's id.")
+    operation = models.CharField(max_length=16)
+    idempotency_key = models.CharField(max_length=80)
+    outcome = models.CharField(max_length=20)  # the result status, or retryable_error / error / lost
+    error_code = models.CharField(max_length=64, blank=True, default="")
+    latency_ms = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = GatewayAttemptQuerySet.as_manager()
+
+    class Meta:
+        db_table = "payments_gatewayattempt"  # created by the payments app, before gateways was one
+        indexes = [models.Index(fields=["subject_id", "created_at"], name="gateway_attempt_subject_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.operation} {self.subject_id}: {self.outcome}"
+
+
+# --- the simulated gateway's own state ----------------------------------------------------------
+# It stands for an external system: only apps.gateways.simulated reads or writes these
+# tables, always in its own transactions, so web processes and workers see one gateway.
+
+
+class SimulatedCharge(models.Model):
+    """A charge at the simulated gateway, one per authorize idempotency key."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending (not charged: transient errors so far)"
+        AUTHORIZED = "authorized"
+        CAPTURED = "captured"
+        FAILED = "failed"
+        VOIDED = "voided"
+        REFUNDED = "refunded"
+
+    reference = PrefixedIdField(prefix="sim_ch")
+    idempotency_key = models.CharField(max_length=255, unique=True)
+    token = models.CharField(max_length=255)
+    amount = models.BigIntegerField()
+    amount_captured = models.BigIntegerField(default=0)
+    amount_refunded = models.BigIntegerField(default=0)
+    currency = models.CharField(max_length=3)
+    capture_requested = models.BooleanField(default=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    failure_code = models.CharField(max_length=64, blank=True, default="")
+    attempts = models.PositiveIntegerField(default=0, help_text="Authorize calls made with this key.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "payments_simulatedcharge"  # created by the payments app, before gateways was one
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="sim_charge_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(amount_captured__gte=0, amount_captured__lte=F("amount")),
+                name="sim_charge_captured_within_amount",
+            ),
+            models.CheckConstraint(
+                condition=Q(amount_refunded__gte=0, amount_refunded__lte=F("amount_captured")),
+                name="sim_charge_refunded_within_captured",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reference} {self.status}"
+
+
+class SimulatedChargeOperation(models.Model):
+    """A capture, void or refund at the simulated gateway, one per idempotency key."""
+
+    class Kind(models.TextChoices):
+        CAPTURE = "capture"
+        VOID = "void"
+        REFUND = "refund"
+
+    idempotency_key = models.CharField(max_length=255, unique=True)
+    charge = models.ForeignKey(SimulatedCharge, on_delete=models.PROTECT, related_name="operations")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    amount = models.BigIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "payments_simulatedchargeoperation"
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount} on {self.charge_id}"

@@ -1,0 +1,34 @@
+"""Cached balances other apps keep of ledger accounts, registered so `verify_ledger` proves them.
+
+The ledger sits below the apps that cache balances of its accounts (a wallet's `balance`), so it
+cannot import them: each registers a `CachedBalanceCheck` in its AppConfig.ready, and
+`manage.py verify_ledger` compares every registered cache with the postings, batch by batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CachedBalanceCheck:
+    """One kind of cached balance. `noun` / `plural` name a holder in the command's output."""
+
+    noun: str  # "wallet"
+    plural: str  # "wallets"
+    count: Callable[[], int]
+    # (after_id, limit) -> [(holder id, ledger account id, cached balance)], in holder id order
+    batch: Callable[[str, int], list[tuple[str, str, int]]]
+
+
+_checks: dict[str, CachedBalanceCheck] = {}
+
+
+def register_cached_balance_check(check: CachedBalanceCheck) -> None:
+    """Registers (or replaces, by noun: ready() may run twice) a cached balance to verify."""
+    _checks[check.noun] = check
+
+
+def cached_balance_checks() -> list[CachedBalanceCheck]:
+    return list(_checks.values())

@@ -1,0 +1,268 @@
+"""Deposits: a card charge that credits the user's wallet, in the same steps as a card payment.
+
+    1. open    (transaction) `wallet_deposit_start`: the deposit `pending`, with its card token
+    2. gateway (no transaction, no row locks) `gateway_call`: authorize-and-capture, with the
+               transaction id as idempotency key, so any repeat is the same charge at the gateway
+    3. settle  (transaction) `deposit_settle`: credit the wallet with its journal entry, or fail it
+
+A decline is a normal outcome (the deposit fails with the gateway's failure_code). A card the
+gateway only authorizes (risk review) is voided, and the deposit fails with `card_review_required`:
+a deposit is all or nothing. A retryable gateway error leaves the deposit `pending` and the worker
+retries step 2–3 (`apps.wallets.tasks.retry_deposit`, backoff with full jitter); after
+DEPOSIT_RETRY_MAX_ATTEMPTS it is dead-lettered and fails with `gateway_unavailable`.
+
+An answer that was lost (GatewayResponseLost), or one that could not be written, is never
+guessed: reconciliation asks the gateway what it knows of the deposit's key and settles it once
+(`deposit_reconcile`, tried right away after a lost answer; `reconcile_deposits`, run by the beat
+task and `manage.py reconcile_deposits`, for whatever is still pending with nobody coming back).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from apps.accounts.models import User
+from apps.audit.services import audit_record
+from apps.core.actors import Actor
+from apps.core.pci import reject_card_data
+from apps.gateways import GatewayError, GatewayResponseLost, GatewayResult
+from apps.gateways.calls import ChargeSubject, gateway_call
+from apps.wallets.deposit_settlement import UNAVAILABLE, deposit_settle
+from apps.wallets.errors import CurrencyMismatch, WalletInactive, WalletNotFound
+from apps.wallets.models import Transaction, Wallet
+from apps.wallets.selectors import deposits_to_reconcile
+
+logger = logging.getLogger(__name__)
+
+PENDING = Transaction.Status.PENDING
+
+
+def wallet_deposit(
+    *,
+    actor: Actor,
+    user: User,
+    wallet_id: str,
+    amount: int,
+    payment_method: str,
+    currency: str | None = None,
+) -> Transaction:
+    """Charges `payment_method` and credits the user's wallet: a `deposit` transaction.
+
+    `wallet_deposit_start` is durable, so calling this inside a transaction fails before any money
+    moves (the gateway is never called in one). Returns the deposit as stored afterwards: completed
+    or failed, or still `pending` while the worker retries or reconciliation settles it.
+    """
+    reject_card_data({"payment_method": payment_method})
+    txn = wallet_deposit_start(
+        actor=actor,
+        user=user,
+        wallet_id=wallet_id,
+        amount=amount,
+        currency=currency,
+        payment_method=payment_method,
+    )
+    return deposit_run(actor=actor, transaction_id=txn.pk, txn=txn)
+
+
+@transaction.atomic(durable=True)
+def wallet_deposit_start(
+    *,
+    actor: Actor,
+    user: User,
+    wallet_id: str,
+    amount: int,
+    currency: str | None = None,
+    payment_method: str = "",
+) -> Transaction:
+    """Records a pending deposit into the user's active wallet (nothing is charged yet)."""
+    wallet = Wallet.objects.filter(pk=wallet_id, user=user).first()
+    if wallet is None:
+        raise WalletNotFound(f"No such wallet: '{wallet_id}'")
+    if currency is not None and currency != wallet.currency:
+        raise CurrencyMismatch(f"This wallet holds {wallet.currency}, not {currency}.", param="currency")
+    if wallet.status != Wallet.Status.ACTIVE:
+        raise WalletInactive()
+    txn = Transaction.objects.create(
+        type=Transaction.Type.DEPOSIT,
+        status=PENDING,
+        amount=amount,
+        currency=wallet.currency,
+        destination_wallet=wallet,
+        gateway=getattr(settings, "PAYMENT_GATEWAY", "simulated"),
+        payment_method_token=payment_method,
+    )
+    audit_record(
+        actor=actor,
+        action="wallet.deposit.start",
+        entity_type="transaction",
+        entity_id=txn.pk,
+        after={"wallet": wallet.pk, "amount": amount, "currency": wallet.currency, "status": txn.status},
+    )
+    return txn
+
+
+# --- the gateway step ----------------------------------------------------------------------------
+
+
+def deposit_run(*, actor: Actor, transaction_id: str, txn: Transaction | None = None) -> Transaction:
+    """Performs a pending deposit's charge (outside any transaction) and settles it; the body of
+    the worker's retries too. `txn`: the row as the caller has just committed it."""
+    txn = txn if txn is not None else Transaction.objects.get(pk=transaction_id)
+    if txn.status != PENDING or txn.type != Transaction.Type.DEPOSIT:
+        return txn
+    exchange = gateway_call(
+        subject=_subject(txn),
+        operation="authorize",
+        idempotency_key=txn.pk,
+        call=lambda gateway: gateway.authorize(
+            amount=txn.amount,
+            currency=txn.currency,
+            token=txn.payment_method_token,
+            idempotency_key=txn.pk,
+            capture=True,
+        ),
+    )
+    outcome = exchange.outcome
+    if isinstance(outcome, GatewayResponseLost):
+        logger.warning("deposit %s: the gateway's answer was lost; reconciling", txn.pk)
+        return deposit_reconcile(actor=actor, transaction_id=txn.pk, reason="response_lost")
+    if isinstance(outcome, GatewayResult) and outcome.status == "authorized":
+        outcome = _release_hold(txn=txn, held=outcome)
+    return _settle_or_reconcile(actor=actor, txn=txn, outcome=outcome or UNAVAILABLE)
+
+
+def _settle_or_reconcile(
+    *, actor: Actor, txn: Transaction, outcome: GatewayResult | GatewayError
+) -> Transaction:
+    try:
+        deposit_settle(actor=actor, transaction_id=txn.pk, outcome=outcome)
+    except Exception:
+        # The gateway answered but the answer could not be written: never guess, reconcile.
+        logger.exception("deposit %s: could not record the gateway's answer", txn.pk)
+        deposit_mark_reconcile(transaction_id=txn.pk, reason="settle_failed")
+    # Read again: a retry run inline (eager tasks) may have moved it on since.
+    return Transaction.objects.get(pk=txn.pk)
+
+
+def _release_hold(*, txn: Transaction, held: GatewayResult) -> GatewayResult:
+    """The gateway only authorized (it wants a risk review): a deposit is all or nothing, so the
+    hold is voided rather than left on the customer's card, and the deposit fails."""
+    voided = gateway_call(
+        subject=_subject(txn, reference=held.reference),
+        operation="void",
+        idempotency_key=f"{txn.pk}:void",
+        call=lambda gateway: gateway.void(reference=held.reference, idempotency_key=f"{txn.pk}:void"),
+    )
+    if isinstance(voided.outcome, GatewayError):
+        logger.error("deposit %s: could not void authorization %s", txn.pk, held.reference)
+    return GatewayResult(
+        status="failed",
+        reference=held.reference,
+        failure_code="card_review_required",
+        failure_message="The card issuer asked for a review; use another payment method for deposits.",
+    )
+
+
+def _subject(txn: Transaction, *, reference: str = "") -> ChargeSubject:
+    return ChargeSubject(
+        pk=txn.pk,
+        gateway=txn.gateway,
+        currency=txn.currency,
+        amount=txn.amount,
+        gateway_reference=reference or txn.gateway_reference,
+        operation_amount=txn.amount,
+    )
+
+
+# --- reconciliation ------------------------------------------------------------------------------
+
+
+@transaction.atomic(durable=True)
+def deposit_mark_reconcile(*, transaction_id: str, reason: str) -> None:
+    """Notes why a pending deposit waits for reconciliation (no-op once it is settled)."""
+    Transaction.objects.filter(pk=transaction_id, status=PENDING).update(
+        reconcile_reason=reason[:32], next_attempt_at=None, updated_at=timezone.now()
+    )
+
+
+def deposit_reconcile(*, actor: Actor, transaction_id: str, reason: str = "stuck") -> Transaction:
+    """Asks the gateway what it knows of the pending deposit's key and settles it, once.
+
+    Charged: the wallet is credited. Declined: it fails. Only authorized: the hold is voided and
+    it fails. Never seen by the gateway: nothing was charged, it fails `gateway_unavailable`
+    (except on Stripe within STRIPE_SEARCH_GRACE_SECONDS: its search lags creation). The gateway
+    not answering either: it stays pending, marked with `reason`, for the next reconciliation.
+    """
+    txn = Transaction.objects.get(pk=transaction_id)
+    if txn.status != PENDING or txn.type != Transaction.Type.DEPOSIT:
+        return txn
+    exchange = gateway_call(
+        subject=_subject(txn),
+        operation="retrieve",
+        idempotency_key=txn.pk,
+        call=lambda gateway: gateway.retrieve(idempotency_key=txn.pk),
+    )
+    known = exchange.outcome
+    if isinstance(known, GatewayError):
+        logger.error("deposit %s: the gateway did not say what happened; left for reconciliation", txn.pk)
+        deposit_mark_reconcile(transaction_id=txn.pk, reason=reason)
+        return Transaction.objects.get(pk=txn.pk)
+    if known is None:
+        grace = timedelta(seconds=settings.STRIPE_SEARCH_GRACE_SECONDS)
+        if txn.gateway == "stripe" and txn.created_at > timezone.now() - grace:
+            deposit_mark_reconcile(transaction_id=txn.pk, reason=reason)
+            return Transaction.objects.get(pk=txn.pk)
+        known = UNAVAILABLE
+    elif known.status == "authorized":
+        known = _release_hold(txn=txn, held=known)
+    return _settle_or_reconcile(actor=actor, txn=txn, outcome=known)
+
+
+@dataclass
+class DepositReconciliation:
+    """What one `reconcile_deposits` run did: (deposit id, status before, status after) per deposit."""
+
+    changes: list[tuple[str, str, str]] = field(default_factory=list)
+    dry_run: bool = False
+
+    @property
+    def settled(self) -> int:
+        return sum(1 for _, before, after in self.changes if after != before)
+
+    @property
+    def left_pending(self) -> int:
+        return sum(1 for _, _, after in self.changes if after == PENDING)
+
+
+def reconcile_deposits(
+    *,
+    older_than: timedelta = timedelta(0),
+    dry_run: bool = False,
+    progress: Callable[[int, int], Any] | None = None,
+) -> DepositReconciliation:
+    """Settles every deposit still pending with nobody coming back for it (the one function behind
+    the beat task and `manage.py reconcile_deposits`): each is asked of the gateway and settled
+    once; one the gateway cannot answer for stays pending and does not stop the others."""
+    report = DepositReconciliation(dry_run=dry_run)
+    todo = deposits_to_reconcile(older_than=older_than)
+    for done, transaction_id in enumerate(todo, start=1):
+        if dry_run:
+            report.changes.append((transaction_id, PENDING, PENDING))
+        else:
+            try:
+                after = deposit_reconcile(actor=None, transaction_id=transaction_id).status
+            except Exception:
+                logger.exception("deposit %s: reconciliation failed", transaction_id)
+                after = PENDING
+            report.changes.append((transaction_id, PENDING, after))
+        if progress is not None:
+            progress(done, len(todo))
+    return report
