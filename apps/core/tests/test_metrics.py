@@ -90,11 +90,12 @@ def test_business_metrics_follow_a_scripted_scenario(
     assert moved("paydesk_payments", status="succeeded", gateway="simulated") == 2
     assert moved("paydesk_payments", status="failed", gateway="simulated") == 2
     assert moved("paydesk_payments", status="in_review", gateway="simulated") == 1
-    # the review queue holds one payment; the gateway was called once per card payment
+    # the review queue holds one payment; the gateway was called once per card payment and once for
+    # the deposit (deposits take the same gateway path)
     assert now(held, "paydesk_review_queue_size") == 1
     assert now(held, "paydesk_review_queue_oldest_age_seconds") >= 0
     calls = "paydesk_gateway_request_duration_seconds_count"
-    assert moved(calls, gateway="simulated", operation="authorize", outcome="captured") == 2
+    assert moved(calls, gateway="simulated", operation="authorize", outcome="captured") == 3
     assert moved(calls, gateway="simulated", operation="authorize", outcome="failed") == 1
     assert moved(calls, gateway="simulated", operation="authorize", outcome="authorized") == 1
     assert moved(calls, gateway="simulated", operation="authorize", outcome="retryable_error") == 1
