@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.accounts.selectors import request_actor
+from apps.accounts.selectors import authenticated_user, request_actor
 from apps.accounts.throttles import MoneyMovementThrottle
 from apps.core.errors import InvalidRequest
 from apps.core.fields import AmountField, CurrencyField, IntegerField, MetadataField, TextField
@@ -129,7 +129,7 @@ class SubscriptionListCreateApi(APIView):
     def get(self, request: Request) -> Response:
         filters = selectors.parse_subscription_filters(request.query_params)
         page = paginate(
-            selectors.subscription_list(principal=request.user, filters=filters),
+            selectors.subscription_list(principal=authenticated_user(request), filters=filters),
             page_params(request.query_params),
         )
         return Response(
@@ -154,7 +154,7 @@ class SubscriptionListCreateApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         subscription = services.subscription_create(
-            actor=request_actor(request), owner=request.user, **data.validated_data
+            actor=request_actor(request), owner=authenticated_user(request), **data.validated_data
         )
         return Response(subscription_representation(subscription), status=201)
 
@@ -177,7 +177,9 @@ class SubscriptionDetailApi(APIView):
         responses={200: SubscriptionOutputSerializer, **error_responses(404)},
     )
     def get(self, request: Request, subscription_id: str) -> Response:
-        subscription = selectors.subscription_get(principal=request.user, subscription_id=subscription_id)
+        subscription = selectors.subscription_get(
+            principal=authenticated_user(request), subscription_id=subscription_id
+        )
         return Response(subscription_representation(subscription))
 
     @extend_schema(
@@ -196,7 +198,7 @@ class SubscriptionDetailApi(APIView):
         data.is_valid(raise_exception=True)
         subscription = services.subscription_update(
             actor=request_actor(request),
-            owner=request.user,
+            owner=authenticated_user(request),
             subscription_id=subscription_id,
             **data.validated_data,
         )
@@ -218,7 +220,7 @@ class SubscriptionDetailApi(APIView):
         at_period_end = _boolean(request.query_params.get("at_period_end"), param="at_period_end")
         subscription = services.subscription_cancel(
             actor=request_actor(request),
-            owner=request.user,
+            owner=authenticated_user(request),
             subscription_id=subscription_id,
             at_period_end=at_period_end,
         )
