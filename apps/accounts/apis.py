@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.permissions import IsLoggedInUser
-from apps.accounts.selectors import api_key_get, api_key_list, request_actor
+from apps.accounts.selectors import api_key_get, api_key_list, authenticated_user, request_actor
 from apps.accounts.serializers import UserSerializer
 from apps.accounts.services import (
     api_key_create,
@@ -146,7 +146,7 @@ class MeApi(APIView):
         operation_id="auth_me", tags=["auth"], responses={200: UserSerializer, **error_responses(401)}
     )
     def get(self, request):
-        return Response(UserSerializer(request.user).data)
+        return Response(UserSerializer(authenticated_user(request)).data)
 
 
 @extend_schema_serializer(component_name="ApiKey")
@@ -178,7 +178,7 @@ class ApiKeysApi(APIView):
         responses={200: page_schema("ApiKeyList", _ApiKeySerializer), **error_responses(400, 401, 403)},
     )
     def get(self, request):
-        page = paginate(api_key_list(user=request.user), page_params(request.query_params))
+        page = paginate(api_key_list(user=authenticated_user(request)), page_params(request.query_params))
         return Response(page_body(page, _ApiKeySerializer))
 
     @extend_schema(
@@ -192,7 +192,7 @@ class ApiKeysApi(APIView):
         data = self.CreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         api_key, secret = api_key_create(
-            user=request.user, name=data.validated_data["name"], actor=request_actor(request)
+            user=authenticated_user(request), name=data.validated_data["name"], actor=request_actor(request)
         )
         return Response({**_ApiKeySerializer(api_key).data, "key": secret}, status=201)
 
@@ -208,6 +208,6 @@ class ApiKeyApi(APIView):
         responses={204: None, **error_responses(401, 403, 404)},
     )
     def delete(self, request, api_key_id: str):
-        api_key = api_key_get(user=request.user, api_key_id=api_key_id)
+        api_key = api_key_get(user=authenticated_user(request), api_key_id=api_key_id)
         api_key_revoke(api_key=api_key, actor=request_actor(request))
         return Response(status=204)

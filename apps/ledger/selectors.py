@@ -42,8 +42,14 @@ def ledger_unbalanced_entries() -> QuerySet:
     )
 
 
-def ledger_entries_without_postings() -> QuerySet[JournalEntry]:
-    return JournalEntry.objects.annotate(lines=Count("postings")).filter(lines__lt=2).order_by("id")
+def ledger_entries_without_postings() -> QuerySet[JournalEntry, tuple[str, int]]:
+    """(entry_id, postings) for every entry with fewer than the two postings an entry needs."""
+    return (
+        JournalEntry.objects.annotate(lines=Count("postings"))
+        .filter(lines__lt=2)
+        .order_by("id")
+        .values_list("id", "lines")
+    )
 
 
 def ledger_postings_in_foreign_currency() -> QuerySet[Posting]:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import cast
-
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.accounts.models import User
+from apps.accounts.selectors import authenticated_user
 from apps.core.pagination import PAGE_PARAMETERS, page_body, page_params, page_schema, paginate
 from apps.core.schema import blank_or, error_responses
 from apps.notifications.models import Notification
@@ -62,7 +60,7 @@ class NotificationsApi(APIView):
     def get(self, request: Request) -> Response:
         params = page_params(request.query_params)
         queryset = notification_list(
-            user=cast(User, request.user),  # logged in: the default permission class
+            user=authenticated_user(request),
             status=request.query_params.get("status"),
             template=request.query_params.get("template"),
         )
@@ -75,5 +73,5 @@ class NotificationDetailApi(APIView):
         responses={200: NotificationOutputSerializer, **error_responses(401, 404)},
     )
     def get(self, request: Request, notification_id: str) -> Response:
-        notification = notification_get(user=cast(User, request.user), notification_id=notification_id)
+        notification = notification_get(user=authenticated_user(request), notification_id=notification_id)
         return Response(NotificationOutputSerializer(notification).data)

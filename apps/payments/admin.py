@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
-from django.contrib.admin.utils import quote, unquote
+from django.contrib.admin.utils import flatten_fieldsets, quote, unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -166,7 +166,7 @@ class PaymentAdmin(ReadOnlyAdmin):
         ("More", {"classes": ("collapse",), "fields": ("metadata", "subscription_id", "billing_period")}),
     )
     # Everything shown is read-only (the token and receipt email, encrypted at rest, are not shown).
-    readonly_fields = tuple(name for _, section in fieldsets for name in section["fields"])
+    readonly_fields = tuple(flatten_fieldsets(fieldsets))
 
     # --- who may do what: read for staff who can view or review; write for nobody (ReadOnlyAdmin)
 

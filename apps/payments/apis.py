@@ -9,7 +9,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.accounts.selectors import request_actor
+from apps.accounts.selectors import authenticated_user, request_actor
 from apps.accounts.throttles import MoneyMovementThrottle
 from apps.core import cache as versioned
 from apps.core.fields import AmountField, CurrencyField, MetadataField, TextField
@@ -84,12 +84,18 @@ class PaymentListCreateApi(APIView):
     def get(self, request):
         filters = selectors.parse_payment_filters(request.query_params)
         params = page_params(request.query_params)
-        sees_all = selectors.can_see_all_payments(request.user)
-        scope = payment_cache.ALL_PAYMENTS if sees_all else payment_cache.owner_scope(request.user.pk)
+        sees_all = selectors.can_see_all_payments(authenticated_user(request))
+        scope = (
+            payment_cache.ALL_PAYMENTS
+            if sees_all
+            else payment_cache.owner_scope(authenticated_user(request).pk)
+        )
         key = f"list:{'all' if sees_all else 'own'}:{sorted(filters.items())}:{params.cache_key}"
 
         def load() -> dict[str, Any]:
-            page = paginate(selectors.payment_list(principal=request.user, filters=filters), params)
+            page = paginate(
+                selectors.payment_list(principal=authenticated_user(request), filters=filters), params
+            )
             return {"data": [payment_representation(p) for p in page.items], "next_cursor": page.next_cursor}
 
         return Response(versioned.read_through(scope=scope, key=key, load=load))
@@ -101,7 +107,7 @@ class PaymentListCreateApi(APIView):
     def post(self, request):
         data = _validated(self.InputSerializer, request)
         payment = services.payment_create(
-            actor=request_actor(request), owner=request.user, **data.validated_data
+            actor=request_actor(request), owner=authenticated_user(request), **data.validated_data
         )
         return Response(payment_representation(payment), status=201)
 
@@ -109,7 +115,7 @@ class PaymentListCreateApi(APIView):
 class PaymentDetailApi(APIView):
     @extend_schema(operation_id="payments_retrieve", responses={200: PaymentOutputSerializer})
     def get(self, request, payment_id: str):
-        payment = selectors.payment_get(principal=request.user, payment_id=payment_id)
+        payment = selectors.payment_get(principal=authenticated_user(request), payment_id=payment_id)
         return Response(payment_representation(payment))
 
 
@@ -127,7 +133,7 @@ class PaymentCaptureApi(APIView):
         data = _validated(self.InputSerializer, request)
         payment = services.payment_capture(
             actor=request_actor(request),
-            owner=request.user,
+            owner=authenticated_user(request),
             payment_id=payment_id,
             amount=data.validated_data.get("amount"),
         )
@@ -148,7 +154,7 @@ class PaymentCancelApi(APIView):
         data = _validated(self.InputSerializer, request)
         payment = services.payment_cancel(
             actor=request_actor(request),
-            owner=request.user,
+            owner=authenticated_user(request),
             payment_id=payment_id,
             reason=data.validated_data["reason"],
         )
@@ -170,7 +176,7 @@ class PaymentRefundCreateApi(APIView):
         data = _validated(self.InputSerializer, request)
         refund = services.payment_refund(
             actor=request_actor(request),
-            owner=request.user,
+            owner=authenticated_user(request),
             payment_id=payment_id,
             amount=data.validated_data.get("amount"),
             reason=data.validated_data["reason"],
@@ -188,7 +194,7 @@ class PaymentReviewApi(APIView):
     )
     @idempotent
     def put(self, request, payment_id: str):
-        if not selectors.can_see_all_payments(request.user):
+        if not selectors.can_see_all_payments(authenticated_user(request)):
             raise ReviewPermissionRequired()
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -196,5 +202,7 @@ class PaymentReviewApi(APIView):
             actor=request_actor(request), payment_id=payment_id, **data.validated_data
         )
         return Response(
-            payment_representation(selectors.payment_get(principal=request.user, payment_id=payment.pk))
+            payment_representation(
+                selectors.payment_get(principal=authenticated_user(request), payment_id=payment.pk)
+            )
         )

@@ -42,6 +42,8 @@ def payment_samples() -> list[Sample]:
 def review_decided(review: Review) -> None:
     """Observes `review`'s decision latency when the current transaction commits (a rolled-back
     decision is never observed). The call a review service makes right after saving a decision."""
+    if review.decided_at is None:
+        raise ValueError(f"review {review.pk} has no decision to observe")
     decision = review.status
     seconds = max((review.decided_at - review.opened_at).total_seconds(), 0.0)
     transaction.on_commit(lambda: metrics.observe_review_decision(decision=decision, seconds=seconds))

@@ -1,22 +1,20 @@
 """The payment and refund objects of API.md, and the payment fields other apps' APIs share.
 
 Each response shape is declared once, here: the serializers' fields are both what the API returns
-and what the OpenAPI schema documents. Lists serialize thousands of payments, so `OutputSerializer`
-writes an object from its declared fields without DRF's per-field machinery (a page of 100 payments:
-~2 ms, against ~8 ms through DRF's own `to_representation`); the declaration stays the one source.
+and what the OpenAPI schema documents. They are `apps.core.serializers.OutputSerializer`s, written
+by a fast path that equals DRF's own output (a page of 100 payments: 1.2 ms, against 3.5 ms through
+DRF's own `to_representation`); the declaration stays the one source.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from operator import attrgetter
-from typing import Any, ClassVar
+from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.core.fields import TextField
-from apps.core.timestamps import iso_z
+from apps.core.serializers import ConstantField, OptionalTextField, OutputSerializer, TimestampField
 from apps.payments import services
 from apps.payments.models import Payment, Refund
 
@@ -31,86 +29,6 @@ from apps.payments.models import Payment, Refund
 )
 class PaymentMethodField(TextField):
     """A gateway token (`tok_…`, `pm_…`) or `wallet:<wallet id>`."""
-
-
-class OptionalTextField(serializers.CharField):
-    """For output: a text column stored blank appears as null."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(allow_null=True, **kwargs)
-
-    def to_representation(self, value: str) -> str | None:
-        return value or None
-
-
-class TimestampField(serializers.DateTimeField):
-    """For output: an instant as `iso_z` writes it (UTC, with a "Z")."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-
-    def to_representation(self, value: Any) -> str | None:
-        return iso_z(value)
-
-
-class ConstantField(serializers.CharField):
-    """For output: the object's type name (`"payment"`, `"refund"`)."""
-
-    def __init__(self, value: str, **kwargs: Any) -> None:
-        self.value = value
-        super().__init__(source="*", **kwargs)
-
-    def to_representation(self, instance: Any) -> str:
-        return self.value
-
-
-# Fields whose DRF output is the model's value itself (an int column, a text column, JSON).
-_AS_STORED = (
-    serializers.IntegerField,
-    serializers.CharField,
-    serializers.ChoiceField,
-    serializers.DictField,
-    serializers.ListField,
-)
-_Writer = Callable[[Any], Any]
-
-
-def _as_stored(value: Any) -> Any:
-    return value
-
-
-def _or_none(write: _Writer) -> _Writer:
-    """As DRF does: a missing value is null, without asking the field."""
-    return lambda value: None if value is None else write(value)
-
-
-class OutputSerializer(serializers.Serializer):
-    # An output-only serializer whose declared fields are written straight from the instance: each
-    # field's value is read from its `source` and passed through the field's own
-    # `to_representation` unless that returns the stored value as it is. The result equals DRF's
-    # own serialization, without its per-field machinery.
-    # (A comment, not a docstring: the schema would show it as every subclass's description.)
-
-    _plan: ClassVar[list[tuple[str, _Writer, _Writer]]]
-
-    @classmethod
-    def _writers(cls) -> list[tuple[str, _Writer, _Writer]]:
-        if "_plan" not in cls.__dict__:
-            plan = []
-            for name, field in cls().fields.items():
-                read: _Writer = _as_stored if field.source == "*" else attrgetter(field.source)
-                write = _as_stored if type(field) in _AS_STORED else _or_none(field.to_representation)
-                plan.append((name, read, write))
-            cls._plan = plan
-        return cls._plan
-
-    @classmethod
-    def represent(cls, instance: Any) -> dict[str, Any]:
-        """The object as the API returns it (without building a serializer)."""
-        return {name: write(read(instance)) for name, read, write in cls._writers()}
-
-    def to_representation(self, instance: Any) -> dict[str, Any]:
-        return self.represent(instance)
 
 
 class ReviewSerializer(OutputSerializer):

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.accounts.selectors import request_actor
+from apps.accounts.selectors import authenticated_user, request_actor
 from apps.accounts.throttles import MoneyMovementThrottle
 from apps.core.errors import InvalidRequest
 from apps.core.fields import AmountField, CurrencyField, IntegerField, MetadataField, TextField
@@ -19,44 +19,12 @@ from apps.core.idempotency import idempotent
 from apps.core.pagination import PAGE_PARAMETERS, page_params, page_schema, paginate
 from apps.core.pci import reject_card_data
 from apps.core.schema import blank_or, error_responses
-from apps.core.timestamps import iso_z
+from apps.core.serializers import ConstantField, OptionalTextField, OutputSerializer, TimestampField
 from apps.payments.serializers import PaymentMethodField
 from apps.subscriptions import selectors, services
 from apps.subscriptions.models import Subscription
 
 PAYMENT_METHOD_HELP = "A gateway token (tok_…, pm_…) or `wallet:<wallet id>` of your own wallet."
-
-
-def subscription_representation(subscription: Subscription) -> dict[str, Any]:
-    pending: dict[str, Any] = {}
-    if subscription.pending_amount is not None:
-        pending["amount"] = subscription.pending_amount
-    if subscription.pending_billing_cycle:
-        pending["billing_cycle"] = subscription.pending_billing_cycle
-    if subscription.pending_plan_id:
-        pending["plan_id"] = subscription.pending_plan_id
-    if subscription.pending_payment_method:
-        pending["payment_method"] = subscription.pending_payment_method
-    return {
-        "id": subscription.pk,
-        "object": "subscription",
-        "plan_id": subscription.plan_id,
-        "amount": subscription.amount,
-        "currency": subscription.currency,
-        "billing_cycle": subscription.billing_cycle,
-        "status": subscription.status,
-        "payment_method": subscription.payment_method,
-        "current_period_start": iso_z(subscription.current_period_start),
-        "current_period_end": iso_z(subscription.current_period_end),
-        "next_billing_date": iso_z(subscription.next_billing_date),
-        "trial_end_date": iso_z(subscription.trial_end_date),
-        "cancel_at_period_end": subscription.cancel_at_period_end,
-        "canceled_at": iso_z(subscription.canceled_at),
-        "metadata": subscription.metadata,
-        "pending_update": pending or None,
-        "latest_payment": subscription.latest_payment_id or None,
-        "created_at": iso_z(subscription.created_at),
-    }
 
 
 class PendingUpdateSerializer(serializers.Serializer):
@@ -66,37 +34,59 @@ class PendingUpdateSerializer(serializers.Serializer):
     payment_method = serializers.CharField(required=False)
 
 
-class SubscriptionOutputSerializer(serializers.Serializer):
-    """Documents the subscription object; `to_representation` builds it."""
+@extend_schema_field(PendingUpdateSerializer(allow_null=True))
+class PendingUpdateField(serializers.Field):
+    """The changes waiting for the next period: only the keys that are set; null when none is."""
 
-    id = serializers.CharField()
-    object = serializers.CharField()
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(source="*", **kwargs)
+
+    def to_representation(self, subscription: Subscription) -> dict[str, Any] | None:
+        pending: dict[str, Any] = {}
+        if subscription.pending_amount is not None:
+            pending["amount"] = subscription.pending_amount
+        if subscription.pending_billing_cycle:
+            pending["billing_cycle"] = subscription.pending_billing_cycle
+        if subscription.pending_plan_id:
+            pending["plan_id"] = subscription.pending_plan_id
+        if subscription.pending_payment_method:
+            pending["payment_method"] = subscription.pending_payment_method
+        return pending or None
+
+
+class SubscriptionOutputSerializer(OutputSerializer):
+    """The subscription object."""
+
+    id = serializers.CharField(source="pk")
+    object = ConstantField("subscription")
     plan_id = serializers.CharField()
     amount = serializers.IntegerField(help_text="Minor units of the currency, charged every cycle.")
     currency = serializers.CharField()
     billing_cycle = serializers.ChoiceField(choices=Subscription.Cycle.choices)
     status = serializers.ChoiceField(choices=Subscription.Status.choices)
     payment_method = serializers.CharField(help_text=PAYMENT_METHOD_HELP)
-    current_period_start = serializers.DateTimeField(
+    current_period_start = TimestampField(
         allow_null=True, help_text="Start of the last paid period (or of the trial)."
     )
-    current_period_end = serializers.DateTimeField(allow_null=True)
-    next_billing_date = serializers.DateTimeField(
+    current_period_end = TimestampField(allow_null=True)
+    next_billing_date = TimestampField(
         allow_null=True,
         help_text="When the next charge (or dunning retry) is made; null when ending, canceled or unpaid.",
     )
-    trial_end_date = serializers.DateTimeField(allow_null=True)
+    trial_end_date = TimestampField(allow_null=True)
     cancel_at_period_end = serializers.BooleanField()
-    canceled_at = serializers.DateTimeField(allow_null=True)
+    canceled_at = TimestampField(allow_null=True)
     metadata = serializers.DictField()
-    pending_update = PendingUpdateSerializer(
-        allow_null=True, help_text="Changes that take effect when the next period is charged."
+    pending_update = PendingUpdateField(help_text="Changes that take effect when the next period is charged.")
+    latest_payment = OptionalTextField(
+        source="latest_payment_id", help_text="The last charge attempt's payment."
     )
-    latest_payment = serializers.CharField(allow_null=True, help_text="The last charge attempt's payment.")
-    created_at = serializers.DateTimeField()
+    created_at = TimestampField()
 
-    def to_representation(self, instance: Subscription) -> dict[str, Any]:
-        return subscription_representation(instance)
+
+def subscription_representation(subscription: Subscription) -> dict[str, Any]:
+    """The subscription object of API.md (declared once, by `SubscriptionOutputSerializer`)."""
+    return SubscriptionOutputSerializer.represent(subscription)
 
 
 class SubscriptionListCreateApi(APIView):
@@ -139,7 +129,7 @@ class SubscriptionListCreateApi(APIView):
     def get(self, request: Request) -> Response:
         filters = selectors.parse_subscription_filters(request.query_params)
         page = paginate(
-            selectors.subscription_list(principal=request.user, filters=filters),
+            selectors.subscription_list(principal=authenticated_user(request), filters=filters),
             page_params(request.query_params),
         )
         return Response(
@@ -164,7 +154,7 @@ class SubscriptionListCreateApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         subscription = services.subscription_create(
-            actor=request_actor(request), owner=request.user, **data.validated_data
+            actor=request_actor(request), owner=authenticated_user(request), **data.validated_data
         )
         return Response(subscription_representation(subscription), status=201)
 
@@ -187,7 +177,9 @@ class SubscriptionDetailApi(APIView):
         responses={200: SubscriptionOutputSerializer, **error_responses(404)},
     )
     def get(self, request: Request, subscription_id: str) -> Response:
-        subscription = selectors.subscription_get(principal=request.user, subscription_id=subscription_id)
+        subscription = selectors.subscription_get(
+            principal=authenticated_user(request), subscription_id=subscription_id
+        )
         return Response(subscription_representation(subscription))
 
     @extend_schema(
@@ -206,7 +198,7 @@ class SubscriptionDetailApi(APIView):
         data.is_valid(raise_exception=True)
         subscription = services.subscription_update(
             actor=request_actor(request),
-            owner=request.user,
+            owner=authenticated_user(request),
             subscription_id=subscription_id,
             **data.validated_data,
         )
@@ -228,7 +220,7 @@ class SubscriptionDetailApi(APIView):
         at_period_end = _boolean(request.query_params.get("at_period_end"), param="at_period_end")
         subscription = services.subscription_cancel(
             actor=request_actor(request),
-            owner=request.user,
+            owner=authenticated_user(request),
             subscription_id=subscription_id,
             at_period_end=at_period_end,
         )

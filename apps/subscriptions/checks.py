@@ -8,7 +8,7 @@ from django.core import checks
 
 @checks.register()
 def check_billing_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
-    errors = []
+    errors: list[checks.CheckMessage] = []
     if settings.SUBSCRIPTION_FINAL_STATUS not in ("unpaid", "canceled"):
         errors.append(
             checks.Error("SUBSCRIPTION_FINAL_STATUS must be 'unpaid' or 'canceled'.", id="subscriptions.E001")

@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.accounts.selectors import request_actor
+from apps.accounts.selectors import authenticated_user, request_actor
 from apps.accounts.throttles import MoneyMovementThrottle
 from apps.core.fields import AmountField, CurrencyField, TextField
 from apps.core.idempotency import idempotent
@@ -60,7 +60,7 @@ class WalletsApi(APIView):
         responses={200: page_schema("WalletList", WalletOutputSerializer), **ERROR_RESPONSES},
     )
     def get(self, request: Request) -> Response:
-        page = wallet_list(user=request.user, params=page_params(request.query_params))
+        page = wallet_list(user=authenticated_user(request), params=page_params(request.query_params))
         return Response(page_body(page, WalletOutputSerializer))
 
     @extend_schema(
@@ -76,7 +76,9 @@ class WalletsApi(APIView):
     def post(self, request: Request) -> Response:
         serializer = self.CreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        wallet = wallet_create(actor=request_actor(request), user=request.user, **serializer.validated_data)
+        wallet = wallet_create(
+            actor=request_actor(request), user=authenticated_user(request), **serializer.validated_data
+        )
         return Response(WalletOutputSerializer(wallet).data, status=201)
 
 
@@ -85,7 +87,7 @@ class WalletDetailApi(APIView):
         operation_id="wallets_retrieve", responses={200: WalletOutputSerializer, **ERROR_RESPONSES}
     )
     def get(self, request: Request, wallet_id: str) -> Response:
-        wallet = wallet_get(user=request.user, wallet_id=wallet_id)
+        wallet = wallet_get(user=authenticated_user(request), wallet_id=wallet_id)
         return Response(WalletOutputSerializer(wallet).data)
 
 
@@ -118,11 +120,14 @@ class WalletDepositApi(APIView):
     )
     @idempotent
     def post(self, request: Request, wallet_id: str) -> Response:
-        wallet = wallet_get(user=request.user, wallet_id=wallet_id)
+        wallet = wallet_get(user=authenticated_user(request), wallet_id=wallet_id)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         txn = wallet_deposit(
-            actor=request_actor(request), user=request.user, wallet_id=wallet.pk, **serializer.validated_data
+            actor=request_actor(request),
+            user=authenticated_user(request),
+            wallet_id=wallet.pk,
+            **serializer.validated_data,
         )
         return Response(TransactionOutputSerializer(txn).data, status=201)
 
@@ -135,7 +140,7 @@ class WalletTransactionListApi(APIView):
     )
     def get(self, request: Request, wallet_id: str) -> Response:
         params = page_params(request.query_params)
-        page = paginate(wallet_transactions(user=request.user, wallet_id=wallet_id), params)
+        page = paginate(wallet_transactions(user=authenticated_user(request), wallet_id=wallet_id), params)
         return Response(page_body(page, TransactionOutputSerializer))
 
 
@@ -171,7 +176,7 @@ class TransferCreateApi(APIView):
         data = serializer.validated_data
         txn = wallet_transfer(
             actor=request_actor(request),
-            user=request.user,
+            user=authenticated_user(request),
             source_wallet_id=data["source_wallet"],
             destination_wallet_id=data["destination_wallet"],
             amount=data["amount"],

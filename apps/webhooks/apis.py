@@ -6,6 +6,8 @@ the raw body is read as bytes and verified before anything parses it.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
@@ -15,34 +17,34 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.schema import ErrorEnvelope, error_responses
+from apps.core.serializers import ConstantField, OutputSerializer
 from apps.webhooks import services
 from apps.webhooks.errors import WebhookBodyTooLarge
 from apps.webhooks.models import WebhookEvent
 from apps.webhooks.providers import authorize_net_events, stripe_events
 
 
-class WebhookReceiptSerializer(serializers.Serializer):
-    id = serializers.CharField(help_text="Paydesk's id for the stored event.")
-    object = serializers.CharField()
-    provider = serializers.ChoiceField(choices=WebhookEvent.Provider.choices)
-    provider_event_id = serializers.CharField()
-    type = serializers.CharField()
-    status = serializers.ChoiceField(choices=WebhookEvent.Status.choices)
+class WebhookReceipt(NamedTuple):
+    """What `services.webhook_event_receive` returns: the stored event and whether this stored it."""
+
+    event: WebhookEvent
+    created: bool
+
+    @property
+    def duplicate(self) -> bool:
+        return not self.created
+
+
+class WebhookReceiptSerializer(OutputSerializer):
+    id = serializers.CharField(source="event.pk", help_text="Paydesk's id for the stored event.")
+    object = ConstantField("webhook_event")
+    provider = serializers.ChoiceField(source="event.provider", choices=WebhookEvent.Provider.choices)
+    provider_event_id = serializers.CharField(source="event.provider_event_id")
+    type = serializers.CharField(source="event.type")
+    status = serializers.ChoiceField(source="event.status", choices=WebhookEvent.Status.choices)
     duplicate = serializers.BooleanField(
         help_text="True when this event was already stored: nothing was done."
     )
-
-    def to_representation(self, instance: tuple[WebhookEvent, bool]) -> dict:
-        event, created = instance
-        return {
-            "id": event.pk,
-            "object": "webhook_event",
-            "provider": event.provider,
-            "provider_event_id": event.provider_event_id,
-            "type": event.type,
-            "status": event.status,
-            "duplicate": not created,
-        }
 
 
 def _documented(
@@ -91,7 +93,7 @@ class _WebhookApi(APIView):
         received = services.webhook_event_receive(
             provider=self.provider, body=request.body, headers=request.headers
         )
-        return Response(WebhookReceiptSerializer(received).data, status=200)
+        return Response(WebhookReceiptSerializer.represent(WebhookReceipt(*received)), status=200)
 
 
 @_documented(

@@ -1,105 +1,26 @@
 """The Idempotency-Key contract of API.md, proven against real PostgreSQL and Redis.
 
-The views below stand for a money-moving endpoint: each execution leaves a visible row (an
-OutboxEvent of type EXECUTED, written in its own transaction), so "ran once" is a row count.
+The views of `idempotent_views` stand for a money-moving endpoint: each execution leaves a visible
+row (an OutboxEvent of type EXECUTED, written in its own transaction), so "ran once" is a row
+count. Concurrency, crashes, expiry and Redis outages: test_idempotency_in_flight.py.
 """
 
-import socket
-import threading
-import time
 from datetime import timedelta
 
 import pytest
-import redis
 from django.core.cache import caches
-from django.db import connection, transaction
-from django.urls import path
 from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
-from rest_framework import serializers
-from rest_framework.response import Response
 from rest_framework.test import APIClient
-from rest_framework.views import APIView
 
 from apps.accounts.models import User
-from apps.core.errors import InvalidRequest
-from apps.core.fields import AmountField
-from apps.core.idempotency import build_scope, idempotent, is_stored, request_fingerprint
-from apps.core.models import IdempotencyRecord, OutboxEvent
+from apps.core.idempotency import build_scope, is_stored, request_fingerprint
+from apps.core.models import IdempotencyRecord
 from apps.core.tasks import purge_idempotency_records
+from apps.core.tests import idempotent_views
+from apps.core.tests.idempotent_views import CHARGES, OTHER_CHARGES, executions, post
 
-EXECUTED = "test.idempotent_view_executed"
-CHARGES = "/api/v1/test/charges"
-OTHER_CHARGES = "/api/v1/test/other-charges"
-
-# Holds the "slow" outcome inside the view until a test lets it finish.
-release_slow_view = threading.Event()
-
-
-class ChargeCreateApi(APIView):
-    class InputSerializer(serializers.Serializer):
-        amount = AmountField()
-        outcome = serializers.ChoiceField(choices=["ok", "declined", "crash", "slow"], default="ok")
-
-    @extend_schema(request=InputSerializer, responses={201: OpenApiTypes.OBJECT})
-    @idempotent
-    def post(self, request):
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        if data["outcome"] == "slow":
-            release_slow_view.wait(timeout=10)
-        execution = _record_execution(principal=request.user.pk, amount=data["amount"])
-        if data["outcome"] == "declined":
-            raise InvalidRequest("The wallet balance is too low.", code="insufficient_funds", param="amount")
-        if data["outcome"] == "crash":
-            raise RuntimeError("the process fell over after the work was committed")
-        return Response({"id": execution.id, "amount": data["amount"]}, status=201)
-
-
-def _record_execution(*, principal: str, amount: int) -> OutboxEvent:
-    with transaction.atomic(durable=True):
-        return OutboxEvent.objects.create(
-            event_type=EXECUTED, aggregate_type="user", aggregate_id=principal, payload={"amount": amount}
-        )
-
-
-urlpatterns = [
-    path(CHARGES.removeprefix("/"), ChargeCreateApi.as_view()),
-    path(OTHER_CHARGES.removeprefix("/"), ChargeCreateApi.as_view()),
-]
-
-pytestmark = pytest.mark.urls(__name__)
-
-
-def executions() -> int:
-    return OutboxEvent.objects.filter(event_type=EXECUTED).count()
-
-
-@pytest.fixture
-def user():
-    return User.objects.create_user("payer@example.com")
-
-
-@pytest.fixture
-def payer(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
-
-
-def post(client: APIClient, body, *, key: str | None = "key-1", url: str = CHARGES):
-    headers = {} if key is None else {"Idempotency-Key": key}
-    return client.post(url, body, format="json", headers=headers)
-
-
-@pytest.fixture
-def _release_slow_view():
-    release_slow_view.clear()
-    yield
-    release_slow_view.set()
+pytestmark = pytest.mark.urls("apps.core.tests.idempotent_views")
 
 
 # --- replay -------------------------------------------------------------------------------------
@@ -351,150 +272,6 @@ def test_fingerprint_ignores_key_order_but_not_values():
     assert request_fingerprint({"a": "\ud800"}) != request_fingerprint({"a": "x"})
 
 
-# --- Redis down -----------------------------------------------------------------------------------
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def _redis_unreachable(settings):
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": f"redis://127.0.0.1:{_closed_port()}/0",
-            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5},
-        }
-    }
-    with pytest.raises(redis.exceptions.ConnectionError):
-        caches["default"].get("probe")
-
-
-@pytest.mark.django_db
-@pytest.mark.usefixtures("_redis_unreachable")
-def test_without_redis_a_retry_still_runs_once_and_replays(payer):
-    first = post(payer, {"amount": 500})
-
-    second = post(payer, {"amount": 500})
-    reused = post(payer, {"amount": 501})
-
-    assert first.status_code == 201
-    assert second["Idempotent-Replayed"] == "true"
-    assert second.json() == first.json()
-    assert reused.status_code == 422
-    assert executions() == 1
-
-
-# --- in flight, crashed, expired ------------------------------------------------------------------
-
-
-def _post_in_thread(user: User, body: dict, results: list) -> threading.Thread:
-    def run():
-        try:
-            client = APIClient()
-            client.force_authenticate(user)
-            results.append(post(client, body))
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread
-
-
-def _wait_for_started_record(timeout: float = 5.0) -> IdempotencyRecord:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        record = IdempotencyRecord.objects.filter(state=IdempotencyRecord.State.STARTED).first()
-        if record is not None:
-            return record
-        time.sleep(0.01)
-    raise AssertionError("the first request never claimed its key")
-
-
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.usefixtures("_release_slow_view")
-def test_claim_is_committed_before_the_view_runs_and_blocks_a_second_run(payer, user, settings):
-    settings.IDEMPOTENCY_WAIT_SECONDS = 0.3
-    body = {"amount": 500, "outcome": "slow"}
-    results: list = []
-    first = _post_in_thread(user, body, results)
-    record = _wait_for_started_record()  # seen from this connection while the view still runs
-
-    while_running = post(payer, body)
-    release_slow_view.set()
-    first.join(timeout=10)
-    after = post(payer, body)
-
-    assert record.fingerprint == request_fingerprint(body)
-    assert while_running.status_code == 409
-    assert while_running.json()["error"]["type"] == "idempotency_error"
-    assert while_running.json()["error"]["code"] == "idempotency_key_in_use"
-    assert results[0].status_code == 201
-    assert after["Idempotent-Replayed"] == "true"
-    assert after.json() == results[0].json()
-    assert executions() == 1
-
-
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.usefixtures("_release_slow_view")
-def test_retry_while_the_first_runs_waits_and_replays_its_response(payer, user, settings):
-    settings.IDEMPOTENCY_WAIT_SECONDS = 10
-    body = {"amount": 500, "outcome": "slow"}
-    results: list = []
-    first = _post_in_thread(user, body, results)
-    _wait_for_started_record()
-    threading.Timer(0.3, release_slow_view.set).start()
-
-    waited = post(payer, body)
-    first.join(timeout=10)
-
-    assert waited.status_code == 201
-    assert waited["Idempotent-Replayed"] == "true"
-    assert waited.json() == results[0].json()
-    assert executions() == 1
-
-
-@pytest.mark.django_db
-def test_key_left_started_by_a_crashed_process_answers_409_and_is_not_rerun(payer, user, settings):
-    settings.IDEMPOTENCY_WAIT_SECONDS = 0.1
-    IdempotencyRecord.objects.create(
-        scope=build_scope(principal=user.pk, method="POST", path=CHARGES),
-        key="key-1",
-        fingerprint=request_fingerprint({"amount": 500}),
-    )
-
-    response = post(payer, {"amount": 500})
-
-    assert response.status_code == 409
-    assert response.json()["error"]["code"] == "idempotency_key_in_use"
-    assert executions() == 0
-
-
-@pytest.mark.django_db
-@pytest.mark.parametrize("state", ["started", "completed"])
-def test_expired_key_is_free_again(payer, user, settings, state):
-    settings.IDEMPOTENCY_TTL_HOURS = 24
-    completed = {"response_status": 201, "response_body": {"id": "old"}, "completed_at": timezone.now()}
-    IdempotencyRecord.objects.create(
-        scope=build_scope(principal=user.pk, method="POST", path=CHARGES),
-        key="key-1",
-        fingerprint=request_fingerprint({"amount": 999}),
-        state=state,
-        created_at=timezone.now() - timedelta(hours=24, seconds=1),
-        **(completed if state == "completed" else {}),
-    )
-
-    response = post(payer, {"amount": 500})
-
-    assert response.status_code == 201
-    assert "Idempotent-Replayed" not in response
-    assert executions() == 1
-
-
 # --- purge ----------------------------------------------------------------------------------------
 
 
@@ -524,7 +301,7 @@ def test_purge_deletes_only_records_older_than_the_ttl(settings):
 
 
 def test_idempotency_key_header_is_documented_in_the_schema():
-    schema = SchemaGenerator(patterns=urlpatterns).get_schema(request=None, public=True)
+    schema = SchemaGenerator(patterns=idempotent_views.urlpatterns).get_schema(request=None, public=True)
 
     parameters = schema["paths"][CHARGES]["post"]["parameters"]
 

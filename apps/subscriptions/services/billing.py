@@ -195,7 +195,7 @@ def _billing_begin(*, subscription_id: str, now: datetime) -> ChargePlan | Outco
 def _billing_prepare(*, subscription_id: str, now: datetime) -> Subscription | Outcome:
     """Ends a subscription that reached its cancel-at-period-end, or applies its pending changes."""
     subscription = lock_subscription(subscription_id)
-    if not _is_due(subscription, now):
+    if not _is_due(subscription, now) or subscription.due_at is None:  # (due_at: narrowed for mypy)
         return Outcome.SKIPPED
     before = audit_view(subscription)
     if subscription.cancel_at_period_end:

@@ -15,7 +15,7 @@ import stripe
 from django.conf import settings
 
 from apps.gateways.stripe_gateway import METADATA_KEY, failure_code
-from apps.payments.provider_events import ProviderChange
+from apps.payments.provider_events import ChangeKind, ProviderChange
 from apps.webhooks.errors import (
     WebhookNotConfigured,
     WebhookSignatureExpired,
@@ -104,6 +104,12 @@ def _text(obj: dict[str, Any], name: str) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _object(obj: dict[str, Any], name: str) -> dict[str, Any]:
+    """A nested object of the event ({} when it is missing or is not an object)."""
+    value = obj.get(name)
+    return value if isinstance(value, dict) else {}
+
+
 def _amount(obj: dict[str, Any], name: str) -> int | None:
     value = obj.get(name)
     return value if isinstance(value, int) and not isinstance(value, bool) else None
@@ -127,7 +133,7 @@ def _intent_succeeded(intent: dict[str, Any]) -> list[ProviderChange]:
 
 
 def _intent_failed(intent: dict[str, Any]) -> list[ProviderChange]:
-    error = intent.get("last_payment_error") if isinstance(intent.get("last_payment_error"), dict) else {}
+    error = _object(intent, "last_payment_error")
     return [
         ProviderChange(
             kind="failed",
@@ -153,7 +159,7 @@ def _charge_captured(charge: dict[str, Any]) -> list[ProviderChange]:
 
 
 def _charge_failed(charge: dict[str, Any]) -> list[ProviderChange]:
-    outcome = charge.get("outcome") if isinstance(charge.get("outcome"), dict) else {}
+    outcome = _object(charge, "outcome")
     error = {"decline_code": _text(outcome, "reason"), "code": _text(charge, "failure_code")}
     return [
         ProviderChange(
@@ -165,7 +171,7 @@ def _charge_failed(charge: dict[str, Any]) -> list[ProviderChange]:
     ]
 
 
-_REFUND_APPLIES = {
+_REFUND_APPLIES: dict[str, ChangeKind] = {
     "succeeded": "refunded",
     "pending": "refunded",
     "failed": "refund_failed",
@@ -193,9 +199,10 @@ def _refund(refund: dict[str, Any]) -> list[ProviderChange]:
 def _charge_refunded(charge: dict[str, Any]) -> list[ProviderChange]:
     """Each refund the charge lists, applied by its id. API versions since 2022-11-15 no longer
     list them on the charge: those accounts subscribe to `refund.created` instead."""
-    refunds = charge.get("refunds") if isinstance(charge.get("refunds"), dict) else {}
-    listed = refunds.get("data") if isinstance(refunds.get("data"), list) else []
-    found = []
+    listed = _object(charge, "refunds").get("data")
+    found: list[ProviderChange] = []
+    if not isinstance(listed, list):
+        return found
     for refund in listed:
         if isinstance(refund, dict):
             found.extend(

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
+import stripe
 from django.test import Client
 
+from apps.payments.models import Payment
+from apps.payments.services import payment_create
 from apps.payments.tests.conftest import fake_stripe  # noqa: F401 - the shared Stripe look-alike
 from apps.webhooks.tests.factories import ANET_KEY, STRIPE_SECRET, anet_signature, encode, stripe_signature
 
@@ -47,3 +50,37 @@ def deliver():
             )
 
     return Deliver()
+
+
+@pytest.fixture
+def stripe_payment(fake_stripe, settings, user):  # noqa: F811 - the fixture imported above
+    """`stripe_payment(amount)`: a EUR payment charged through the Stripe gateway (the fake)."""
+    settings.PAYMENT_GATEWAY = "stripe"
+    settings.STRIPE_TIMEOUT_SECONDS = 0.5
+
+    def make(amount=5000, **fields):
+        return payment_create(
+            actor=user, owner=user, amount=amount, currency="EUR", payment_method="tok_visa", **fields
+        )
+
+    return make
+
+
+@pytest.fixture
+def dashboard(fake_stripe):  # noqa: F811 - the fixture imported above
+    """Stripe's API as the merchant's dashboard uses it: changes made at Stripe, not through Paydesk."""
+    return stripe.StripeClient(fake_stripe.api_key, base_addresses={"api": fake_stripe.url}).v1
+
+
+@pytest.fixture
+def lost_answer_payment(stripe_payment, fake_stripe, dashboard):  # noqa: F811 - the fixture imported above
+    """A payment Stripe charged but whose answer never came back: `reconcile`, no gateway reference.
+    Returns (payment, the PaymentIntent as Stripe holds it)."""
+    fake_stripe.hang_next(1, seconds=2)
+    payment = stripe_payment(5000)
+    assert payment.status == Payment.Status.RECONCILE
+    assert payment.gateway_reference == ""
+    found = dashboard.payment_intents.search(
+        params={"query": f"metadata['paydesk_idempotency_key']:'{payment.pk}'"}
+    )
+    return payment, found.data[0].to_dict()

@@ -17,6 +17,8 @@ from typing import Any
 
 import stripe
 
+from apps.webhooks.models import WebhookEvent
+
 STRIPE_SECRET = "whsec_paydesk_test_current_0123456789"
 STRIPE_OLD_SECRET = "whsec_paydesk_test_previous_9876543210"
 # Authorize.Net Signature Keys are 128 hex digits; the HMAC is keyed with that text, not its bytes.
@@ -57,3 +59,9 @@ def anet_signature(body: bytes, key: str = ANET_KEY) -> str:
 
 def encode(event: dict) -> bytes:
     return json.dumps(event, separators=(",", ":")).encode()
+
+
+def received(response) -> WebhookEvent:
+    """The stored event a delivery was answered with (asserting the 200)."""
+    assert response.status_code == 200, response.content
+    return WebhookEvent.objects.get(pk=response.json()["id"])

@@ -6,10 +6,8 @@ services, on the Stripe gateway against the local Stripe look-alike or on the si
 
 import io
 import threading
-import time
 
 import pytest
-import stripe
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
@@ -17,54 +15,15 @@ from django.test import Client
 
 from apps.audit.models import AuditLog
 from apps.core.models import DeadLetter, OutboxEvent
-from apps.payments.models import Payment, Refund
+from apps.payments.models import Refund
 from apps.payments.services import payment_create
 from apps.payments.tests.factories import sum_of_postings
 from apps.webhooks.models import WebhookEvent
-from apps.webhooks.tests.factories import anet_event, encode, stripe_event, stripe_signature
+from apps.webhooks.tests.factories import anet_event, encode, received, stripe_event, stripe_signature
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 S = WebhookEvent.Status
-
-
-@pytest.fixture
-def stripe_payment(fake_stripe, settings, user):
-    """`stripe_payment(amount)`: a EUR payment charged through the Stripe gateway (the fake)."""
-    settings.PAYMENT_GATEWAY = "stripe"
-    settings.STRIPE_TIMEOUT_SECONDS = 0.5
-
-    def make(amount=5000, **fields):
-        return payment_create(
-            actor=user, owner=user, amount=amount, currency="EUR", payment_method="tok_visa", **fields
-        )
-
-    return make
-
-
-@pytest.fixture
-def dashboard(fake_stripe):
-    """Stripe's API as the merchant's dashboard uses it: changes made at Stripe, not through Paydesk."""
-    return stripe.StripeClient(fake_stripe.api_key, base_addresses={"api": fake_stripe.url}).v1
-
-
-@pytest.fixture
-def lost_answer_payment(stripe_payment, fake_stripe, dashboard):
-    """A payment Stripe charged but whose answer never came back: `reconcile`, no gateway reference.
-    Returns (payment, the PaymentIntent as Stripe holds it)."""
-    fake_stripe.hang_next(1, seconds=2)
-    payment = stripe_payment(5000)
-    assert payment.status == Payment.Status.RECONCILE
-    assert payment.gateway_reference == ""
-    found = dashboard.payment_intents.search(
-        params={"query": f"metadata['paydesk_idempotency_key']:'{payment.pk}'"}
-    )
-    return payment, found.data[0].to_dict()
-
-
-def received(response):
-    assert response.status_code == 200, response.content
-    return WebhookEvent.objects.get(pk=response.json()["id"])
 
 
 # --- refunds made at the provider --------------------------------------------------------------
@@ -258,121 +217,6 @@ def test_event_stored_while_the_broker_was_down_is_processed_by_the_sweep(stripe
     assert event.status == S.PROCESSED
     payment.refresh_from_db()
     assert payment.amount_refunded == 500
-
-
-# --- late success, failure, ordering ------------------------------------------------------------
-
-
-def test_late_success_settles_a_payment_whose_answer_was_lost(lost_answer_payment, deliver, auth_client):
-    payment, intent = lost_answer_payment
-
-    event = received(deliver.stripe(stripe_event("payment_intent.succeeded", intent)))
-
-    assert event.status == S.PROCESSED
-    shown = auth_client.get(f"/api/v1/payments/{payment.pk}").json()
-    assert (shown["status"], shown["amount_captured"], shown["gateway_reference"]) == (
-        "succeeded",
-        5000,
-        intent["id"],
-    )
-    assert sum_of_postings("platform_revenue", "EUR") == 5000
-    call_command("reconcile_payments")  # nothing left to settle, nothing doubles
-    assert sum_of_postings("platform_revenue", "EUR") == 5000
-    audit = AuditLog.objects.filter(entity_id=payment.pk, action="payment.capture").get()
-    assert audit.after["webhook_event"] == event.pk
-
-
-def test_older_failure_arriving_after_a_newer_success_never_rolls_it_back(lost_answer_payment, deliver):
-    payment, intent = lost_answer_payment
-    now = int(time.time())
-    received(deliver.stripe(stripe_event("payment_intent.succeeded", intent, created=now)))
-    failed_intent = {
-        **intent,
-        "status": "requires_payment_method",
-        "last_payment_error": {"code": "card_declined"},
-    }
-
-    stale = received(
-        deliver.stripe(stripe_event("payment_intent.payment_failed", failed_intent, created=now - 60))
-    )
-
-    assert stale.status == S.IGNORED
-    payment.refresh_from_db()
-    assert payment.status == "succeeded"
-    assert sum_of_postings("platform_revenue", "EUR") == 5000
-
-
-def test_older_success_arriving_after_a_newer_failure_is_ignored_not_dead(lost_answer_payment, deliver):
-    payment, intent = lost_answer_payment
-    now = int(time.time())
-    failed_intent = {
-        **intent,
-        "last_payment_error": {"code": "card_declined", "decline_code": "expired_card"},
-    }
-    received(deliver.stripe(stripe_event("payment_intent.payment_failed", failed_intent, created=now)))
-
-    older = received(deliver.stripe(stripe_event("payment_intent.succeeded", intent, created=now - 60)))
-
-    assert older.status == S.IGNORED
-    assert older.outcome.startswith("superseded")
-    payment.refresh_from_db()
-    assert (payment.status, payment.failure_code) == ("failed", "expired_card")
-    assert sum_of_postings("platform_revenue", "EUR") == 0
-
-
-def test_success_for_a_payment_paydesk_recorded_as_failed_goes_to_a_person(stripe_payment, deliver, user):
-    declined = payment_create(
-        actor=user, owner=user, amount=900, currency="EUR", payment_method="tok_chargeDeclined"
-    )
-    assert declined.status == "failed"
-    assert declined.gateway_reference
-    intent = {
-        "id": declined.gateway_reference,
-        "object": "payment_intent",
-        "amount_received": 900,
-        "currency": "eur",
-    }
-
-    event = received(deliver.stripe(stripe_event("payment_intent.succeeded", intent)))
-
-    assert event.status == S.DEAD
-    assert "recorded as failed" in event.last_error
-    assert sum_of_postings("platform_revenue", "EUR") == 0
-
-
-def test_refund_delivered_before_the_success_waits_then_replay_applies_it(
-    lost_answer_payment, dashboard, deliver, settings
-):
-    payment, intent = lost_answer_payment
-    refund = dashboard.refunds.create(params={"payment_intent": intent["id"], "amount": 5000}).to_dict()
-    # Nothing names the payment yet: its gateway reference is written when the success is applied.
-    early = received(deliver.stripe(stripe_event("refund.created", refund)))
-    assert early.status == S.DEAD  # eager retries ran out before the success arrived
-    assert early.attempts == settings.WEBHOOK_MAX_ATTEMPTS
-    received(deliver.stripe(stripe_event("payment_intent.succeeded", intent)))
-
-    call_command("replay_webhooks", "--id", early.provider_event_id)
-
-    early.refresh_from_db()
-    assert early.status == S.PROCESSED
-    payment.refresh_from_db()
-    assert (payment.status, payment.amount_refunded) == ("refunded", 5000)
-    assert sum_of_postings("platform_revenue", "EUR") == 0
-
-
-def test_payment_failed_at_the_provider_fails_a_payment_waiting_for_its_outcome(lost_answer_payment, deliver):
-    payment, intent = lost_answer_payment
-    failed_intent = {
-        **intent,
-        "last_payment_error": {"code": "card_declined", "decline_code": "insufficient_funds"},
-    }
-
-    event = received(deliver.stripe(stripe_event("payment_intent.payment_failed", failed_intent)))
-
-    assert event.status == S.PROCESSED
-    payment.refresh_from_db()
-    assert (payment.status, payment.failure_code) == ("failed", "insufficient_funds")
-    assert OutboxEvent.objects.filter(event_type="payment.failed", aggregate_id=payment.pk).exists()
 
 
 # --- disputes, unknown events --------------------------------------------------------------------

@@ -107,8 +107,8 @@ class Command(BaseCommand):
             for entry_id, currency, total in ledger_unbalanced_entries()
         ]
         problems += [
-            f"entry {entry.pk} has {entry.lines} posting(s); an entry needs at least two"
-            for entry in ledger_entries_without_postings()
+            f"entry {entry_id} has {lines} posting(s); an entry needs at least two"
+            for entry_id, lines in ledger_entries_without_postings()
         ]
         problems += [
             f"posting {posting.pk} of entry {posting.entry_id} is in {posting.currency}, "
