@@ -20,6 +20,11 @@ def _owned_wallets(*, user: User) -> QuerySet[Wallet]:
     return Wallet.objects.filter(user=user)
 
 
+def wallets_of_user(*, user_id: str) -> QuerySet[Wallet]:
+    """Every wallet of the user, by currency: for staff reads (no cache, no principal check)."""
+    return Wallet.objects.filter(user_id=user_id).order_by("currency")
+
+
 def wallet_list(*, user: User, params: PageParams) -> Page[Wallet]:
     return cache.read_through(
         scope=cache.user_scope(user.pk),
