@@ -37,6 +37,10 @@ class ReadOnlyMixin:
         return False
 
 
+# A pending deposit's card token (encrypted at rest) is kept for the worker's retries: never shown.
+TRANSACTION_HIDDEN = ("payment_method_token",)
+
+
 def _wallet_label(wallet: Wallet) -> str:
     return f"{wallet.pk} — {wallet.user} ({Money(wallet.balance, wallet.currency)}, {wallet.status})"
 
@@ -157,7 +161,10 @@ class TransactionAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_filter = ("type", "status", "currency")
     search_fields = ("=id", "=source_wallet__id", "=destination_wallet__id", "=gateway_reference")
     date_hierarchy = "created_at"
-    readonly_fields = [field.name for field in Transaction._meta.fields]
+    exclude = TRANSACTION_HIDDEN
+    readonly_fields = [
+        field.name for field in Transaction._meta.fields if field.name not in TRANSACTION_HIDDEN
+    ]
 
     @admin.display(description="amount", ordering="amount")
     def amount_display(self, txn: Transaction) -> str:
