@@ -13,6 +13,7 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
 
+from apps.core.admin import ReadOnlyMixin
 from apps.core.admin_confirmation import Item, NoteForm, action_fields, note_confirmation
 from apps.core.errors import ApplicationError
 from apps.core.money import Money
@@ -24,17 +25,6 @@ PROMPTS = {
     "freeze": "Freeze these wallets? A frozen wallet neither sends nor receives money. Say why:",
     "unfreeze": "Unfreeze these wallets? They can send and receive money again. Say why:",
 }
-
-
-class ReadOnlyMixin:
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 # A pending deposit's card token (encrypted at rest) is kept for the worker's retries: never shown.
