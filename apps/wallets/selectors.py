@@ -26,11 +26,13 @@ def wallets_of_user(*, user_id: str) -> QuerySet[Wallet]:
 
 
 def wallet_list(*, user: User, params: PageParams) -> Page[Wallet]:
-    return cache.read_through(
+    page = cache.read_through(
         scope=cache.user_scope(user.pk),
         key=f"list:{params.cache_key}",
         load=lambda: paginate(_owned_wallets(user=user), params),
     )
+    # A page is never None (read_through stores and returns what `load` gave); typed for mypy.
+    return page if page is not None else paginate(_owned_wallets(user=user), params)
 
 
 def wallet_get(*, user: User, wallet_id: str, param: str | None = None) -> Wallet:
