@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 from apps.accounts.models import Roles, User
 from apps.accounts.services import api_key_create, auth_session_start
 from apps.accounts.tests.factories import UserFactory
+from tests.fakes.stripe_server import FakeStripe
 from tests.workers import tasks_published_to
 
 
@@ -45,6 +46,16 @@ def broker_down():
     """The test runs with the broker unreachable: publishing fails at once (tasks not eager)."""
     with tasks_published_to():
         yield
+
+
+@pytest.fixture
+def fake_stripe(settings):
+    """A Stripe look-alike on a free local port; STRIPE_API_KEY and STRIPE_API_BASE point at it.
+    (Shared by the gateways, payments and webhooks tests.)"""
+    with FakeStripe() as server:
+        settings.STRIPE_API_KEY = server.api_key
+        settings.STRIPE_API_BASE = server.url
+        yield server
 
 
 @pytest.fixture

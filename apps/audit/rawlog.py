@@ -1,6 +1,6 @@
 """The raw-log sink: every gateway exchange and notification outcome, copied to MongoDB.
 
-    payment step (transaction) ─ GatewayAttempt row + `payment.gateway_exchange` event (outbox)
+    gateway call (payment or deposit) ─ GatewayAttempt row + `payment.gateway_exchange` event (outbox)
     notification send (transaction) ─ `notification.sent` / `notification.failed` event (outbox)
         └► consumer "audit.raw_log" queues `apps.audit.tasks.write_raw_log(event_id)` (queue raw_logs)
               └► one document per event, `_id` = the event id, upserted into MongoDB
@@ -41,26 +41,29 @@ COLLECTION_OF = {
 DEAD_LETTER_KIND = "raw_log"
 
 
-def raw_log_gateway_exchange(*, payment: Any, attempt: Any, outcome: Any) -> OutboxEvent:
+def raw_log_gateway_exchange(*, subject: Any, attempt: Any, outcome: Any) -> OutboxEvent:
     """Announces one call to a gateway, inside the transaction that records its GatewayAttempt.
 
-    `outcome` is the gateway's GatewayResult or the GatewayError it raised. The request is what
-    Paydesk asked for (never the payment method token); the response is the gateway's own answer.
+    `subject` is what the call was for (a payment, or a deposit's `ChargeSubject`); its id goes
+    under the payload key `payment` (documented in docs/events.md, read by the raw-log documents'
+    `payment_id` and by `raw_logs --payment`). `outcome` is the gateway's GatewayResult or the
+    GatewayError it raised. The request is what Paydesk asked for (never the payment method token);
+    the response is the gateway's own answer.
     """
     return emit_event(
         event_type=GATEWAY_EXCHANGE,
         aggregate=attempt,
         payload=scrub(
             {
-                "payment": payment.pk,
+                "payment": subject.pk,
                 "attempt": attempt.pk,
-                "gateway": payment.gateway,
+                "gateway": subject.gateway,
                 "operation": attempt.operation,
                 "idempotency_key": attempt.idempotency_key,
                 "outcome": attempt.outcome,
                 "error_code": attempt.error_code,
                 "latency_ms": attempt.latency_ms,
-                "request": _request(payment, attempt),
+                "request": _request(subject, attempt),
                 "response": _response(outcome),
                 "occurred_at": attempt.created_at.isoformat(),
             }
@@ -68,18 +71,18 @@ def raw_log_gateway_exchange(*, payment: Any, attempt: Any, outcome: Any) -> Out
     )
 
 
-def _request(payment: Any, attempt: Any) -> dict[str, Any]:
+def _request(subject: Any, attempt: Any) -> dict[str, Any]:
     request: dict[str, Any] = {
         "operation": attempt.operation,
         "idempotency_key": attempt.idempotency_key,
-        "reference": payment.gateway_reference or None,
-        "currency": payment.currency,
+        "reference": subject.gateway_reference or None,
+        "currency": subject.currency,
     }
     if attempt.operation == "authorize":
-        request["amount"] = payment.amount
-        request["capture_method"] = payment.capture_method
+        request["amount"] = subject.amount
+        request["capture_method"] = subject.capture_method
     elif attempt.operation == "capture":
-        request["amount"] = payment.operation_amount
+        request["amount"] = subject.operation_amount
     elif attempt.operation == "refund":
         request["refund"] = attempt.idempotency_key
     return request

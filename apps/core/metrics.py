@@ -3,10 +3,11 @@
 Two kinds, by where the truth lives:
 
 - Instruments observed where the thing happens, in the process doing it: gateway call latency
-  (`observe_gateway`, called by the code that calls a gateway), review decision latency
-  (`observe_review_decision`, once a decision commits) and Celery task outcomes (Celery signals). Under gunicorn every worker
-  process writes them to PROMETHEUS_MULTIPROC_DIR and a scrape adds them up
-  (`docker/gunicorn.conf.py`); a Celery worker serves its own on CELERY_WORKER_METRICS_PORT.
+  (`observe_gateway`, called by `apps.gateways.calls.gateway_call`, the one way payments and
+  deposits call a gateway), review decision latency (`observe_review_decision`, once a decision
+  commits) and Celery task outcomes (Celery signals). Under gunicorn every worker process writes
+  them to PROMETHEUS_MULTIPROC_DIR and a scrape adds them up (`docker/gunicorn.conf.py`); a Celery
+  worker serves its own on CELERY_WORKER_METRICS_PORT.
 - State read from the database at scrape time (`DatabaseStateCollector`): payments by status and
   gateway, the review queue, ledger entries, open dead letters, the outbox backlog, webhook lag,
   replica lag. Every process sees the same numbers, restarts lose nothing, and the queries are

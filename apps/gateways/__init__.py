@@ -39,7 +39,7 @@ __all__ = [
 
 def get_gateway(name: str | None = None) -> PaymentGateway:
     """The gateway called `name`, or the one settings.PAYMENT_GATEWAY names ("simulated" by default)."""
-    name = name or getattr(settings, "PAYMENT_GATEWAY", "simulated")
+    name = name or str(getattr(settings, "PAYMENT_GATEWAY", "simulated"))
     try:
         path = GATEWAYS[name]
     except KeyError:

@@ -153,7 +153,7 @@ def attempt_record(
         error_code=(_error_code(outcome) or "")[:64],
         latency_ms=latency_ms,
     )
-    raw_log_gateway_exchange(payment=subject, attempt=attempt, outcome=outcome)
+    raw_log_gateway_exchange(subject=subject, attempt=attempt, outcome=outcome)
     return attempt
 
 

@@ -5,38 +5,11 @@ by `subject_id`, the prefixed id of its subject (`pay_…` for a payment step or
 transaction's `txn_…` for a deposit). The tables were created by the payments app and keep its names.
 """
 
-from typing import Any
-
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
 from apps.core.ids import PrefixedIdField
-
-
-class GatewayAttemptQuerySet(models.QuerySet):
-    """Attempts. TRANSITIONAL: until payments records its attempts through `gateway_call` /
-    `attempt_record` (the payments split switches to them), its code still names the subject the
-    way it did when the field was a foreign key to Payment: `payment=<Payment>` on create and
-    `payment_id=` in lookups. Both are read as `subject_id`; drop this once nothing uses them."""
-
-    def create(self, **kwargs: Any) -> "GatewayAttempt":
-        if "payment" in kwargs:
-            kwargs["subject_id"] = kwargs.pop("payment").pk
-        return super().create(**kwargs)
-
-    def filter(self, *args: Any, **kwargs: Any) -> "GatewayAttemptQuerySet":
-        return super().filter(*args, **_subject_lookup(kwargs))
-
-    def exclude(self, *args: Any, **kwargs: Any) -> "GatewayAttemptQuerySet":
-        return super().exclude(*args, **_subject_lookup(kwargs))
-
-
-def _subject_lookup(kwargs: dict[str, Any]) -> dict[str, Any]:
-    if "payment_id" in kwargs:
-        kwargs = {**kwargs, "subject_id": kwargs["payment_id"]}
-        del kwargs["payment_id"]
-    return kwargs
 
 
 class GatewayAttempt(models.Model):
@@ -49,8 +22,6 @@ class GatewayAttempt(models.Model):
     error_code = models.CharField(max_length=64, blank=True, default="")
     latency_ms = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
-
-    objects = GatewayAttemptQuerySet.as_manager()
 
     class Meta:
         db_table = "payments_gatewayattempt"  # created by the payments app, before gateways was one

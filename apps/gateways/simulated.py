@@ -80,6 +80,15 @@ _OPERATION_STATUS: dict[str, ResultStatus] = {
     Kind.REFUND: "refunded",
 }
 
+# A charge's state as a result's status (a pending charge is not one: `retrieve` answers None).
+_SETTLED_STATUS: dict[str, ResultStatus] = {
+    Status.AUTHORIZED: "authorized",
+    Status.CAPTURED: "captured",
+    Status.FAILED: "failed",
+    Status.VOIDED: "voided",
+    Status.REFUNDED: "refunded",
+}
+
 
 def _own_transaction() -> transaction.Atomic:
     # Durable: the gateway commits on its own, like a remote system, and refuses to be called from
@@ -136,7 +145,7 @@ class SimulatedGateway:
             charge = SimulatedCharge.objects.filter(idempotency_key=idempotency_key).first()
         if charge is None or charge.status == Status.PENDING:
             return None  # never charged: the gateway only ever answered with transient errors
-        return _result(charge, status=charge.status)
+        return _result(charge, status=_SETTLED_STATUS[charge.status])
 
     def _operate(self, *, kind: str, reference: str, amount: int | None, key: str) -> GatewayResult:
         with _own_transaction():

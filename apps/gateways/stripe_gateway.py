@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import requests
 import stripe
 import urllib3
 from django.conf import settings
+from stripe.params import PaymentIntentCreateParams
 
 from apps.core.scrubbing import scrub
 from apps.gateways.base import (
@@ -91,8 +92,11 @@ class StripeGateway:
             params["payment_method_data"] = {"type": "card", "card": {"token": token}}
         try:
             intent = self._send(
+                # The SDK's TypedDict lags the API: it lists neither `payment_method_types` nor
+                # a `card` token under `payment_method_data`, both of which the API accepts.
                 lambda: self._client.v1.payment_intents.create(
-                    params=params, options={"idempotency_key": idempotency_key}
+                    params=cast(PaymentIntentCreateParams, params),
+                    options={"idempotency_key": idempotency_key},
                 ),
                 moves_money=True,
             )
@@ -241,7 +245,7 @@ def failure_code(error: dict[str, Any]) -> str:
 
 
 def _failed(error: dict[str, Any], *, reference: str, amount: int, currency: str) -> GatewayResult:
-    intent = error.get("payment_intent") if isinstance(error.get("payment_intent"), dict) else {}
+    intent: dict[str, Any] = error["payment_intent"] if isinstance(error.get("payment_intent"), dict) else {}
     return GatewayResult(
         status="failed",
         reference=intent.get("id") or reference,
@@ -255,7 +259,7 @@ def _failed(error: dict[str, Any], *, reference: str, amount: int, currency: str
 
 def _intent_result(intent: dict[str, Any], *, unsettled: type[GatewayError]) -> GatewayResult:
     """A PaymentIntent's state as a result; `unsettled` is raised for states not yet final."""
-    charge = intent.get("latest_charge") if isinstance(intent.get("latest_charge"), dict) else {}
+    charge: dict[str, Any] = intent["latest_charge"] if isinstance(intent.get("latest_charge"), dict) else {}
     card = (charge.get("payment_method_details") or {}).get("card") or {}
     outcome = charge.get("outcome") or {}
     common: dict[str, Any] = {

@@ -19,9 +19,11 @@ from apps.audit.models import AuditLog
 from apps.audit.selectors import audit_trail_for
 from apps.core.errors import InvalidRequest
 from apps.gateways.models import GatewayAttempt
+from apps.gateways.selectors import gateway_attempts_for
 from apps.payments.errors import PaymentNotFound
 from apps.payments.models import Payment, Refund, Review
 from apps.wallets.models import Wallet
+from apps.wallets.selectors import wallets_of_user
 
 # Reviewers decide reviews and see every payment.
 REVIEW_PERMISSION = "payments.review_payment"
@@ -220,10 +222,8 @@ def payment_story(*, payment: Payment) -> PaymentStory:
         recent_payments=list(
             customer_payments.exclude(pk=payment.pk).order_by("-created_at", "-id")[:RECENT_PAYMENTS]
         ),
-        wallets=list(Wallet.objects.filter(user_id=payment.owner_id).order_by("currency")),
-        gateway_attempts=list(
-            GatewayAttempt.objects.filter(subject_id=payment.pk).order_by("created_at", "id")
-        ),
+        wallets=list(wallets_of_user(user_id=payment.owner_id)),
+        gateway_attempts=list(gateway_attempts_for(subject_id=payment.pk)),
         refunds=list(payment.refunds.order_by("created_at", "id")),
         audit_trail=list(audit_trail_for(entity_type="payment", entity_id=payment.pk)[:AUDIT_ROWS]),
     )

@@ -7,12 +7,15 @@ lock, audit record with the note, event, cache invalidation).
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
 from django.contrib.admin.utils import quote, unquote
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
 
+from apps.core.admin import ReadOnlyMixin
 from apps.core.admin_confirmation import Item, NoteForm, action_fields, note_confirmation
 from apps.core.errors import ApplicationError
 from apps.core.money import Money
@@ -26,15 +29,8 @@ PROMPTS = {
 }
 
 
-class ReadOnlyMixin:
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+# A pending deposit's card token (encrypted at rest) is kept for the worker's retries: never shown.
+TRANSACTION_HIDDEN = ("payment_method_token",)
 
 
 def _wallet_label(wallet: Wallet) -> str:
@@ -56,14 +52,16 @@ class WalletAdmin(ReadOnlyMixin, admin.ModelAdmin):
         return str(Money(wallet.balance, wallet.currency))
 
     @admin.action(description="Freeze selected wallets (no money in or out)", permissions=["view"])
-    def freeze(self, request: HttpRequest, queryset: QuerySet[Wallet]):
+    def freeze(self, request: HttpRequest, queryset: QuerySet[Wallet]) -> HttpResponse | None:
         return self._set_status_selected(request, queryset, "freeze")
 
     @admin.action(description="Unfreeze selected wallets", permissions=["view"])
-    def unfreeze(self, request: HttpRequest, queryset: QuerySet[Wallet]):
+    def unfreeze(self, request: HttpRequest, queryset: QuerySet[Wallet]) -> HttpResponse | None:
         return self._set_status_selected(request, queryset, "unfreeze")
 
-    def _set_status_selected(self, request: HttpRequest, queryset: QuerySet[Wallet], verb: str):
+    def _set_status_selected(
+        self, request: HttpRequest, queryset: QuerySet[Wallet], verb: str
+    ) -> HttpResponse | None:
         form = NoteForm(request.POST if "apply" in request.POST else None)
         wallets = list(queryset.select_related("user").order_by("pk"))
         if not form.is_valid():
@@ -93,7 +91,7 @@ class WalletAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     # --- one wallet's page: a Freeze / Unfreeze button -----------------------------------------
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         return [
             path(
                 "<path:object_id>/status/<str:verb>/",
@@ -103,7 +101,13 @@ class WalletAdmin(ReadOnlyMixin, admin.ModelAdmin):
             *super().get_urls(),
         ]
 
-    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
         wallet = self.get_object(request, unquote(object_id))
         if wallet is not None:
             verb = "unfreeze" if wallet.status == Wallet.Status.FROZEN else "freeze"
@@ -157,7 +161,10 @@ class TransactionAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_filter = ("type", "status", "currency")
     search_fields = ("=id", "=source_wallet__id", "=destination_wallet__id", "=gateway_reference")
     date_hierarchy = "created_at"
-    readonly_fields = [field.name for field in Transaction._meta.fields]
+    exclude = TRANSACTION_HIDDEN
+    readonly_fields = [
+        field.name for field in Transaction._meta.fields if field.name not in TRANSACTION_HIDDEN
+    ]
 
     @admin.display(description="amount", ordering="amount")
     def amount_display(self, txn: Transaction) -> str:

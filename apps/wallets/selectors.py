@@ -20,12 +20,19 @@ def _owned_wallets(*, user: User) -> QuerySet[Wallet]:
     return Wallet.objects.filter(user=user)
 
 
+def wallets_of_user(*, user_id: str) -> QuerySet[Wallet]:
+    """Every wallet of the user, by currency: for staff reads (no cache, no principal check)."""
+    return Wallet.objects.filter(user_id=user_id).order_by("currency")
+
+
 def wallet_list(*, user: User, params: PageParams) -> Page[Wallet]:
-    return cache.read_through(
+    page = cache.read_through(
         scope=cache.user_scope(user.pk),
         key=f"list:{params.cache_key}",
         load=lambda: paginate(_owned_wallets(user=user), params),
     )
+    # A page is never None (read_through stores and returns what `load` gave); typed for mypy.
+    return page if page is not None else paginate(_owned_wallets(user=user), params)
 
 
 def wallet_get(*, user: User, wallet_id: str, param: str | None = None) -> Wallet:

@@ -8,6 +8,7 @@ from apps.core.models import OutboxEvent
 from apps.gateways.base import GatewayError, GatewayResponseLost, GatewayResult, GatewayRetryableError
 from apps.gateways.calls import ChargeSubject, attempt_record, gateway_call
 from apps.gateways.models import GatewayAttempt
+from apps.gateways.selectors import gateway_attempts_for
 
 SUBJECT = ChargeSubject(pk="txn_01TEST", gateway="simulated", currency="USD", amount=1_500)
 
@@ -148,3 +149,16 @@ def test_attempt_record_writes_inside_the_callers_transaction():
     assert OutboxEvent.objects.filter(
         event_type="payment.gateway_exchange", aggregate_id=str(attempt.pk)
     ).exists()
+
+
+@pytest.mark.django_db
+def test_gateway_attempts_for_reads_one_subjects_attempts_oldest_first():
+    other = ChargeSubject(pk="txn_01OTHER", gateway="simulated", currency="USD", amount=100)
+    for subject, key in ((SUBJECT, "k1"), (other, "k2"), (SUBJECT, "k3")):
+        gateway_call(
+            subject=subject, operation="authorize", idempotency_key=key, call=_charge("tok_visa", key)
+        )
+
+    attempts = gateway_attempts_for(subject_id=SUBJECT.pk)
+
+    assert [a.idempotency_key for a in attempts] == ["k1", "k3"]

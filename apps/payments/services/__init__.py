@@ -8,7 +8,9 @@ A payment moves in steps that each own one durable transaction, with the network
 
     1. open    (transaction): lock/check, write the payment `pending` with the operation to do
     2. gateway (no transaction, no row locks): authorize / capture / void with an idempotency key
-               derived from the payment, so any repeat of the call is the same call at the gateway
+               derived from the payment, so any repeat of the call is the same call at the gateway;
+               made through `apps.gateways.calls.gateway_call` (circuit breaker, metric, and the
+               GatewayAttempt with its raw log, recorded in a short transaction of its own)
     3. settle  (transaction): lock the payment, apply the gateway's answer through the state
                machine, with its ledger entry, audit row and outbox event
 

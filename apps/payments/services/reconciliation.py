@@ -12,8 +12,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.core.actors import Actor
-from apps.gateways import get_gateway
-from apps.gateways.base import GatewayError, GatewayResult
+from apps.gateways import GatewayError, GatewayResult, get_gateway
+from apps.gateways.calls import NOT_FOUND, attempt_record
 from apps.payments import risk
 from apps.payments.locks import lock_payment
 from apps.payments.models import Payment, Refund
@@ -23,7 +23,6 @@ from apps.payments.services.refunds import run_refund
 from apps.payments.services.steps import (
     operation_key,
     payment_mark_reconcile,
-    record_gateway_attempt,
     run_pending_operation,
 )
 
@@ -116,8 +115,13 @@ def _reconcile_settle(*, actor: Actor, payment_id: str, known: GatewayResult | N
     payment = lock_payment(payment_id)
     if payment.status != S.RECONCILE:
         return payment
-    record_gateway_attempt(
-        payment, "retrieve", known or GatewayResult(status="failed", failure_code="not_found"), 0
+    # The answer is in hand: its attempt is written in this settling transaction.
+    attempt_record(
+        subject=payment,
+        operation="retrieve",
+        idempotency_key=operation_key(payment, Op.AUTHORIZE),
+        outcome=known or NOT_FOUND,
+        latency_ms=0,
     )
     if known is None:
         if payment.gateway == "stripe" and payment.created_at > timezone.now() - timedelta(

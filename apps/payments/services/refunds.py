@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import time
-
 from django.db import transaction
 
 from apps.accounts.models import User
 from apps.audit.services import audit_record
 from apps.core.actors import Actor
 from apps.core.deferred import enqueue
-from apps.gateways import get_gateway
-from apps.gateways.base import GatewayError, GatewayResult
+from apps.gateways import GatewayError, GatewayResponseLost
+from apps.gateways.calls import Outcome, gateway_call
 from apps.payments.errors import PaymentUnexpectedState, RefundExceedsCaptured
 from apps.payments.locks import lock_payment
 from apps.payments.models import Payment, Refund
 from apps.payments.services.booking import complete_refund
-from apps.payments.services.steps import dead_letter_if_exhausted, record_gateway_attempt, retry_delay
+from apps.payments.services.steps import dead_letter_if_exhausted, retry_delay
 
 S = Payment.Status
 
@@ -59,32 +57,31 @@ def refund_open(*, actor: Actor, owner: User, payment_id: str, amount: int | Non
 def run_refund(*, actor: Actor, refund_id: str) -> Refund:
     refund = Refund.objects.select_related("payment").get(pk=refund_id)
     payment = refund.payment
-    gateway = get_gateway(payment.gateway)
-    started = time.monotonic()
-    try:
-        outcome: GatewayResult | Exception = gateway.refund(
+    # The attempt (subject: the payment, key: the refund's id) is recorded by gateway_call. A refund
+    # carries its own idempotency key, so repeating it is always safe: a lost answer is simply retried.
+    exchange = gateway_call(
+        subject=payment,
+        operation="refund",
+        idempotency_key=refund.pk,
+        call=lambda gateway: gateway.refund(
             reference=payment.gateway_reference, amount=refund.amount, idempotency_key=refund.pk
-        )
-    except GatewayError as exc:
-        # A refund carries its own idempotency key, so repeating it is always safe: a lost answer
-        # is simply retried.
-        outcome = exc
-    return refund_settle(
-        actor=actor, refund_id=refund_id, outcome=outcome, latency_ms=int((time.monotonic() - started) * 1000)
+        ),
     )
+    outcome = exchange.outcome
+    if outcome is None:  # a refund always answers; one that did not is retried like a lost answer
+        outcome = GatewayResponseLost(code="gateway_no_answer")
+    return refund_settle(actor=actor, refund_id=refund_id, outcome=outcome)
 
 
 @transaction.atomic(durable=True)
-def refund_settle(
-    *, actor: Actor, refund_id: str, outcome: GatewayResult | Exception, latency_ms: int = 0
-) -> Refund:
+def refund_settle(*, actor: Actor, refund_id: str, outcome: Outcome) -> Refund:
+    """Applies the gateway's answer to a refund (its attempt is recorded by the call, before)."""
     payment_id = Refund.objects.values_list("payment_id", flat=True).get(pk=refund_id)
     payment = lock_payment(payment_id)
     refund = Refund.objects.select_for_update().get(pk=refund_id)
-    record_gateway_attempt(payment, "refund", outcome, latency_ms, key=refund.pk)
     if refund.status != Refund.Status.PENDING:
         return refund
-    if isinstance(outcome, Exception):
+    if isinstance(outcome, GatewayError):
         refund.attempts += 1
         payload = {"refund": refund.pk, "payment": payment.pk}
         if dead_letter_if_exhausted(refund, outcome, kind="refund", operation="refund", payload=payload):

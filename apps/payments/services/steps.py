@@ -6,7 +6,6 @@ See the package docstring (`apps.payments.services`) for the three steps and wha
 from __future__ import annotations
 
 import logging
-import time
 from datetime import timedelta
 from typing import Any
 
@@ -14,19 +13,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from apps.audit.rawlog import raw_log_gateway_exchange
-from apps.core import metrics
 from apps.core.actors import Actor
 from apps.core.dead_letters import dead_letter_record
 from apps.core.deferred import backoff_delay, enqueue
-from apps.gateways import get_gateway
-from apps.gateways.base import (
-    GatewayError,
-    GatewayResponseLost,
-    GatewayResult,
-    GatewayRetryableError,
-)
-from apps.gateways.models import GatewayAttempt
+from apps.gateways import GatewayError, GatewayResponseLost, GatewayResult, PaymentGateway
+from apps.gateways.calls import Outcome, gateway_call
 from apps.payments import risk
 from apps.payments.locks import lock_payment
 from apps.payments.models import Payment, Refund
@@ -55,14 +46,10 @@ def run_pending_operation(*, actor: Actor, payment_id: str, payment: Payment | N
         operation = payment.pending_operation
         if payment.status not in (S.PENDING, S.PROCESSING) or not operation:
             return payment
-        outcome, latency_ms = _call_gateway(payment, operation)
+        outcome = _call_gateway(payment, operation)
         try:
             payment, follow_up = payment_settle_operation(
-                actor=actor,
-                payment_id=payment_id,
-                operation=operation,
-                outcome=outcome,
-                latency_ms=latency_ms,
+                actor=actor, payment_id=payment_id, operation=operation, outcome=outcome
             )
         except Exception:
             # The gateway answered but the answer could not be written: never guess, reconcile.
@@ -76,43 +63,46 @@ def run_pending_operation(*, actor: Actor, payment_id: str, payment: Payment | N
     return payment
 
 
-def _call_gateway(payment: Payment, operation: str) -> tuple[GatewayResult | Exception, int]:
-    gateway = get_gateway(payment.gateway)
+def _call_gateway(payment: Payment, operation: str) -> Outcome:
+    """The step's gateway call through `gateway_call`: circuit breaker, timing, metric, and the
+    attempt (GatewayAttempt + raw log) recorded in its own short transaction. Returns the answer,
+    or the GatewayError raised."""
     key = operation_key(payment, operation)
-    started = time.monotonic()
-    try:
+
+    def call(gateway: PaymentGateway) -> GatewayResult:
         if operation == Op.AUTHORIZE:
             capture = payment.capture_method == Payment.CaptureMethod.AUTOMATIC and not payment.risk_reasons
-            outcome: GatewayResult | Exception = gateway.authorize(
+            return gateway.authorize(
                 amount=payment.amount,
                 currency=payment.currency,
                 token=payment.payment_method_token,
                 idempotency_key=key,
                 capture=capture,
             )
-        elif operation == Op.CAPTURE:
-            outcome = gateway.capture(
+        if operation == Op.CAPTURE:
+            return gateway.capture(
                 reference=payment.gateway_reference, amount=payment.operation_amount, idempotency_key=key
             )
-        else:
-            outcome = gateway.void(reference=payment.gateway_reference, idempotency_key=key)
-    except GatewayError as exc:
-        outcome = exc
-    metrics.observe_gateway(gateway=payment.gateway, operation=operation, outcome=outcome, started=started)
-    return outcome, int((time.monotonic() - started) * 1000)
+        return gateway.void(reference=payment.gateway_reference, idempotency_key=key)
+
+    outcome = gateway_call(subject=payment, operation=operation, idempotency_key=key, call=call).outcome
+    if outcome is None:  # only a retrieve answers "nothing": a step that did is unknown, never guessed
+        return GatewayResponseLost(code="gateway_no_answer")
+    return outcome
 
 
 @transaction.atomic(durable=True)
 def payment_settle_operation(
-    *, actor: Actor, payment_id: str, operation: str, outcome: GatewayResult | Exception, latency_ms: int = 0
+    *, actor: Actor, payment_id: str, operation: str, outcome: Outcome
 ) -> tuple[Payment, bool]:
     """Applies one gateway answer to the locked payment; returns (payment, run a follow-up step).
+
+    The call's attempt is already recorded (`gateway_call`, before this transaction).
 
     A payment no longer waiting for this step (settled by a retry or reconciliation that got there
     first) is returned unchanged: settling twice can't move money twice.
     """
     payment = lock_payment(payment_id)
-    record_gateway_attempt(payment, operation, outcome, latency_ms)
     if payment.pending_operation != operation or payment.status not in (S.PENDING, S.PROCESSING):
         return payment, False
     if isinstance(outcome, GatewayResponseLost) or (
@@ -238,28 +228,3 @@ def payment_mark_reconcile(*, actor: Actor, payment_id: str, reason: str) -> Pay
         return payment
     payment_move(actor=actor, payment=payment, to=S.RECONCILE, action="reconcile", failure=(reason, ""))
     return payment
-
-
-def record_gateway_attempt(
-    payment: Payment, operation: str, outcome: GatewayResult | Exception, latency_ms: int, *, key: str = ""
-) -> None:
-    if isinstance(outcome, GatewayResult):
-        result, code = outcome.status, outcome.failure_code
-    else:
-        result = (
-            "lost"
-            if isinstance(outcome, GatewayResponseLost)
-            else "retryable_error"
-            if isinstance(outcome, GatewayRetryableError)
-            else "error"
-        )
-        code = getattr(outcome, "code", "gateway_error")
-    attempt = GatewayAttempt.objects.create(
-        payment=payment,
-        operation=operation,
-        idempotency_key=key or operation_key(payment, operation if operation in Op.values else Op.AUTHORIZE),
-        outcome=result,
-        error_code=(code or "")[:64],
-        latency_ms=latency_ms,
-    )
-    raw_log_gateway_exchange(payment=payment, attempt=attempt, outcome=outcome)

@@ -2,16 +2,9 @@
 
 import pytest
 
-from tests.fakes.stripe_server import FakeStripe
-
-
-@pytest.fixture
-def fake_stripe(settings):
-    """A Stripe look-alike on a free local port; STRIPE_API_KEY and STRIPE_API_BASE point at it."""
-    with FakeStripe() as server:
-        settings.STRIPE_API_KEY = server.api_key
-        settings.STRIPE_API_BASE = server.url
-        yield server
+# `fake_stripe` is the root conftest's; named here too because apps/webhooks/tests/conftest.py
+# imports it from this module (the same fixture, not a copy).
+from conftest import fake_stripe  # noqa: F401
 
 
 @pytest.fixture

@@ -99,4 +99,4 @@ def test_an_open_circuit_stops_calling_stripe_and_payments_wait_in_processing(
         app.conf.task_always_eager = True
     assert [first["status"], second["status"], third["status"]] == ["processing"] * 3
     assert len(stripe_gateway.requests) == calls_when_opened  # the third never reached Stripe
-    assert GatewayAttempt.objects.filter(payment_id=third["id"], error_code="gateway_circuit_open").exists()
+    assert GatewayAttempt.objects.filter(subject_id=third["id"], error_code="gateway_circuit_open").exists()

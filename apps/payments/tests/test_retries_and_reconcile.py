@@ -34,7 +34,7 @@ def test_transient_errors_are_retried_until_success(auth_client):
     # Eager tasks: the retries scheduled after each failure run at once.
     body = create(auth_client, "tok_transientError").json()
     assert body["status"] == "succeeded"
-    attempts = list(GatewayAttempt.objects.filter(payment_id=body["id"]).values_list("outcome", flat=True))
+    attempts = list(GatewayAttempt.objects.filter(subject_id=body["id"]).values_list("outcome", flat=True))
     assert attempts == ["retryable_error", "retryable_error", "captured"]
     assert sum_of_postings("platform_revenue", "USD") == 1200
 

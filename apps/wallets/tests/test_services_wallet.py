@@ -8,6 +8,7 @@ from apps.core.errors import ApplicationError
 from apps.core.models import OutboxEvent
 from apps.ledger.models import LedgerAccount
 from apps.wallets.models import Wallet
+from apps.wallets.selectors import wallets_of_user
 from apps.wallets.services import wallet_create, wallet_freeze, wallet_unfreeze
 from apps.wallets.tests.factories import UserFactory, WalletFactory
 
@@ -92,3 +93,13 @@ def test_freezing_needs_staff_and_a_note(actor, note, code):
     assert refused.value.code == code
     assert Wallet.objects.get(pk=wallet.pk).status == "active"
     assert not AuditLog.objects.filter(entity_id=wallet.pk).exists()
+
+
+@pytest.mark.django_db
+def test_wallets_of_user_lists_only_that_users_wallets_by_currency():
+    user, other = UserFactory(), UserFactory()
+    usd = wallet_create(actor=user, user=user, currency="USD")
+    eur = wallet_create(actor=user, user=user, currency="EUR")
+    wallet_create(actor=other, user=other, currency="GBP")
+
+    assert list(wallets_of_user(user_id=user.pk)) == [eur, usd]
