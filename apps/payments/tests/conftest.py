@@ -2,10 +2,6 @@
 
 import pytest
 
-# `fake_stripe` is the root conftest's; named here too because apps/webhooks/tests/conftest.py
-# imports it from this module (the same fixture, not a copy).
-from conftest import fake_stripe  # noqa: F401
-
 
 @pytest.fixture
 def funded_wallet(user):

@@ -8,7 +8,6 @@ from django.test import Client
 
 from apps.payments.models import Payment
 from apps.payments.services import payment_create
-from apps.payments.tests.conftest import fake_stripe  # noqa: F401 - the shared Stripe look-alike
 from apps.webhooks.tests.factories import ANET_KEY, STRIPE_SECRET, anet_signature, encode, stripe_signature
 
 STRIPE_PATH = "/api/v1/webhooks/stripe"
@@ -53,7 +52,7 @@ def deliver():
 
 
 @pytest.fixture
-def stripe_payment(fake_stripe, settings, user):  # noqa: F811 - the fixture imported above
+def stripe_payment(fake_stripe, settings, user):
     """`stripe_payment(amount)`: a EUR payment charged through the Stripe gateway (the fake)."""
     settings.PAYMENT_GATEWAY = "stripe"
     settings.STRIPE_TIMEOUT_SECONDS = 0.5
@@ -67,13 +66,13 @@ def stripe_payment(fake_stripe, settings, user):  # noqa: F811 - the fixture imp
 
 
 @pytest.fixture
-def dashboard(fake_stripe):  # noqa: F811 - the fixture imported above
+def dashboard(fake_stripe):
     """Stripe's API as the merchant's dashboard uses it: changes made at Stripe, not through Paydesk."""
     return stripe.StripeClient(fake_stripe.api_key, base_addresses={"api": fake_stripe.url}).v1
 
 
 @pytest.fixture
-def lost_answer_payment(stripe_payment, fake_stripe, dashboard):  # noqa: F811 - the fixture imported above
+def lost_answer_payment(stripe_payment, fake_stripe, dashboard):
     """A payment Stripe charged but whose answer never came back: `reconcile`, no gateway reference.
     Returns (payment, the PaymentIntent as Stripe holds it)."""
     fake_stripe.hang_next(1, seconds=2)
