@@ -33,6 +33,9 @@ from types import FrameType
 from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
+# COMMAND gets the environment as it was: importing `config` (its Celery app) defaults
+# DJANGO_SETTINGS_MODULE to the local settings, which must not reach pytest.
+ENVIRONMENT = dict(os.environ)
 sys.path.insert(0, str(ROOT))
 
 from config.embedded_db import EmbeddedPostgres, free_port, port_answers  # noqa: E402
@@ -52,7 +55,7 @@ class Plan:
 
     dry_run: bool
     apt_updated: bool = False
-    env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    env: dict[str, str] = field(default_factory=lambda: dict(ENVIRONMENT))
     stops: list[tuple[str, Callable[[], None]]] = field(default_factory=list)
 
     def say(self, message: str) -> None:
