@@ -1,12 +1,14 @@
 # Paydesk: the two commands a new user needs.
-#   make run   - install, migrate, seed demo data, serve on http://127.0.0.1:8000 (SQLite, eager tasks)
-#   make test  - install, check PostgreSQL, Redis and RabbitMQ, run lint and the whole test suite against them
+#   make run   - install, start an embedded PostgreSQL (data in .run/postgres/), migrate, seed demo data,
+#                serve on http://127.0.0.1:8000 (eager tasks); Ctrl-C stops the server and PostgreSQL
+#   make test  - install, run lint, start whatever of PostgreSQL, Redis and RabbitMQ is not reachable
+#                (embedded PostgreSQL; Debian's Redis and RabbitMQ), run the whole suite, stop them again
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 
-.PHONY: run test lint bench install-dev install-prod clean browser promtool security
+.PHONY: run test lint bench install-dev install-local install-prod clean browser promtool security
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,17 +18,22 @@ $(VENV)/.prod-installed: requirements/base.txt requirements/prod.txt | $(VENV)/b
 	$(PIP) install --quiet -r requirements/prod.txt
 	touch $@
 
-$(VENV)/.dev-installed: requirements/base.txt requirements/prod.txt requirements/dev.txt | $(VENV)/bin/python
-	$(PIP) install --quiet -r requirements/dev.txt
+$(VENV)/.local-installed: requirements/base.txt requirements/prod.txt requirements/local.txt | $(VENV)/bin/python
+	$(PIP) install --quiet -r requirements/local.txt
 	touch $@ $(VENV)/.prod-installed
 
+$(VENV)/.dev-installed: requirements/base.txt requirements/prod.txt requirements/local.txt requirements/dev.txt | $(VENV)/bin/python
+	$(PIP) install --quiet -r requirements/dev.txt
+	touch $@ $(VENV)/.prod-installed $(VENV)/.local-installed
+
 install-prod: $(VENV)/.prod-installed
+install-local: $(VENV)/.local-installed
 install-dev: $(VENV)/.dev-installed
 
-run: install-prod
-	DJANGO_SETTINGS_MODULE=config.settings.local $(PY) manage.py migrate --noinput -v 0
-	DJANGO_SETTINGS_MODULE=config.settings.local $(PY) manage.py seed_demo
-	DJANGO_SETTINGS_MODULE=config.settings.local $(PY) manage.py runserver 127.0.0.1:8000
+# config/embedded_db.py: the embedded PostgreSQL (unless DATABASE_URL is set), migrate, seed_demo,
+# runserver; the demo logins are printed last, once the server answers.
+run: install-local
+	$(PY) -m config.embedded_db
 
 # The same checks run as pre-commit hooks (.pre-commit-config.yaml): ruff, the import contracts
 # (pyproject.toml [tool.importlinter]) and mypy (pyproject.toml [tool.mypy]).
@@ -46,11 +53,13 @@ browser:
 promtool:
 	command -v promtool >/dev/null || (apt-get update && apt-get install -y --no-install-recommends prometheus)
 
+# tests/services.py: DATABASE_URL's PostgreSQL when it answers, else an embedded one (stopped after);
+# Redis and RabbitMQ installed from Debian's packages and started when they do not answer (as root,
+# like CI), and stopped after the run if it started them.
 test: install-dev browser promtool
-	$(PY) tests/check_services.py
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory security
-	$(VENV)/bin/pytest -n 2
+	$(PY) tests/services.py $(VENV)/bin/pytest -n 2
 
 # Static security checks (bandit: findings fixed or justified inline with `# nosec <id>: why`) and
 # known vulnerabilities of the installed pinned requirements (pip-audit; tests/supply_chain.py says
@@ -66,4 +75,4 @@ bench: install-dev
 	$(PY) bench/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache .ruff_cache test-artifacts
+	rm -rf $(VENV) .run staticfiles .pytest_cache .ruff_cache test-artifacts

@@ -91,9 +91,10 @@ TEMPLATES = [
 ]
 
 # --- database -----------------------------------------------------------------------------------
-# PostgreSQL through psycopg 3 when DATABASE_URL says so; SQLite is only the embedded default.
+# PostgreSQL through psycopg 3, always: DATABASE_URL is required here (config.settings.local defaults
+# it to the embedded server of `make run`, config.embedded_db).
 DATABASES = {
-    "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+    "default": env.db("DATABASE_URL"),
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True

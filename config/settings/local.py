@@ -1,5 +1,19 @@
 """Local development: the embedded default unless the environment says otherwise."""
 
+import os
+
+import environ
+
+from config.embedded_db import ROOT, embedded_url
+
+# base.py reads .env too (without overriding the environment); read it first so that its
+# DATABASE_URL, when it has one, wins over the embedded server's.
+if (ROOT / ".env").is_file():
+    environ.Env.read_env(ROOT / ".env")
+# Unset: the embedded PostgreSQL that `make run` starts (config.embedded_db).
+if not os.environ.get("DATABASE_URL"):
+    os.environ["DATABASE_URL"] = embedded_url()
+
 from config.settings.base import *  # noqa: F403
 from config.settings.base import env
 

