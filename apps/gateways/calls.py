@@ -3,15 +3,17 @@
 A call runs outside any database transaction (the gateways refuse to run inside one), behind the
 circuit breaker (`get_gateway` wraps every gateway in it), and leaves the same trail whoever made it:
 
-    gateway_call(subject, operation, idempotency_key, call)
+    exchange = gateway_call(subject, operation, idempotency_key, call)
       ├─ call(gateway)            the network call; a GatewayError it raises is the outcome, not raised
-      ├─ metrics.observe_gateway  latency histogram, labelled with the result status or error kind
-      └─ attempt_record           one GatewayAttempt row (outcome, error code, latency) and the raw
-                                  exchange handed to the raw-log sink, in one short transaction
+      └─ metrics.observe_gateway  latency histogram, labelled with the result status or error kind
+    settle (the caller's transaction)
+      └─ exchange.record()        one GatewayAttempt row (outcome, error code, latency) and the raw
+                                  exchange handed to the raw-log sink, committed with the settlement
 
-The caller then settles the outcome in its own transaction. `attempt_record` is public for the
-one case where the answer is already in hand (a `retrieve` asked during reconciliation) and the
-attempt is written inside the caller's settling transaction.
+Recording inside the settling transaction makes the attempt, its raw-log event and the state change
+one commit and one hand-over to the broker. Where no settlement follows, or the settlement could not
+be written, the caller records the exchange on its own with `exchange.record_alone()`, so every call
+made leaves its attempt. `attempt_record` is the row-writing step itself.
 
 A subject is what the call is for: anything with the attributes the raw log reads (a `Payment`
 has them all); `ChargeSubject` builds one for a subject that is not a payment (a deposit).
@@ -80,12 +82,14 @@ class ChargeSubject:
 
 @dataclass(frozen=True)
 class GatewayExchange:
-    """One call's outcome: the gateway's result (None: a `retrieve` that found nothing) or the
-    GatewayError it raised; its latency; the attempt recorded (None if it could not be written)."""
+    """One call made: what it was for, and its outcome — the gateway's result (None: a `retrieve`
+    that found nothing) or the GatewayError it raised — and its latency. Not yet recorded."""
 
+    subject: GatewaySubject
+    operation: str
+    idempotency_key: str
     outcome: GatewayResult | GatewayError | None
     latency_ms: int
-    attempt: GatewayAttempt | None
 
     @property
     def lost(self) -> bool:
@@ -95,6 +99,31 @@ class GatewayExchange:
     def retryable(self) -> bool:
         return isinstance(self.outcome, GatewayRetryableError)
 
+    def record(self) -> GatewayAttempt:
+        """Writes the attempt and its raw-log event inside the caller's (settling) transaction."""
+        return attempt_record(
+            subject=self.subject,
+            operation=self.operation,
+            idempotency_key=self.idempotency_key,
+            outcome=self.outcome or NOT_FOUND,
+            latency_ms=self.latency_ms,
+        )
+
+    def record_alone(self) -> GatewayAttempt | None:
+        """Writes the attempt in a short transaction of its own, for a call no settlement records
+        (or whose settlement failed); None, logged, if the database refuses it too."""
+        try:
+            with transaction.atomic():
+                return self.record()
+        except Exception:
+            logger.exception(
+                "%s %s of %s: the gateway answered but the attempt was not recorded",
+                self.subject.gateway,
+                self.operation,
+                self.subject.pk,
+            )
+            return None
+
 
 def gateway_call(
     *,
@@ -103,13 +132,9 @@ def gateway_call(
     idempotency_key: str,
     call: Callable[[PaymentGateway], GatewayResult | None],
 ) -> GatewayExchange:
-    """Calls `subject.gateway` (behind its circuit breaker) with `call(gateway)`, times it,
-    observes the metric and records the attempt; never raises a GatewayError (it is the outcome).
-
-    Recording the attempt is its own short transaction after the answer: if the database refuses
-    it, the outcome is still returned (and logged), so the caller settles or reconciles it as it
-    would any answer it could not write.
-    """
+    """Calls `subject.gateway` (behind its circuit breaker) with `call(gateway)`, times it and
+    observes the metric; never raises a GatewayError (it is the outcome). The caller records the
+    exchange: `record()` in its settling transaction, or `record_alone()`."""
     gateway = get_gateway(subject.gateway or None)
     started = time.monotonic()
     try:
@@ -119,25 +144,13 @@ def gateway_call(
     metrics.observe_gateway(
         gateway=subject.gateway, operation=operation, outcome=outcome or NOT_FOUND, started=started
     )
-    latency_ms = int((time.monotonic() - started) * 1000)
-    try:
-        with transaction.atomic():
-            attempt = attempt_record(
-                subject=subject,
-                operation=operation,
-                idempotency_key=idempotency_key,
-                outcome=outcome or NOT_FOUND,
-                latency_ms=latency_ms,
-            )
-    except Exception:
-        logger.exception(
-            "%s %s of %s: the gateway answered but the attempt was not recorded",
-            subject.gateway,
-            operation,
-            subject.pk,
-        )
-        attempt = None
-    return GatewayExchange(outcome=outcome, latency_ms=latency_ms, attempt=attempt)
+    return GatewayExchange(
+        subject=subject,
+        operation=operation,
+        idempotency_key=idempotency_key,
+        outcome=outcome,
+        latency_ms=int((time.monotonic() - started) * 1000),
+    )
 
 
 def attempt_record(

@@ -9,6 +9,7 @@ A deposit no longer pending is returned unchanged, so a late or repeated settle 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 
 from django.conf import settings
@@ -22,6 +23,7 @@ from apps.core.dead_letters import dead_letter_record
 from apps.core.deferred import backoff_delay, enqueue
 from apps.core.outbox import emit_event, emit_events
 from apps.gateways import GatewayError, GatewayResult, GatewayRetryableError
+from apps.gateways.calls import GatewayExchange
 from apps.ledger.models import SystemAccount
 from apps.ledger.services import ledger_post, ledger_system_account
 from apps.wallets import cache
@@ -42,14 +44,21 @@ UNAVAILABLE = GatewayResult(
 
 @transaction.atomic(durable=True)
 def deposit_settle(
-    *, actor: Actor, transaction_id: str, outcome: GatewayResult | GatewayError
+    *,
+    actor: Actor,
+    transaction_id: str,
+    outcome: GatewayResult | GatewayError,
+    exchanges: Sequence[GatewayExchange] = (),
 ) -> Transaction:
-    """Applies one gateway answer, or error, to the locked pending deposit, once.
+    """Applies one gateway answer, or error, to the locked pending deposit, once; the calls that
+    led to it (`exchanges`) are recorded in the same transaction.
 
     A retryable error schedules the next attempt (or, after the last, dead-letters the work and
     fails the deposit with `gateway_unavailable`); any other error fails it with its code.
     """
     wallet, txn = _lock_deposit(transaction_id)
+    for exchange in exchanges:
+        exchange.record()
     if txn.status != PENDING:
         return txn
     if isinstance(outcome, GatewayRetryableError):

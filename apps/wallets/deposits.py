@@ -34,7 +34,7 @@ from apps.audit.services import audit_record
 from apps.core.actors import Actor
 from apps.core.pci import reject_card_data
 from apps.gateways import GatewayError, GatewayResponseLost, GatewayResult
-from apps.gateways.calls import ChargeSubject, gateway_call
+from apps.gateways.calls import ChargeSubject, GatewayExchange, gateway_call
 from apps.wallets.deposit_settlement import UNAVAILABLE, deposit_settle
 from apps.wallets.errors import CurrencyMismatch, WalletInactive, WalletNotFound
 from apps.wallets.models import Transaction, Wallet
@@ -133,34 +133,47 @@ def deposit_run(*, actor: Actor, transaction_id: str, txn: Transaction | None = 
     outcome = exchange.outcome
     if isinstance(outcome, GatewayResponseLost):
         logger.warning("deposit %s: the gateway's answer was lost; reconciling", txn.pk)
+        exchange.record_alone()
         return deposit_reconcile(actor=actor, transaction_id=txn.pk, reason="response_lost")
+    exchanges = [exchange]
     if isinstance(outcome, GatewayResult) and outcome.status == "authorized":
-        outcome = _release_hold(txn=txn, held=outcome)
-    return _settle_or_reconcile(actor=actor, txn=txn, outcome=outcome or UNAVAILABLE)
+        outcome = _release_hold(txn=txn, held=outcome, exchanges=exchanges)
+    return _settle_or_reconcile(actor=actor, txn=txn, outcome=outcome or UNAVAILABLE, exchanges=exchanges)
 
 
 def _settle_or_reconcile(
-    *, actor: Actor, txn: Transaction, outcome: GatewayResult | GatewayError
+    *,
+    actor: Actor,
+    txn: Transaction,
+    outcome: GatewayResult | GatewayError,
+    exchanges: list[GatewayExchange],
 ) -> Transaction:
     try:
-        deposit_settle(actor=actor, transaction_id=txn.pk, outcome=outcome)
+        deposit_settle(actor=actor, transaction_id=txn.pk, outcome=outcome, exchanges=exchanges)
     except Exception:
-        # The gateway answered but the answer could not be written: never guess, reconcile.
+        # The gateway answered but the answer could not be written: never guess, reconcile (and
+        # keep the trail of the calls, which rolled back with the settlement).
         logger.exception("deposit %s: could not record the gateway's answer", txn.pk)
+        for exchange in exchanges:
+            exchange.record_alone()
         deposit_mark_reconcile(transaction_id=txn.pk, reason="settle_failed")
     # Read again: a retry run inline (eager tasks) may have moved it on since.
     return Transaction.objects.get(pk=txn.pk)
 
 
-def _release_hold(*, txn: Transaction, held: GatewayResult) -> GatewayResult:
+def _release_hold(
+    *, txn: Transaction, held: GatewayResult, exchanges: list[GatewayExchange]
+) -> GatewayResult:
     """The gateway only authorized (it wants a risk review): a deposit is all or nothing, so the
-    hold is voided rather than left on the customer's card, and the deposit fails."""
+    hold is voided rather than left on the customer's card, and the deposit fails. The void's
+    exchange joins `exchanges`, recorded by the settlement."""
     voided = gateway_call(
         subject=_subject(txn, reference=held.reference),
         operation="void",
         idempotency_key=f"{txn.pk}:void",
         call=lambda gateway: gateway.void(reference=held.reference, idempotency_key=f"{txn.pk}:void"),
     )
+    exchanges.append(voided)
     if isinstance(voided.outcome, GatewayError):
         logger.error("deposit %s: could not void authorization %s", txn.pk, held.reference)
     return GatewayResult(
@@ -213,17 +226,20 @@ def deposit_reconcile(*, actor: Actor, transaction_id: str, reason: str = "stuck
     known = exchange.outcome
     if isinstance(known, GatewayError):
         logger.error("deposit %s: the gateway did not say what happened; left for reconciliation", txn.pk)
+        exchange.record_alone()
         deposit_mark_reconcile(transaction_id=txn.pk, reason=reason)
         return Transaction.objects.get(pk=txn.pk)
+    exchanges = [exchange]
     if known is None:
         grace = timedelta(seconds=settings.STRIPE_SEARCH_GRACE_SECONDS)
         if txn.gateway == "stripe" and txn.created_at > timezone.now() - grace:
+            exchange.record_alone()
             deposit_mark_reconcile(transaction_id=txn.pk, reason=reason)
             return Transaction.objects.get(pk=txn.pk)
         known = UNAVAILABLE
     elif known.status == "authorized":
-        known = _release_hold(txn=txn, held=known)
-    return _settle_or_reconcile(actor=actor, txn=txn, outcome=known)
+        known = _release_hold(txn=txn, held=known, exchanges=exchanges)
+    return _settle_or_reconcile(actor=actor, txn=txn, outcome=known, exchanges=exchanges)
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""`gateway_call`: one attempt per call, the raw exchange handed on, the metric observed, never raising."""
+"""`gateway_call` and its exchange: the metric observed, never raising; one attempt and the raw exchange
+recorded per call, by the settling transaction (`record`) or on their own (`record_alone`)."""
 
 import pytest
 from django.db import DatabaseError
@@ -32,6 +33,10 @@ def test_a_charge_records_one_attempt_with_its_outcome_and_a_raw_log_event():
 
     assert isinstance(exchange.outcome, GatewayResult)
     assert exchange.outcome.status == "captured"
+    # the call itself writes nothing: its settlement records it, in the same transaction
+    assert not GatewayAttempt.objects.exists()
+    assert not OutboxEvent.objects.filter(event_type="payment.gateway_exchange").exists()
+    recorded = exchange.record()
     attempt = GatewayAttempt.objects.get()
     assert (attempt.subject_id, attempt.operation, attempt.idempotency_key, attempt.outcome) == (
         SUBJECT.pk,
@@ -39,7 +44,7 @@ def test_a_charge_records_one_attempt_with_its_outcome_and_a_raw_log_event():
         SUBJECT.pk,
         "captured",
     )
-    assert exchange.attempt == attempt
+    assert recorded == attempt
     assert attempt.latency_ms == exchange.latency_ms >= 0
     event = OutboxEvent.objects.get(event_type="payment.gateway_exchange")
     assert (event.payload["payment"], event.payload["attempt"], event.payload["outcome"]) == (
@@ -68,6 +73,7 @@ def test_a_gateway_error_is_the_outcome_not_raised_and_is_recorded(error, outcom
 
     assert exchange.outcome is error
     assert (exchange.lost, exchange.retryable) == (flag == "lost", flag == "retryable")
+    exchange.record()
     attempt = GatewayAttempt.objects.get()
     assert (attempt.outcome, attempt.error_code) == (outcome, error.code)
 
@@ -82,6 +88,7 @@ def test_a_retrieve_that_finds_nothing_is_recorded_as_not_found():
     )
 
     assert exchange.outcome is None
+    exchange.record()
     assert GatewayAttempt.objects.get().error_code == "not_found"
 
 
@@ -111,6 +118,8 @@ def test_calls_go_through_the_circuit_breaker(settings):
         subject=SUBJECT, operation="authorize", idempotency_key="b", call=_charge("tok_visa", "b")
     )
 
+    first.record()
+    second.record()
     assert first.lost
     assert isinstance(second.outcome, GatewayRetryableError)
     assert second.outcome.code == "gateway_circuit_open"
@@ -132,7 +141,23 @@ def test_an_attempt_the_database_refuses_still_returns_the_answer(monkeypatch):
     )
 
     assert exchange.outcome.status == "captured"
-    assert exchange.attempt is None
+    assert exchange.record_alone() is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_record_alone_commits_the_attempt_in_a_transaction_of_its_own():
+    exchange = gateway_call(
+        subject=SUBJECT,
+        operation="void",
+        idempotency_key="v",
+        call=lambda gateway: GatewayResult(status="voided"),
+    )
+
+    attempt = exchange.record_alone()
+
+    assert attempt is not None
+    assert GatewayAttempt.objects.get().pk == attempt.pk
+    assert OutboxEvent.objects.filter(event_type="payment.gateway_exchange").count() == 1
 
 
 @pytest.mark.django_db
@@ -157,7 +182,7 @@ def test_gateway_attempts_for_reads_one_subjects_attempts_oldest_first():
     for subject, key in ((SUBJECT, "k1"), (other, "k2"), (SUBJECT, "k3")):
         gateway_call(
             subject=subject, operation="authorize", idempotency_key=key, call=_charge("tok_visa", key)
-        )
+        ).record()
 
     attempts = gateway_attempts_for(subject_id=SUBJECT.pk)
 

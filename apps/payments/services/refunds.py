@@ -9,7 +9,7 @@ from apps.audit.services import audit_record
 from apps.core.actors import Actor
 from apps.core.deferred import enqueue
 from apps.gateways import GatewayError, GatewayResponseLost
-from apps.gateways.calls import Outcome, gateway_call
+from apps.gateways.calls import GatewayExchange, Outcome, gateway_call
 from apps.payments.errors import PaymentUnexpectedState, RefundExceedsCaptured
 from apps.payments.locks import lock_payment
 from apps.payments.models import Payment, Refund
@@ -57,7 +57,7 @@ def refund_open(*, actor: Actor, owner: User, payment_id: str, amount: int | Non
 def run_refund(*, actor: Actor, refund_id: str) -> Refund:
     refund = Refund.objects.select_related("payment").get(pk=refund_id)
     payment = refund.payment
-    # The attempt (subject: the payment, key: the refund's id) is recorded by gateway_call. A refund
+    # The attempt (subject: the payment, key: the refund's id) is recorded by the settlement. A refund
     # carries its own idempotency key, so repeating it is always safe: a lost answer is simply retried.
     exchange = gateway_call(
         subject=payment,
@@ -67,18 +67,22 @@ def run_refund(*, actor: Actor, refund_id: str) -> Refund:
             reference=payment.gateway_reference, amount=refund.amount, idempotency_key=refund.pk
         ),
     )
-    outcome = exchange.outcome
-    if outcome is None:  # a refund always answers; one that did not is retried like a lost answer
-        outcome = GatewayResponseLost(code="gateway_no_answer")
-    return refund_settle(actor=actor, refund_id=refund_id, outcome=outcome)
+    try:
+        return refund_settle(actor=actor, refund_id=refund_id, exchange=exchange)
+    except Exception:
+        exchange.record_alone()  # the call's trail, which rolled back with the settlement
+        raise
 
 
 @transaction.atomic(durable=True)
-def refund_settle(*, actor: Actor, refund_id: str, outcome: Outcome) -> Refund:
-    """Applies the gateway's answer to a refund (its attempt is recorded by the call, before)."""
+def refund_settle(*, actor: Actor, refund_id: str, exchange: GatewayExchange) -> Refund:
+    """Applies the gateway's answer to a refund, recording the call's attempt in the same transaction."""
     payment_id = Refund.objects.values_list("payment_id", flat=True).get(pk=refund_id)
     payment = lock_payment(payment_id)
     refund = Refund.objects.select_for_update().get(pk=refund_id)
+    exchange.record()
+    # A refund always answers; one that did not is retried like a lost answer.
+    outcome: Outcome = exchange.outcome or GatewayResponseLost(code="gateway_no_answer")
     if refund.status != Refund.Status.PENDING:
         return refund
     if isinstance(outcome, GatewayError):

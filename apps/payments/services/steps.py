@@ -17,7 +17,7 @@ from apps.core.actors import Actor
 from apps.core.dead_letters import dead_letter_record
 from apps.core.deferred import backoff_delay, enqueue
 from apps.gateways import GatewayError, GatewayResponseLost, GatewayResult, PaymentGateway
-from apps.gateways.calls import Outcome, gateway_call
+from apps.gateways.calls import GatewayExchange, Outcome, gateway_call
 from apps.payments import risk
 from apps.payments.locks import lock_payment
 from apps.payments.models import Payment, Refund
@@ -46,14 +46,16 @@ def run_pending_operation(*, actor: Actor, payment_id: str, payment: Payment | N
         operation = payment.pending_operation
         if payment.status not in (S.PENDING, S.PROCESSING) or not operation:
             return payment
-        outcome = _call_gateway(payment, operation)
+        exchange = _call_gateway(payment, operation)
         try:
             payment, follow_up = payment_settle_operation(
-                actor=actor, payment_id=payment_id, operation=operation, outcome=outcome
+                actor=actor, payment_id=payment_id, operation=operation, exchange=exchange
             )
         except Exception:
-            # The gateway answered but the answer could not be written: never guess, reconcile.
+            # The gateway answered but the answer could not be written: never guess, reconcile (and
+            # keep the trail of the call, which rolled back with the settlement).
             logger.exception("payment %s: could not record the gateway's answer to %s", payment_id, operation)
+            exchange.record_alone()
             payment_mark_reconcile(actor=None, payment_id=payment_id, reason="settle_failed")
             return Payment.objects.get(pk=payment_id)
         if payment.status == S.PROCESSING and not follow_up:
@@ -63,10 +65,9 @@ def run_pending_operation(*, actor: Actor, payment_id: str, payment: Payment | N
     return payment
 
 
-def _call_gateway(payment: Payment, operation: str) -> Outcome:
-    """The step's gateway call through `gateway_call`: circuit breaker, timing, metric, and the
-    attempt (GatewayAttempt + raw log) recorded in its own short transaction. Returns the answer,
-    or the GatewayError raised."""
+def _call_gateway(payment: Payment, operation: str) -> GatewayExchange:
+    """The step's gateway call through `gateway_call` (circuit breaker, timing, metric); the
+    settlement records it."""
     key = operation_key(payment, operation)
 
     def call(gateway: PaymentGateway) -> GatewayResult:
@@ -85,24 +86,24 @@ def _call_gateway(payment: Payment, operation: str) -> Outcome:
             )
         return gateway.void(reference=payment.gateway_reference, idempotency_key=key)
 
-    outcome = gateway_call(subject=payment, operation=operation, idempotency_key=key, call=call).outcome
-    if outcome is None:  # only a retrieve answers "nothing": a step that did is unknown, never guessed
-        return GatewayResponseLost(code="gateway_no_answer")
-    return outcome
+    return gateway_call(subject=payment, operation=operation, idempotency_key=key, call=call)
 
 
 @transaction.atomic(durable=True)
 def payment_settle_operation(
-    *, actor: Actor, payment_id: str, operation: str, outcome: Outcome
+    *, actor: Actor, payment_id: str, operation: str, exchange: GatewayExchange
 ) -> tuple[Payment, bool]:
     """Applies one gateway answer to the locked payment; returns (payment, run a follow-up step).
 
-    The call's attempt is already recorded (`gateway_call`, before this transaction).
+    The call's attempt and raw-log event are recorded in this same transaction.
 
     A payment no longer waiting for this step (settled by a retry or reconciliation that got there
     first) is returned unchanged: settling twice can't move money twice.
     """
     payment = lock_payment(payment_id)
+    exchange.record()
+    # Only a retrieve answers "nothing": a step that did is unknown, never guessed.
+    outcome: Outcome = exchange.outcome or GatewayResponseLost(code="gateway_no_answer")
     if payment.pending_operation != operation or payment.status not in (S.PENDING, S.PROCESSING):
         return payment, False
     if isinstance(outcome, GatewayResponseLost) or (

@@ -7,6 +7,7 @@ from django.db import connection
 
 from apps.core.models import DeadLetter
 from apps.gateways.base import GatewayRetryableError
+from apps.gateways.calls import GatewayExchange
 from apps.gateways.models import GatewayAttempt
 from apps.payments import services, tasks
 from apps.payments.models import Payment
@@ -179,7 +180,15 @@ def test_a_refunds_last_failed_attempt_goes_to_a_dead_letter_and_fails_the_refun
     refund = open_refund(payment["id"], amount=500)
 
     services.refund_settle(
-        actor=None, refund_id=refund.pk, outcome=GatewayRetryableError(code="gateway_timeout")
+        actor=None,
+        refund_id=refund.pk,
+        exchange=GatewayExchange(
+            subject=refund.payment,
+            operation="refund",
+            idempotency_key=refund.pk,
+            outcome=GatewayRetryableError(code="gateway_timeout"),
+            latency_ms=3,
+        ),
     )
 
     refund.refresh_from_db()
