@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from django.core.management.base import OutputWrapper
 
 WIDTH = 30
 
 
-class _Stream(Protocol):
-    def write(self, text: str, /) -> object: ...
-
-    def flush(self) -> object: ...
-
-
-def progress_write(stream: _Stream, done: int, total: int) -> None:
-    """Redraws the bar in place (a carriage return, no newline); a total of 0 shows a full bar.
-    The caller ends the line when the work is done."""
+def progress_write(stream: OutputWrapper, done: int, total: int) -> None:
+    """Redraws the bar in place on a command's stream (a carriage return, no newline); a total of 0
+    shows a full bar. The caller ends the line when the work is done."""
     filled = WIDTH * done // total if total else WIDTH
-    stream.write(f"\r[{'#' * filled}{'.' * (WIDTH - filled)}] {done}/{total}")
+    stream.write(f"\r[{'#' * filled}{'.' * (WIDTH - filled)}] {done}/{total}", ending="")
     stream.flush()

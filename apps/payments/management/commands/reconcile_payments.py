@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 
+from apps.core.progress import progress_write
 from apps.payments import services
-
-
-def progress(done: int, total: int, stream) -> None:
-    width = 30
-    filled = width * done // total if total else width
-    stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
-    stream.flush()
 
 
 class Command(BaseCommand):
@@ -53,11 +46,11 @@ class Command(BaseCommand):
             )
             return
         report = services.payments_reconcile_due(
-            older_than=window, on_progress=lambda done, total: progress(done, total, sys.stderr)
+            older_than=window, on_progress=lambda done, total: progress_write(self.stderr, done, total)
         )
         total = len(report.reconciled) + len(report.gateway_errors)
         if total:
-            sys.stderr.write("\n")
+            self.stderr.write("")
         for payment_id, before in report.stuck:
             self.stdout.write(f"{payment_id}: {before} -> reconcile (stuck)")
         for payment_id, before, after in report.reconciled:

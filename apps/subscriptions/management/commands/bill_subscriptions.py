@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from apps.core.money import Money
+from apps.core.progress import progress_write
 from apps.subscriptions import services
 from apps.subscriptions.periods import period_bounds
 from apps.subscriptions.selectors import subscriptions_due
@@ -36,10 +37,7 @@ class Progress:
     def __call__(self, subscription_id: str, outcome: services.Outcome) -> None:
         self.done += 1
         self.total = max(self.total, self.done)
-        width = 30
-        filled = width * self.done // self.total
-        self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total}", ending="")
-        self.stream.flush()
+        progress_write(self.stream, self.done, self.total)
 
     def finish(self) -> None:
         if self.done:

@@ -6,22 +6,13 @@ The sibling of `reconcile_payments`, for wallet deposits; both the command and t
 
 from __future__ import annotations
 
-import sys
 from datetime import timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from apps.core.progress import progress_write
 from apps.wallets.deposits import reconcile_deposits
-
-
-def progress(done: int, total: int) -> None:
-    width = 30
-    filled = width * done // total if total else width
-    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
-    if done == total:
-        sys.stderr.write("\n")
-    sys.stderr.flush()
 
 
 class Command(BaseCommand):
@@ -44,6 +35,11 @@ class Command(BaseCommand):
             "--dry-run", action="store_true", help="List what would be reconciled; change nothing."
         )
 
+    def _progress(self, done: int, total: int) -> None:
+        progress_write(self.stderr, done, total)
+        if done == total:
+            self.stderr.write("")
+
     def handle(self, *args: Any, older_than: int, dry_run: bool, **options: Any) -> None:
         if older_than < 0:
             raise CommandError("--older-than must be zero or more seconds")
@@ -54,7 +50,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"would reconcile {transaction_id}")
             self.stdout.write(f"dry run: {len(report.changes)} deposit(s) to reconcile; nothing changed")
             return
-        report = reconcile_deposits(older_than=window, progress=progress)
+        report = reconcile_deposits(older_than=window, progress=self._progress)
         for transaction_id, before, after in report.changes:
             if after == before:
                 self.stdout.write(f"{transaction_id}: left {before}, the gateway did not say what happened")
