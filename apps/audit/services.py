@@ -49,8 +49,7 @@ def audit_record(
     transactions mostly append to different chains instead of queueing behind one lock (and one
     fsync) each. Call this late in the service's transaction (after the row locks and checks,
     next to `emit_event`) so the wait is short. Under READ COMMITTED (PostgreSQL's default, which
-    Paydesk uses) the read after the lock sees the previous holder's row. SQLite serialises
-    writers on its own and uses chain 0.
+    Paydesk uses) the read after the lock sees the previous holder's row.
     """
     connection = transaction.get_connection()
     if not connection.in_atomic_block:
@@ -70,13 +69,9 @@ def audit_record(
         ip=_valid_ip(meta.get("ip")),
         user_agent=(meta.get("user_agent") or "")[: AuditLog._meta.get_field("user_agent").max_length],
     )
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(_LOCK_CHAIN_SQL, [CHAINS, CHAIN_LOCK_KEY])
-            row.chain, last = cursor.fetchone()
-    else:
-        row.chain = 0
-        last = AuditLog.objects.filter(chain=0).order_by("-id").values_list("hash", flat=True).first()
+    with connection.cursor() as cursor:
+        cursor.execute(_LOCK_CHAIN_SQL, [CHAINS, CHAIN_LOCK_KEY])
+        row.chain, last = cursor.fetchone()
     row.prev_hash = last or genesis_hash(row.chain)
     # Stamped under the lock, so created_at never goes backwards along the chain.
     row.created_at = timezone.now()

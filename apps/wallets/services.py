@@ -61,10 +61,8 @@ logger = logging.getLogger(__name__)
 
 
 def _unique_violation(exc: IntegrityError, constraint: str) -> bool:
-    diag = getattr(exc.__cause__, "diag", None)
-    if diag is not None:  # PostgreSQL names the constraint
-        return diag.constraint_name == constraint
-    return str(exc).startswith("UNIQUE constraint failed")  # SQLite only says which columns
+    diag = getattr(exc.__cause__, "diag", None)  # PostgreSQL names the constraint
+    return diag is not None and diag.constraint_name == constraint
 
 
 @transaction.atomic(durable=True)

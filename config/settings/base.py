@@ -1,7 +1,8 @@
 """Settings shared by every environment. Everything that differs comes from the environment.
 
-With no variable set, Paydesk runs on the embedded default: SQLite, local-memory cache, eager
-Celery tasks, console email and the simulated gateway. `.env.example` documents every variable.
+With no variable set but DATABASE_URL (which `make run` points at its embedded PostgreSQL), Paydesk
+runs on the embedded defaults: local-memory cache, eager Celery tasks, console email and the
+simulated gateway. `.env.example` documents every variable.
 """
 
 from datetime import timedelta

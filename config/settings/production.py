@@ -4,7 +4,7 @@ from config.settings.base import *  # noqa: F403
 from config.settings.base import env
 
 SECRET_KEY = env("SECRET_KEY")  # no default: a production process without it must not start
-# Production never runs on the embedded defaults (SQLite, per-process cache, eager tasks).
+# Production never runs on the embedded defaults (an embedded database, per-process cache, eager tasks).
 for required in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "FIELD_ENCRYPTION_KEYS"):
     env(required)
 DEBUG = False

@@ -56,7 +56,7 @@ def test_health_check_is_liveness_and_gunicorn_runs_with_its_config_file():
 
 def test_the_build_context_leaves_out_secrets_and_local_state():
     ignored = (ROOT / "docker" / "Dockerfile.dockerignore").read_text().split()
-    for entry in (".git", ".venv", ".env", "docker/.env", "db.sqlite3", "staticfiles"):
+    for entry in (".git", ".venv", ".env", "docker/.env", ".run", "staticfiles"):
         assert entry in ignored
 
 

@@ -14,7 +14,7 @@ FUNCTION = "audit_chain_lock"
 
 def install_function(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
-        return  # SQLite serialises writers itself and uses chain 0 (apps.audit.services)
+        raise RuntimeError("Paydesk runs on PostgreSQL only")
     table = schema_editor.quote_name(apps.get_model("audit", "AuditLog")._meta.db_table)
     schema_editor.execute(
         f"""
