@@ -3,7 +3,8 @@
     1. open    (transaction) `wallet_deposit_start`: the deposit `pending`, with its card token
     2. gateway (no transaction, no row locks) `gateway_call`: authorize-and-capture, with the
                transaction id as idempotency key, so any repeat is the same charge at the gateway
-    3. settle  (transaction) `deposit_settle`: credit the wallet with its journal entry, or fail it
+    3. settle  (transaction) `deposit_settle`: record the calls (GatewayAttempt, raw log), credit the
+               wallet with its journal entry, or fail it
 
 A decline is a normal outcome (the deposit fails with the gateway's failure_code). A card the
 gateway only authorizes (risk review) is voided, and the deposit fails with `card_review_required`:

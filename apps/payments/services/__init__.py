@@ -9,10 +9,10 @@ A payment moves in steps that each own one durable transaction, with the network
     1. open    (transaction): lock/check, write the payment `pending` with the operation to do
     2. gateway (no transaction, no row locks): authorize / capture / void with an idempotency key
                derived from the payment, so any repeat of the call is the same call at the gateway;
-               made through `apps.gateways.calls.gateway_call` (circuit breaker, metric, and the
-               GatewayAttempt with its raw log, recorded in a short transaction of its own)
-    3. settle  (transaction): lock the payment, apply the gateway's answer through the state
-               machine, with its ledger entry, audit row and outbox event
+               made through `apps.gateways.calls.gateway_call` (circuit breaker, metric)
+    3. settle  (transaction): lock the payment, record the call (its GatewayAttempt and raw log),
+               apply the gateway's answer through the state machine, with its ledger entry, audit
+               row and outbox event
 
 If step 3 can't be written, the payment is put in `reconcile` (or, if even that fails, it stays
 `pending`/`processing` and `reconcile_payments` moves it there); reconciliation asks the gateway
