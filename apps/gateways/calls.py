@@ -25,9 +25,12 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Protocol, TypeAlias
 
+from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from apps.audit.rawlog import raw_log_gateway_exchange
 from apps.core import metrics
@@ -151,6 +154,14 @@ def gateway_call(
         outcome=outcome,
         latency_ms=int((time.monotonic() - started) * 1000),
     )
+
+
+def not_found_may_be_too_soon(*, gateway: str, created_at: datetime) -> bool:
+    """A `retrieve` that found nothing says "never charged" only once the gateway's search can see the
+    call: Stripe's search index lags creation (by up to STRIPE_SEARCH_GRACE_SECONDS), so a recent
+    subject is asked again later rather than failed."""
+    grace = timedelta(seconds=settings.STRIPE_SEARCH_GRACE_SECONDS)
+    return gateway == "stripe" and created_at > timezone.now() - grace
 
 
 def attempt_record(

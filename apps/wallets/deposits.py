@@ -35,7 +35,7 @@ from apps.audit.services import audit_record
 from apps.core.actors import Actor
 from apps.core.pci import reject_card_data
 from apps.gateways import GatewayError, GatewayResponseLost, GatewayResult
-from apps.gateways.calls import ChargeSubject, GatewayExchange, gateway_call
+from apps.gateways.calls import ChargeSubject, GatewayExchange, gateway_call, not_found_may_be_too_soon
 from apps.wallets.deposit_settlement import UNAVAILABLE, deposit_settle
 from apps.wallets.errors import CurrencyMismatch, WalletInactive, WalletNotFound
 from apps.wallets.models import Transaction, Wallet
@@ -232,8 +232,7 @@ def deposit_reconcile(*, actor: Actor, transaction_id: str, reason: str = "stuck
         return Transaction.objects.get(pk=txn.pk)
     exchanges = [exchange]
     if known is None:
-        grace = timedelta(seconds=settings.STRIPE_SEARCH_GRACE_SECONDS)
-        if txn.gateway == "stripe" and txn.created_at > timezone.now() - grace:
+        if not_found_may_be_too_soon(gateway=txn.gateway, created_at=txn.created_at):
             exchange.record_alone()
             deposit_mark_reconcile(transaction_id=txn.pk, reason=reason)
             return Transaction.objects.get(pk=txn.pk)

@@ -7,13 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
 from apps.core.actors import Actor
 from apps.gateways import GatewayError, GatewayResult, get_gateway
-from apps.gateways.calls import NOT_FOUND, attempt_record
+from apps.gateways.calls import NOT_FOUND, attempt_record, not_found_may_be_too_soon
 from apps.payments import risk
 from apps.payments.locks import lock_payment
 from apps.payments.models import Payment, Refund
@@ -124,11 +122,8 @@ def _reconcile_settle(*, actor: Actor, payment_id: str, known: GatewayResult | N
         latency_ms=0,
     )
     if known is None:
-        if payment.gateway == "stripe" and payment.created_at > timezone.now() - timedelta(
-            seconds=settings.STRIPE_SEARCH_GRACE_SECONDS
-        ):
-            # Stripe's search index lags creation by up to a minute: not found yet is not "never".
-            return payment
+        if not_found_may_be_too_soon(gateway=payment.gateway, created_at=payment.created_at):
+            return payment  # not found yet is not "never"
         payment_move(
             actor=actor,
             payment=payment,
