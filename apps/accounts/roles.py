@@ -8,7 +8,12 @@ from apps.accounts.models import Roles
 # role -> "app_label.codename" permissions its group carries
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     Roles.REVIEWER: ("payments.review_payment", "payments.view_payment", "wallets.view_wallet"),
-    Roles.ADMIN: ("payments.review_payment", "payments.view_payment", "wallets.view_wallet"),
+    Roles.ADMIN: (
+        "payments.review_payment",
+        "payments.view_payment",
+        "wallets.view_wallet",
+        "wallets.freeze_wallet",
+    ),
     Roles.CUSTOMER: (),
 }
 

@@ -35,6 +35,11 @@ class ReviewPermissionRequired(PermissionDenied):
     default_message = "Deciding a review needs the review permission."
 
 
+class ReviewOwnPayment(PermissionDenied):
+    code = "review_own_payment"
+    default_message = "A reviewer cannot decide a review of their own payment."
+
+
 class NoteRequired(InvalidRequest):
     code = "parameter_missing"
     default_message = "A note is required to decide a review."

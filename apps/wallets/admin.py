@@ -11,6 +11,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import quote, unquote
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import URLPattern, path, reverse
@@ -19,7 +20,7 @@ from apps.core.admin import ReadOnlyMixin
 from apps.core.admin_confirmation import Item, NoteForm, action_fields, note_confirmation
 from apps.core.errors import ApplicationError
 from apps.core.money import Money
-from apps.wallets.models import Transaction, Wallet
+from apps.wallets.models import FREEZE_PERMISSION, Transaction, Wallet
 from apps.wallets.services import wallet_freeze, wallet_unfreeze
 
 SERVICES = {"freeze": wallet_freeze, "unfreeze": wallet_unfreeze}
@@ -51,11 +52,14 @@ class WalletAdmin(ReadOnlyMixin, admin.ModelAdmin):
     def balance_display(self, wallet: Wallet) -> str:
         return str(Money(wallet.balance, wallet.currency))
 
-    @admin.action(description="Freeze selected wallets (no money in or out)", permissions=["view"])
+    def has_freeze_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(FREEZE_PERMISSION)
+
+    @admin.action(description="Freeze selected wallets (no money in or out)", permissions=["freeze"])
     def freeze(self, request: HttpRequest, queryset: QuerySet[Wallet]) -> HttpResponse | None:
         return self._set_status_selected(request, queryset, "freeze")
 
-    @admin.action(description="Unfreeze selected wallets", permissions=["view"])
+    @admin.action(description="Unfreeze selected wallets", permissions=["freeze"])
     def unfreeze(self, request: HttpRequest, queryset: QuerySet[Wallet]) -> HttpResponse | None:
         return self._set_status_selected(request, queryset, "unfreeze")
 
@@ -109,7 +113,7 @@ class WalletAdmin(ReadOnlyMixin, admin.ModelAdmin):
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
         wallet = self.get_object(request, unquote(object_id))
-        if wallet is not None:
+        if wallet is not None and self.has_freeze_permission(request):
             verb = "unfreeze" if wallet.status == Wallet.Status.FROZEN else "freeze"
             extra_context = {
                 "status_verb": verb,
@@ -119,8 +123,10 @@ class WalletAdmin(ReadOnlyMixin, admin.ModelAdmin):
         return super().change_view(request, object_id, form_url, extra_context)
 
     def status_view(self, request: HttpRequest, object_id: str, verb: str) -> HttpResponse:
-        if verb not in SERVICES or not self.has_view_permission(request):
+        if verb not in SERVICES:
             raise Http404("Unknown action")
+        if not self.has_freeze_permission(request):
+            raise PermissionDenied
         wallet = self.get_object(request, unquote(object_id))
         if wallet is None:
             raise Http404("No such wallet")

@@ -33,7 +33,7 @@ class InsufficientFunds(ApplicationError):
 
 
 class StaffOnly(PermissionDenied):
-    default_message = "Only staff can freeze or unfreeze wallets."
+    default_message = "Freezing or unfreezing wallets needs staff with the freeze_wallet permission."
 
 
 class NoteRequired(ApplicationError):

@@ -36,9 +36,13 @@ class Wallet(models.Model):
             models.UniqueConstraint(fields=["user", "currency"], name="wallet_one_per_user_currency"),
         ]
         indexes = [models.Index(fields=["user", "-created_at", "-id"], name="wallet_user_newest_idx")]
+        permissions = [("freeze_wallet", "Can freeze and unfreeze wallets")]
 
     def __str__(self) -> str:
         return f"{self.id} ({self.currency})"
+
+
+FREEZE_PERMISSION = "wallets.freeze_wallet"
 
 
 class Transaction(models.Model):

@@ -39,7 +39,7 @@ from apps.wallets.errors import (
     WalletNotFound,
 )
 from apps.wallets.locks import lock_wallets, retry_on_lock_conflict
-from apps.wallets.models import Transaction, Wallet
+from apps.wallets.models import FREEZE_PERMISSION, Transaction, Wallet
 from apps.wallets.payloads import transaction_payload
 
 __all__ = [
@@ -233,7 +233,7 @@ def wallet_post_locked(
 
 
 def _set_status(*, actor: Actor, wallet_id: str, status: str, note: str) -> Wallet:
-    if not getattr(actor, "is_staff", False):
+    if not (getattr(actor, "is_staff", False) and actor.has_perm(FREEZE_PERMISSION)):  # type: ignore[union-attr]
         raise StaffOnly()
     note = (note or "").strip()
     if not note:

@@ -9,7 +9,7 @@ from apps.accounts.models import ApiKey, User
 from apps.audit.services import audit_record
 from apps.core.actors import Actor
 from apps.core.outbox import emit_event
-from apps.payments.errors import NoteRequired, ReviewClosed, ReviewPermissionRequired
+from apps.payments.errors import NoteRequired, ReviewClosed, ReviewOwnPayment, ReviewPermissionRequired
 from apps.payments.locks import lock_payment
 from apps.payments.models import Payment, Review
 from apps.payments.selectors import REVIEW_PERMISSION
@@ -52,6 +52,10 @@ def _person(actor: Actor) -> User | None:
 @transaction.atomic(durable=True)
 def _review_decide(*, actor: Actor, payment_id: str, decision: str, note: str) -> Payment:
     payment = lock_payment(payment_id)
+    reviewer = _person(actor)
+    if reviewer is not None and payment.owner_id == reviewer.pk:
+        # Four eyes: nobody decides on their own money (API key or session, API or admin).
+        raise ReviewOwnPayment()
     review = Review.objects.select_for_update().filter(payment=payment).first()
     if review is None:
         raise ReviewClosed("This payment is not held for review.")

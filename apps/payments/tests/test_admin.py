@@ -275,3 +275,17 @@ def test_the_queue_costs_the_same_queries_for_two_or_twenty_payments(reviewer, u
         pay(user)
 
     assert queries_for_queue() == few
+
+
+def test_a_reviewer_cannot_decide_their_own_payment_in_the_admin(reviewer, staff_reviewer):
+    own = pay(staff_reviewer)
+
+    refused = reviewer.post(decide_url(own.pk, "approve"), {"note": "looks fine to me"}, follow=True)
+
+    assert refused.status_code == 200
+    assert any("their own payment" in message for message in messages_of(refused))
+    own.refresh_from_db()
+    assert own.status == Payment.Status.IN_REVIEW
+    assert own.review.status == Review.Status.OPEN
+    assert not AuditLog.objects.filter(entity_id=own.pk, action__startswith="review.").exists()
+    assert not OutboxEvent.objects.filter(aggregate_id=own.pk, event_type="payment.review_decided").exists()

@@ -122,3 +122,26 @@ def test_a_decision_made_with_an_api_key_names_the_person_and_is_audited_as_the_
     assert response.json()["review"]["decided_by"] == staff_reviewer.pk
     audit = AuditLog.objects.get(entity_id=held, action="review.deny")
     assert (audit.actor_type, audit.actor_id) == ("api_key", ApiKey.objects.get(user=staff_reviewer).pk)
+
+
+def test_a_reviewer_cannot_decide_their_own_payment(reviewer_client, staff_reviewer):
+    from apps.payments.services import payment_create
+
+    own = payment_create(
+        actor=staff_reviewer,
+        owner=staff_reviewer,
+        amount=7000,
+        currency="USD",
+        payment_method="tok_riskLevelElevated",
+    )
+    assert own.status == "in_review"
+
+    response = decide(reviewer_client, own.pk, "approve")
+
+    assert response.status_code == 403
+    error = response.json()["error"]
+    assert (error["type"], error["code"]) == ("permission_error", "review_own_payment")
+    assert Payment.objects.get(pk=own.pk).status == "in_review"
+    assert Review.objects.get(payment_id=own.pk).status == "open"
+    assert not AuditLog.objects.filter(entity_id=own.pk, action__startswith="review.").exists()
+    assert not OutboxEvent.objects.filter(aggregate_id=own.pk, event_type="payment.review_decided").exists()

@@ -129,7 +129,9 @@ def test_a_raw_card_number_is_refused_and_never_echoed(client_for, wallet, numbe
 
 @pytest.mark.django_db
 def test_a_deposit_into_a_frozen_wallet_is_refused(client_for, wallet):
-    wallet_freeze(actor=UserFactory(is_staff=True), wallet_id=wallet.pk, note="court order")
+    wallet_freeze(
+        actor=UserFactory(is_staff=True, is_superuser=True), wallet_id=wallet.pk, note="court order"
+    )
     before = money_state()
 
     response = _deposit(client_for, wallet, {"amount": 100, "payment_method": "tok_visa"})

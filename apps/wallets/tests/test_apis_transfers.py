@@ -89,7 +89,9 @@ def test_a_missing_field_is_refused(client_for, pair, missing):
 
 
 def _freeze(wallet):
-    wallet_freeze(actor=UserFactory(is_staff=True), wallet_id=wallet.pk, note="investigation")
+    wallet_freeze(
+        actor=UserFactory(is_staff=True, is_superuser=True), wallet_id=wallet.pk, note="investigation"
+    )
 
 
 @pytest.mark.django_db

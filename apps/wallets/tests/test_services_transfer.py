@@ -72,12 +72,14 @@ def test_the_whole_balance_can_be_sent(pair):
 
 
 def _frozen_destination(source, destination):
-    wallet_freeze(actor=UserFactory(is_staff=True), wallet_id=destination.pk, note="chargeback fraud")
+    wallet_freeze(
+        actor=UserFactory(is_staff=True, is_superuser=True), wallet_id=destination.pk, note="chargeback fraud"
+    )
     return source, destination
 
 
 def _frozen_source(source, destination):
-    wallet_freeze(actor=UserFactory(is_staff=True), wallet_id=source.pk, note="kyc")
+    wallet_freeze(actor=UserFactory(is_staff=True, is_superuser=True), wallet_id=source.pk, note="kyc")
     return source, destination
 
 

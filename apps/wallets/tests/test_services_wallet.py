@@ -1,8 +1,11 @@
 import threading
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.db import connection
 
+from apps.accounts.models import Roles
+from apps.accounts.tests.factories import UserFactory as RoleUserFactory
 from apps.audit.models import AuditLog
 from apps.core.errors import ApplicationError
 from apps.core.models import OutboxEvent
@@ -60,6 +63,7 @@ def test_racing_creations_of_the_same_currency_end_with_one_wallet_and_409s():
 @pytest.mark.django_db
 def test_staff_freeze_and_unfreeze_a_wallet_with_a_note_in_the_audit_trail():
     wallet, staff = WalletFactory(), UserFactory(is_staff=True)
+    staff.user_permissions.add(Permission.objects.get(codename="freeze_wallet"))
 
     wallet_freeze(actor=staff, wallet_id=wallet.pk, note="suspected account takeover")
     assert Wallet.objects.get(pk=wallet.pk).status == "frozen"
@@ -80,9 +84,11 @@ def test_staff_freeze_and_unfreeze_a_wallet_with_a_note_in_the_audit_trail():
     ("actor", "note", "code"),
     [
         (lambda: UserFactory(), "fraud", "permission_denied"),
-        (lambda: UserFactory(is_staff=True), "  ", "parameter_missing"),
+        (lambda: UserFactory(is_staff=True), "fraud", "permission_denied"),
+        (lambda: RoleUserFactory(is_staff=True, roles=[Roles.REVIEWER]), "fraud", "permission_denied"),
+        (lambda: UserFactory(is_staff=True, is_superuser=True), "  ", "parameter_missing"),
     ],
-    ids=["not-staff", "no-note"],
+    ids=["not-staff", "staff-without-freeze_wallet", "reviewer-role", "no-note"],
 )
 def test_freezing_needs_staff_and_a_note(actor, note, code):
     wallet = WalletFactory()
@@ -103,3 +109,18 @@ def test_wallets_of_user_lists_only_that_users_wallets_by_currency():
     wallet_create(actor=other, user=other, currency="GBP")
 
     assert list(wallets_of_user(user_id=user.pk)) == [eur, usd]
+
+
+@pytest.mark.django_db
+def test_unfreezing_needs_the_freeze_wallet_permission_too():
+    wallet = WalletFactory(status="frozen")
+    viewer = UserFactory(is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_wallet"))
+
+    with pytest.raises(ApplicationError) as refused:
+        wallet_unfreeze(actor=viewer, wallet_id=wallet.pk, note="let it go")
+
+    assert refused.value.code == "permission_denied"
+    assert Wallet.objects.get(pk=wallet.pk).status == "frozen"
+    assert not AuditLog.objects.filter(entity_id=wallet.pk).exists()
+    assert not OutboxEvent.objects.filter(aggregate_id=wallet.pk).exists()
