@@ -137,3 +137,42 @@ def test_with_the_cache_down_the_database_decides(api_client, user, settings):
 
     assert api_client.get(ME, **bearer(live)).status_code == 200
     assert api_client.get(ME, **bearer(ended.tokens.access)).status_code == 401
+
+
+def _token_with_another_users_sid(*, user, other_user) -> tuple[str, AuthSession]:
+    """A well-signed access token for `user` carrying `other_user`'s live session id."""
+    victim = auth_session_start(user=other_user)
+    token = AccessToken.for_user(user)
+    token["sid"] = victim.session.id
+    return str(token), victim.session
+
+
+@pytest.mark.parametrize("cached", [False, True], ids=["cache-miss", "cached"])
+def test_a_token_with_another_users_live_session_is_refused(api_client, user, other_user, cached):
+    forged, victims_session = _token_with_another_users_sid(user=user, other_user=other_user)
+    if cached:  # the victim's own request has put their session's state in the cache
+        victim_access = AccessToken.for_user(other_user)
+        victim_access["sid"] = victims_session.id
+        assert api_client.get(ME, **bearer(str(victim_access))).status_code == 200
+
+    response = api_client.get(ME, **bearer(forged))
+
+    assert response.status_code == 401
+    assert response.json()["error"]["type"] == "authentication_error"
+    victims_session.refresh_from_db()
+    assert victims_session.revoked_at is None  # refusing it did not end the victim's session
+
+
+def test_a_token_with_another_users_sid_is_refused_with_the_cache_down(
+    api_client, user, other_user, settings
+):
+    forged, _ = _token_with_another_users_sid(user=user, other_user=other_user)
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
+        }
+    }
+
+    assert api_client.get(ME, **bearer(forged)).status_code == 401
