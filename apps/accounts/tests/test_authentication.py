@@ -1,5 +1,11 @@
 """Who a request is: Bearer JWT bound to a live session, or an API key."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jwt
 import pytest
 from django.core.cache import cache
 from django.utils import timezone
@@ -9,6 +15,7 @@ from apps.accounts.models import AuthSession
 from apps.accounts.services import auth_session_start
 
 ME = "/api/v1/auth/me"
+ROOT = Path(__file__).resolve().parents[3]
 
 pytestmark = pytest.mark.django_db
 
@@ -176,3 +183,59 @@ def test_a_token_with_another_users_sid_is_refused_with_the_cache_down(
     }
 
     assert api_client.get(ME, **bearer(forged)).status_code == 401
+
+
+def _settings_signing_key(**variables: str) -> str:
+    """SIMPLE_JWT's SIGNING_KEY as the settings compute it from these environment variables."""
+    env = {name: value for name, value in os.environ.items() if name not in ("JWT_SIGNING_KEY", "SECRET_KEY")}
+    code = "from config.settings import test as s; print(s.SIMPLE_JWT['SIGNING_KEY'])"
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=env | variables,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_jwts_are_signed_with_jwt_signing_key_when_set():
+    assert _settings_signing_key(SECRET_KEY="s" * 50, JWT_SIGNING_KEY="j" * 50) == "j" * 50
+
+
+@pytest.mark.parametrize("variables", [{}, {"JWT_SIGNING_KEY": ""}], ids=["unset", "empty"])
+def test_without_jwt_signing_key_the_secret_key_signs(variables):
+    # `JWT_SIGNING_KEY=` (.env.example) must not become an empty HMAC key
+    assert _settings_signing_key(SECRET_KEY="s" * 50, **variables) == "s" * 50
+
+
+@pytest.fixture
+def jwt_signing_key(settings, monkeypatch):
+    """JWT_SIGNING_KEY distinct from SECRET_KEY, as the settings make it when the variable is set."""
+    key = "a-jwt-key-of-its-own-" + "k" * 40
+    assert key != settings.SECRET_KEY
+    settings.SIMPLE_JWT = {**settings.SIMPLE_JWT, "SIGNING_KEY": key}  # simplejwt reloads api_settings
+    # ...but builds its token backend once, at import: rebuild it from the reloaded settings
+    from rest_framework_simplejwt import settings as jwt_settings
+    from rest_framework_simplejwt import state
+    from rest_framework_simplejwt.backends import TokenBackend
+
+    api = jwt_settings.api_settings
+    monkeypatch.setattr(
+        state, "token_backend", TokenBackend(api.ALGORITHM, api.SIGNING_KEY, api.VERIFYING_KEY)
+    )
+    return key
+
+
+def test_a_token_signed_with_secret_key_is_refused_when_jwt_signing_key_is_set(
+    api_client, user, settings, jwt_signing_key
+):
+    login = auth_session_start(user=user)
+    claims = AccessToken(login.tokens.access).payload
+    assert jwt.decode(login.tokens.access, jwt_signing_key, algorithms=["HS256"])  # minted with the JWT key
+    forged = jwt.encode(claims, settings.SECRET_KEY, algorithm="HS256")
+
+    assert api_client.get(ME, **bearer(forged)).status_code == 401
+    assert api_client.get(ME, **bearer(login.tokens.access)).status_code == 200
