@@ -64,7 +64,9 @@ class ApiKeyAuthentication(BaseAuthentication):
         if api_key is None:
             raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
         api_key_record_use(api_key=api_key)
-        return api_key.user, api_key
+        user = api_key.user
+        user.customer_role_only = True  # a key acts for its user's customer role only (API.md)
+        return user, api_key
 
     def authenticate_header(self, request) -> str:
         return 'Api-Key realm="api"'
