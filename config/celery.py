@@ -4,7 +4,9 @@ import os
 
 from celery import Celery
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+# Unset means production: a deployment that forgets it must not get DEBUG and local keys.
+# manage.py and `make run` (config.embedded_db) default to the local settings instead.
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.production")
 
 app = Celery("paydesk")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -33,6 +33,8 @@ import warnings
 from pathlib import Path
 from types import FrameType
 
+from config import SETTINGS_FROM_ENVIRONMENT
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = ROOT / ".run" / "postgres"
 DEFAULT_PORT = 54329
@@ -216,6 +218,12 @@ def _serve(env: dict[str, str], addr: str, logins: str) -> int:
                 os.killpg(server.pid, signal.SIGKILL)
 
 
+def settings_module() -> str:
+    """The environment's choice, else the local settings (not os.environ's value: importing this
+    package, its Celery app, has defaulted that to production)."""
+    return SETTINGS_FROM_ENVIRONMENT or "config.settings.local"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="make run: embedded PostgreSQL, migrate, seed, serve")
     parser.add_argument("--addr", default="127.0.0.1:8000", help="where the dev server listens")
@@ -229,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         environ.Env.read_env(ROOT / ".env")
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "config.settings.local"),
+        "DJANGO_SETTINGS_MODULE": settings_module(),
     }
     server, started = None, False
     try:

@@ -34,7 +34,7 @@ from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 # COMMAND gets the environment as it was: importing `config` (its Celery app) defaults
-# DJANGO_SETTINGS_MODULE to the local settings, which must not reach pytest.
+# DJANGO_SETTINGS_MODULE to the production settings, which must not reach pytest.
 ENVIRONMENT = dict(os.environ)
 sys.path.insert(0, str(ROOT))
 

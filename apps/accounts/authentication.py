@@ -24,7 +24,7 @@ from apps.accounts.tokens import SESSION_CLAIM, read_access_token
 
 
 class SessionJWTAuthentication(JWTAuthentication):
-    """An access JWT whose session (`sid` claim) is still alive.
+    """An access JWT whose session (`sid` claim) is still alive and belongs to its user (`sub`).
 
     The session check is answered from the cache (`apps.accounts.session_cache`), so a request
     costs one query: loading the user, which also catches deactivated users at once.
@@ -35,7 +35,10 @@ class SessionJWTAuthentication(JWTAuthentication):
             token = read_access_token(raw_token)
         except TokenError:
             raise exceptions.AuthenticationFailed("The access token is invalid or has expired.")
-        if not session_is_active(session_id=token[SESSION_CLAIM]):
+        # The session must be alive and be the token's user's: a `sid` names a session, not a user.
+        if not session_is_active(
+            session_id=token[SESSION_CLAIM], user_id=str(token.get(api_settings.USER_ID_CLAIM))
+        ):
             raise exceptions.AuthenticationFailed("This session has ended; log in again.")
         return token
 
@@ -61,7 +64,9 @@ class ApiKeyAuthentication(BaseAuthentication):
         if api_key is None:
             raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
         api_key_record_use(api_key=api_key)
-        return api_key.user, api_key
+        user = api_key.user
+        user.customer_role_only = True  # a key acts for its user's customer role only (API.md)
+        return user, api_key
 
     def authenticate_header(self, request) -> str:
         return 'Api-Key realm="api"'

@@ -59,8 +59,21 @@ class User(AbstractBaseUser, PermissionsMixin):
             )
         ]
 
+    # Set on the request's user when the call is made with an API key: staff powers need an
+    # interactive login, so such a user has no permission at all (`has_perm`, user_has_permission).
+    customer_role_only = False
+
     def __str__(self) -> str:
         return self.email
+
+    def has_perm(self, perm, obj=None) -> bool:
+        return not self.customer_role_only and super().has_perm(perm, obj)
+
+    def has_perms(self, perm_list, obj=None) -> bool:
+        return not self.customer_role_only and super().has_perms(perm_list, obj)
+
+    def has_module_perms(self, app_label) -> bool:
+        return not self.customer_role_only and super().has_module_perms(app_label)
 
     @property
     def roles(self) -> list[str]:

@@ -29,7 +29,7 @@ def user_has_permission(user: User | AnonymousUser | None, permission: str) -> b
     so asking for the one permission, either way, is the same answer. Remembered on the user
     object, which lives for one request, as `has_perm` remembers its own.
     """
-    if not (user and user.is_authenticated and user.is_active):
+    if not (user and user.is_authenticated and user.is_active) or getattr(user, "customer_role_only", False):
         return False
     if user.is_superuser:
         return True

@@ -33,6 +33,8 @@ def review_decide(*, actor: Actor, payment_id: str, decision: str, note: str) ->
     the second sees `review_closed`); the capture or void then runs at the gateway like any other
     step, and a gateway failure leaves it to the usual retries, never undoing the decision.
     """
+    if isinstance(actor, ApiKey):  # an API key acts for its user's customer role only
+        raise ReviewPermissionRequired("Deciding a review needs an interactive staff login, not an API key.")
     reviewer = _person(actor)
     if not (reviewer is not None and reviewer.has_perm(REVIEW_PERMISSION)):
         raise ReviewPermissionRequired()

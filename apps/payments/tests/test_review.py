@@ -112,16 +112,23 @@ def test_wallet_payment_over_threshold_is_held_and_approval_takes_the_hold(
     assert sum_of_postings("platform_revenue", "USD") == 5000
 
 
-def test_a_decision_made_with_an_api_key_names_the_person_and_is_audited_as_the_key(
-    api_key_client_for, staff_reviewer, held
-):
-    from apps.accounts.models import ApiKey
-
+def test_a_staff_users_api_key_cannot_decide_a_review(api_key_client_for, staff_reviewer, held):
+    # An API key acts for its user's customer role only (API.md): reviewing needs a staff login.
     response = decide(api_key_client_for(staff_reviewer), held, "deny")
-    assert response.status_code == 200
-    assert response.json()["review"]["decided_by"] == staff_reviewer.pk
-    audit = AuditLog.objects.get(entity_id=held, action="review.deny")
-    assert (audit.actor_type, audit.actor_id) == ("api_key", ApiKey.objects.get(user=staff_reviewer).pk)
+
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "review_permission_required"
+    assert Review.objects.get(payment_id=held).status == "open"
+    assert Payment.objects.get(pk=held).status == "in_review"
+    assert not AuditLog.objects.filter(entity_id=held, action__startswith="review.").exists()
+
+
+def test_a_staff_users_api_key_sees_only_their_own_payments(api_key_client_for, staff_reviewer, held):
+    client = api_key_client_for(staff_reviewer)
+
+    assert client.get(f"/api/v1/payments/{held}").status_code == 404
+    assert client.get("/api/v1/payments").json()["data"] == []
+    assert client.get("/api/v1/payments?status=in_review").json()["data"] == []
 
 
 def test_a_reviewer_cannot_decide_their_own_payment(reviewer_client, staff_reviewer):
