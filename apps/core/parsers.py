@@ -2,10 +2,12 @@ from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
 from apps.core.errors import NulCharacterRejected
+from apps.core.pci import reject_card_data
 
 
 class JSONObjectParser(JSONParser):
-    """API.md: a body that is not a JSON object is a 400, whatever JSON it is."""
+    """API.md: a body that is not a JSON object is a 400, whatever JSON it is; card data anywhere in
+    any body of any endpoint is a 400 `raw_card_data_rejected` before a view sees it."""
 
     def parse(self, stream, media_type=None, parser_context=None):
         try:
@@ -16,6 +18,7 @@ class JSONObjectParser(JSONParser):
         if not isinstance(data, dict):
             raise ParseError("The request body must be a JSON object.")
         _refuse_text_postgresql_cannot_hold(data)
+        reject_card_data(data)
         return data
 
 

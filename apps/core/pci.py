@@ -4,12 +4,13 @@
 and returns the param path of the first piece of card data, e.g. "card.number", "metadata.note",
 "items[1].cvc" ("" when the body itself is a card number), or None. Card data is:
 
-1. a card number: a string or an integer holding 13-19 digits (single spaces or dashes between
-   groups allowed) that passes the Luhn check - anywhere, even inside text or as a key. Detection
+1. a card number: a string or an integer holding 13-19 digits (any whitespace, dots, slashes
+   or dashes between groups) that passes the Luhn check - anywhere, even inside text or as a key. Detection
    is `apps.core.scrubbing`'s, so what the guard refuses is exactly what the scrubber would mask.
    About one random 13-19 digit number in ten passes Luhn and is refused too: a false positive
    costs the client a retry, a false negative puts a card number in our database and logs;
-2. a key named number, card_number, cvc, cvv, cvc2 or cvv2, whatever its value (compared without
+2. a key named as one of `apps.core.scrubbing.CARD_FIELDS` (number, card_number, pan, cvc, cvv,
+   security_code, ...), whatever its value (compared without
    case, `_`, `-` or spaces, so cardNumber and CARD-NUMBER count);
 3. exp_month / exp_year in an object that is a card: one under a `card` key, or one that also
    holds a card number.
@@ -24,13 +25,11 @@ import re
 from typing import Any
 
 from apps.core.errors import InvalidRequest
-from apps.core.scrubbing import mask_card_numbers
+from apps.core.scrubbing import is_card_field, mask_card_numbers
 
 REJECTED_CODE = "raw_card_data_rejected"
 REJECTED_MESSAGE = "Raw card data is not accepted; send a token from the gateway instead."
 
-_NUMBER_KEYS = frozenset({"number", "cardnumber"})
-_CODE_KEYS = frozenset({"cvc", "cvv", "cvc2", "cvv2"})
 _EXPIRY_KEYS = frozenset({"expmonth", "expyear"})
 _CARD_KEY = "card"
 _NOT_ALPHANUMERIC = re.compile(r"[^a-z0-9]")
@@ -69,14 +68,13 @@ def reject_card_data(data: Any) -> None:
 
 
 def _is_card_key(key: Any, *, in_card: bool) -> bool:
-    name = _key_name(key)
-    if name in _NUMBER_KEYS or name in _CODE_KEYS:
+    if is_card_field(key):
         return True
-    return (in_card and name in _EXPIRY_KEYS) or _is_card_number(str(key))
+    return (in_card and _key_name(key) in _EXPIRY_KEYS) or _is_card_number(str(key))
 
 
 def _holds_card_number(obj: dict[Any, Any]) -> bool:
-    return any(_key_name(key) in _NUMBER_KEYS or _is_card_number(value) for key, value in obj.items())
+    return any(is_card_field(key) or _is_card_number(value) for key, value in obj.items())
 
 
 def _is_card_number(value: Any) -> bool:

@@ -11,11 +11,12 @@ Rules:
    whatever it is (a string, a dict, None), becomes "[scrubbed]" when
    - one of the key's `_`-separated words is one of `SECRET_WORDS` (password, secret, token,
      authorization, cvc, cvv, signature, …): `new_password`, `client_secret`, `access_token`;
-   - or the whole key is one of `SECRET_KEYS` (access, refresh, key, api_key, number,
-     card_number, pan, …), or it ends in `_api_key`. These words are too common to match as parts
+   - or the whole key is one of `SECRET_KEYS` (access, refresh, key, api_key, …) or of
+     `CARD_FIELDS` (number, card_number, pan, cvc, security_code, …; the PCI guard refuses the
+     same list), or it ends in `_api_key`. These words are too common to match as parts
      (`phone_number`, `key_prefix`, `access_level` are kept).
-2. Card numbers. In any string (and any integer), a run of digits in which single spaces or
-   dashes may separate groups is looked at: the longest sequence of whole groups holding 13 to 19
+2. Card numbers. In any string (and any integer), a run of digits in which any run of whitespace
+   (tabs, double spaces), dots, slashes or dashes may separate groups is looked at: the longest sequence of whole groups holding 13 to 19
    digits that passes the Luhn check is replaced by `•••• ` and its last four digits, so
    "4242 4242 4242 4242 cvc 123" becomes "•••• 4242 cvc 123". Longer unbroken digit runs are ids,
    not cards, and are kept. About one random 13–19 digit number in ten passes Luhn and is masked
@@ -54,18 +55,21 @@ SECRET_KEYS = frozenset(
         "api_key",
         "apikey",
         "private_key",
-        "number",
-        "card_number",
-        "cardnumber",
-        "pan",
     }
 )
+# Card fields: the guard (apps.core.pci) refuses a key with one of these names whatever its value,
+# and the scrubber masks its value. Compared without case, `_`, `-`, `.` or spaces.
+CARD_FIELDS = frozenset({"number", "card_number", "pan", "cvc", "cvv", "cvc2", "cvv2", "security_code"})
+_NOT_ALPHANUMERIC = re.compile(r"[^a-z0-9]")
+_CARD_FIELD_NAMES = frozenset(_NOT_ALPHANUMERIC.sub("", name) for name in CARD_FIELDS)
 
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _SEPARATORS = re.compile(r"[\s\-.]+")
-# Digit runs worth a look: at least 13 digits with at most one space or dash between any two.
-_DIGIT_RUN = re.compile(r"(?<!\d)\d(?:[ -]?\d){12,}")
-_GROUP_SPLIT = re.compile(r"([ -])")
+# Digit runs worth a look: at least 13 digits, any run of whitespace, dots, slashes or dashes
+# between groups. Separators and digits are disjoint, so the match is linear.
+_SEPARATOR_CHARS = r"\s./\-"
+_DIGIT_RUN = re.compile(rf"(?<!\d)\d(?:[{_SEPARATOR_CHARS}]*\d){{12,}}")
+_GROUP_SPLIT = re.compile(rf"([{_SEPARATOR_CHARS}]+)")
 MIN_CARD_DIGITS = 13
 MAX_CARD_DIGITS = 19
 
@@ -85,9 +89,13 @@ def scrub(value: Any) -> Any:
 
 def is_secret_key(key: object) -> bool:
     name = _SEPARATORS.sub("_", _CAMEL_BOUNDARY.sub("_", str(key))).lower()
-    if name in SECRET_KEYS or name.endswith("_api_key"):
+    if name in SECRET_KEYS or name.endswith("_api_key") or is_card_field(key):
         return True
     return any(word in SECRET_WORDS for word in name.split("_"))
+
+
+def is_card_field(key: object) -> bool:
+    return _NOT_ALPHANUMERIC.sub("", str(key).lower()) in _CARD_FIELD_NAMES
 
 
 def mask_card_numbers(text: str) -> str:

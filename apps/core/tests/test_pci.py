@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 from apps.core.errors import InvalidRequest
 from apps.core.ids import new_id
 from apps.core.pci import find_card_data, reject_card_data
+from apps.core.scrubbing import CARD_FIELDS, scrub
 
 VISA = "4242424242424242"
 
@@ -24,6 +25,14 @@ VISA = "4242424242424242"
         ({"payment_method": int(VISA)}, "payment_method"),
         ({"payment_method": float(VISA)}, "payment_method"),
         ({"payment_method": "378282246310005"}, "payment_method"),  # amex, 15 digits
+        ({"description": "4242.4242.4242.4242"}, "description"),
+        ({"description": "card 4242/4242/4242/4242"}, "description"),
+        ({"description": "4242\t4242\t4242\t4242"}, "description"),
+        ({"description": "4242  4242  4242  4242"}, "description"),
+        ({"description": "4242 -- 4242 . 4242 / 4242"}, "description"),
+        ({"pan": "whatever"}, "pan"),
+        ({"security_code": "123"}, "security_code"),
+        ({"securityCode": 123}, "securityCode"),
         ({"amount": 1000, "metadata": {"note": "charge 5555 5555 5555 4444 please"}}, "metadata.note"),
         ({"metadata": {"cards": ["tok_visa", "6011111111111117"]}}, "metadata.cards[1]"),
         ({"number": "4000"}, "number"),
@@ -79,6 +88,7 @@ def test_card_data_under_thousands_of_levels_of_nesting_is_found():
         {"metadata": {"ref": "42424242424242424242424242"}},  # a long id, not a card
         {"metadata": {"almost": "4242424242424241", "as_int": 4242424242424241}},  # Luhn fails
         {"description": "Invoice 2024-11 for 3 seats", "customer_id": "cus_123"},
+        {"description": "paid 1.234.567,89 on 2024/11/03 at 12:30:45.123"},
         {"exp_month": 12, "exp_year": 2030},  # an expiry date alone is no card
         {"card": "tok_visa"},
         {"card": {"token": "tok_visa", "brand": "visa", "last4": "4242"}},
@@ -153,3 +163,9 @@ def test_a_client_sending_a_token_passes_the_guard(api_client):
     )
 
     assert response.status_code == 201
+
+
+@pytest.mark.parametrize("name", sorted(CARD_FIELDS))
+def test_every_card_field_the_scrubber_masks_is_refused_by_the_guard(name):
+    assert find_card_data({name: "x"}) == name
+    assert scrub({name: "x"}) == {name: "[scrubbed]"}

@@ -31,6 +31,8 @@ VISA = "4242424242424242"
         "card_number",
         "cardNumber",
         "pan",
+        "security_code",
+        "securityCode",
         "signature",
         "Stripe-Signature",
     ],
@@ -73,6 +75,11 @@ def test_nested_dicts_and_lists_are_scrubbed_and_the_input_left_untouched():
         (VISA, "•••• 4242"),
         ("4242 4242 4242 4242", "•••• 4242"),
         ("4242-4242-4242-4242", "•••• 4242"),
+        ("4242  4242 4242 4242", "•••• 4242"),
+        ("4242.4242.4242.4242", "•••• 4242"),
+        ("4242/4242/4242/4242", "•••• 4242"),
+        ("4242\t4242\t4242\t4242", "•••• 4242"),
+        ("4242 - 4242 - 4242 - 4242", "•••• 4242"),
         ("card 5555555555554444 declined", "card •••• 4444 declined"),
         ("amex 3782 822463 10005.", "amex •••• 0005."),
         ("4242 4242 4242 4242 123", "•••• 4242 123"),
@@ -91,7 +98,8 @@ def test_card_numbers_in_text_keep_only_their_last_four_digits(text, expected):
         "4242424242424241",  # fails Luhn
         "order 123456789012",  # 12 digits: too short for a card
         "id 42424242424242424242424242",  # a long id, not a card
-        "4242  4242 4242 4242",  # two spaces: separate numbers, each too short
+        "2024-11-03 12:30, 3 seats",  # a date and an amount
+        "ip 192.168.100.200, v1.2.3",
     ],
 )
 def test_digits_that_are_not_a_card_number_are_kept(text):

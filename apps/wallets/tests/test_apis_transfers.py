@@ -1,5 +1,6 @@
 import pytest
 
+from apps.wallets.models import Transaction
 from apps.wallets.services import wallet_freeze
 from apps.wallets.tests.conftest import money_state
 from apps.wallets.tests.factories import UserFactory, WalletFactory, fund
@@ -146,3 +147,29 @@ def test_a_retried_transfer_with_the_same_idempotency_key_moves_money_once(clien
     assert again.json()["id"] == first.json()["id"]
     assert again["Idempotent-Replayed"] == "true"
     assert client.get(f"/api/v1/wallets/{source.pk}").json()["balance"] == 900
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("card", ["4242 4242 4242 4242", "4242.4242.4242.4242", "4242\t4242/4242-4242"])
+def test_a_card_number_in_a_description_is_refused_and_nothing_is_stored(client_for, pair, card):
+    # Issue 17: the guard runs where every JSON body is parsed, not only on payment bodies.
+    source, destination = pair
+    before = money_state()
+
+    response = _post(
+        client_for,
+        source,
+        {
+            "source_wallet": source.pk,
+            "destination_wallet": destination.pk,
+            "amount": 5,
+            "description": f"card {card}",
+        },
+    )
+
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert (error["code"], error["param"]) == ("raw_card_data_rejected", "description")
+    assert "4242" * 2 not in response.content.decode()
+    assert money_state() == before
+    assert not Transaction.objects.filter(description__contains="4242").exists()
