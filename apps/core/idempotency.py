@@ -14,9 +14,12 @@ A request that carries a key goes through these steps:
    request gets an IntegrityError and reads the row instead. It replays a completed response,
    refuses a different body (422), or polls a started one for IDEMPOTENCY_WAIT_SECONDS before
    answering 409. No decision depends on Redis, so losing Redis costs speed, never a double charge.
-4. The view runs. Its response is stored on the row and cached, domain errors and 500s included
-   (replaying a 500 is safer than charging twice). A rejection before any work (`is_stored`)
-   deletes the row instead, so the client may correct the request and retry with the same key.
+4. The view runs, watched for database writes that commit (`_CommitWatch`). A success is stored on
+   the row and cached. An error (4xx or 5xx, a domain refusal or a crash) is stored only if some
+   write of the request committed: then it describes work that happened, and replaying it is what
+   keeps a retry from running that work twice. An error whose work rolled back changed nothing,
+   so the row is deleted and a retry with the same key runs again; so is a rejection before any
+   work (`is_stored`), so the client may correct the request and retry with the same key.
 
 A `started` row left by a process that died is never run again automatically: that process may
 have committed money before it died, and nothing here can tell. It answers 409 until it expires
@@ -26,6 +29,7 @@ have committed money before it died, and nothing here can tell. It answers 409 u
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -38,7 +42,7 @@ from typing import Any, cast
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connections, transaction
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.renderers import JSONRenderer
@@ -199,26 +203,71 @@ def _claim(*, scope: str, key: str, fingerprint: str) -> IdempotencyRecord | Res
         pause = min(pause * 2, _MAX_POLL_SECONDS)
 
 
+_READ_ONLY_PREFIXES = ("SELECT", "SAVEPOINT", "RELEASE", "ROLLBACK", "SET", "SHOW")
+
+
+class _CommitWatch:
+    """Whether any write a request made (on any database alias) was committed.
+
+    Every statement that is not read-only and succeeded registers an on-commit hook: in autocommit
+    it runs at once, inside a transaction it runs when the outermost block commits and is dropped
+    when the block (or savepoint) holding the write rolls back. A hook still pending when the view
+    returns belongs to a write that survived every block of the request (only possible when the
+    request itself runs inside a transaction, as under a TestCase), so it counts as committed.
+    """
+
+    def __init__(self) -> None:
+        self.committed = False
+        self._aliases: list[str] = []
+
+    def _mark(self) -> None:
+        self.committed = True
+
+    def _wrapper(self, alias: str) -> Callable[..., Any]:
+        def wrapper(execute: Callable[..., Any], sql: Any, params: Any, many: bool, context: Any) -> Any:
+            result = execute(sql, params, many, context)
+            if not str(sql).lstrip().upper().startswith(_READ_ONLY_PREFIXES):
+                transaction.on_commit(self._mark, using=alias)
+            return result
+
+        return wrapper
+
+    def run(self, call: Callable[[], Any]) -> Any:
+        with contextlib.ExitStack() as stack:
+            for connection in connections.all():
+                stack.enter_context(connection.execute_wrapper(self._wrapper(connection.alias)))
+            try:
+                return call()
+            finally:
+                self._collect_pending()
+
+    def _collect_pending(self) -> None:
+        for connection in connections.all():
+            if any(hook[1] == self._mark for hook in connection.run_on_commit):
+                self.committed = True
+
+
 def _run(
     view: Any, view_method: View, record: IdempotencyRecord, request: Request, args: Any, kwargs: Any
 ) -> Any:
+    watch = _CommitWatch()
     try:
-        response = view_method(view, request, *args, **kwargs)
+        response = watch.run(lambda: view_method(view, request, *args, **kwargs))
     except Exception as exc:
         try:
             # Render the error here, as DRF would, so the stored body is what the client sees.
             response = view.handle_exception(exc)
         except Exception:
-            _settle(record, status=500, body=envelope_for_status(500))
+            _settle(record, status=500, body=envelope_for_status(500), committed=watch.committed)
             raise
-    _settle(record, status=response.status_code, body=_body_of(response))
+    _settle(record, status=response.status_code, body=_body_of(response), committed=watch.committed)
     return response
 
 
-def _settle(record: IdempotencyRecord, *, status: int, body: Any) -> None:
-    """Stores the response on the claimed row, or frees the key for a request rejected before work."""
+def _settle(record: IdempotencyRecord, *, status: int, body: Any, committed: bool = True) -> None:
+    """Stores the response on the claimed row, or frees the key for a request that changed nothing."""
     try:
-        if not is_stored(status, body):
+        if not is_stored(status, body) or (status >= 400 and not committed):
             IdempotencyRecord.objects.filter(pk=record.pk, state=IdempotencyRecord.State.STARTED).delete()
             return
         # The work this response describes was flushed when it committed; losing this row in a

@@ -33,7 +33,9 @@ release_slow_view = threading.Event()
 class ChargeCreateApi(APIView):
     class InputSerializer(serializers.Serializer):
         amount = AmountField()
-        outcome = serializers.ChoiceField(choices=["ok", "declined", "crash", "slow"], default="ok")
+        outcome = serializers.ChoiceField(
+            choices=["ok", "declined", "crash", "slow", "refused_early", "crash_early"], default="ok"
+        )
 
     @extend_schema(request=InputSerializer, responses={201: OpenApiTypes.OBJECT})
     @idempotent
@@ -43,6 +45,14 @@ class ChargeCreateApi(APIView):
         data = serializer.validated_data
         if data["outcome"] == "slow":
             release_slow_view.wait(timeout=10)
+        if data["outcome"] in ("refused_early", "crash_early"):
+            with transaction.atomic():
+                OutboxEvent.objects.create(
+                    event_type=EXECUTED, aggregate_type="user", aggregate_id=request.user.pk, payload={}
+                )
+                if data["outcome"] == "refused_early":
+                    raise InvalidRequest("The wallet balance is too low.", code="insufficient_funds")
+                raise RuntimeError("the process fell over before the work committed")
         execution = _record_execution(principal=request.user.pk, amount=data["amount"])
         if data["outcome"] == "declined":
             raise InvalidRequest("The wallet balance is too low.", code="insufficient_funds", param="amount")

@@ -201,6 +201,23 @@ def test_server_error_is_stored_so_a_retry_cannot_run_the_work_twice(payer):
     assert executions() == 1
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize(("outcome", "status"), [("refused_early", 400), ("crash_early", 500)])
+def test_an_error_whose_work_rolled_back_releases_the_key_so_the_retry_runs(payer, outcome, status):
+    failed = post(payer, {"amount": 500, "outcome": outcome})
+
+    assert failed.status_code == status
+    assert executions() == 0
+    assert not IdempotencyRecord.objects.exists()
+
+    retried = post(payer, {"amount": 500, "outcome": outcome})
+
+    assert retried.status_code == status
+    assert "Idempotent-Replayed" not in retried
+    assert executions() == 0
+    assert not IdempotencyRecord.objects.exists()
+
+
 @pytest.mark.parametrize(
     ("status", "body", "stored"),
     [
