@@ -13,6 +13,7 @@ from pathlib import Path
 
 import compose
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "docker"
@@ -82,6 +83,7 @@ def test_docker_compose_validates_the_file():
         "POSTGRES_PASSWORD",
         "RABBITMQ_PASSWORD",
         "GRAFANA_ADMIN_PASSWORD",
+        "METRICS_TOKEN",
     ],
 )
 def test_the_stack_refuses_to_start_without_each_secret(tmp_path, secret):
@@ -188,6 +190,26 @@ def test_the_application_reads_only_documented_variables(project):
     for name in ("release", "web", "worker", "beat"):
         undocumented = set(project["services"][name]["environment"]) - documented
         assert not undocumented, f"{name} sets variables .env.example does not document: {undocumented}"
+
+
+def test_prometheus_scrapes_the_web_with_the_token_the_web_requires(project):
+    scrape = yaml.safe_load((DOCKER / "prometheus.yml").read_text())
+    [web_job] = [job for job in scrape["scrape_configs"] if job["job_name"] == "paydesk-web"]
+    assert web_job["metrics_path"] == "/api/v1/metrics"
+    assert web_job["authorization"]["type"] == "Bearer"
+    # relative to prometheus.yml, i.e. the file compose mounts beside it
+    credentials = Path("/etc/prometheus") / web_job["authorization"]["credentials_file"]
+    prometheus = project["services"]["prometheus"]
+    mounts = {Path(v["target"]): v["source"] for v in prometheus["volumes"]}
+    assert mounts[Path("/etc/prometheus/prometheus.yml")] == str(DOCKER / "prometheus.yml")
+    [secret] = [s for s in prometheus["secrets"] if Path(s["target"]) == credentials]
+    # the secret is the very variable every application container requires
+    assert project["secrets"][secret["source"]]["environment"] == "METRICS_TOKEN"
+    example = dict(
+        line.split("=", 1) for line in (DOCKER / ".env.example").read_text().splitlines() if "=" in line
+    )
+    for name in ("release", "web", "worker", "beat"):
+        assert project["services"][name]["environment"]["METRICS_TOKEN"] == example["METRICS_TOKEN"]
 
 
 def test_the_replica_is_cloned_from_the_primary_and_streams():
