@@ -21,7 +21,7 @@ from django.core.mail.backends.base import BaseEmailBackend
 class SummaryFileBackend(BaseEmailBackend):
     def __init__(self, *args, file_path: str | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.directory = Path(file_path or getattr(settings, "EMAIL_FILE_PATH", ".run/emails"))
+        self.directory = Path(file_path or str(getattr(settings, "EMAIL_FILE_PATH", ".run/emails")))
         self._lock = threading.Lock()
 
     def send_messages(self, email_messages) -> int:
