@@ -6,6 +6,7 @@ against the Compose specification and prints the resolved project. The structura
 run on that resolved project.
 """
 
+import ipaddress
 import json
 import re
 import subprocess
@@ -210,6 +211,29 @@ def test_prometheus_scrapes_the_web_with_the_token_the_web_requires(project):
     )
     for name in ("release", "web", "worker", "beat"):
         assert project["services"][name]["environment"]["METRICS_TOKEN"] == example["METRICS_TOKEN"]
+
+
+def test_trusted_proxies_name_only_the_nginx_network(project):
+    """Only nginx's X-Forwarded-For is believed: TRUSTED_PROXIES is the subnet of a network of
+    nginx and the web replicas alone, never a whole private range other containers share."""
+    services = project["services"]
+    [nginx_network] = services["nginx"]["networks"]  # nginx is on that network and no other
+    network = project["networks"][nginx_network]
+    subnets = [ipaddress.ip_network(pool["subnet"]) for pool in network["ipam"]["config"]]
+    assert subnets
+    assert all(subnet.is_private and subnet.prefixlen >= 16 for subnet in subnets)
+    on_it = {name for name, service in services.items() if nginx_network in service.get("networks", {})}
+    assert on_it == {"nginx", "web"}
+    for name in ("release", "web", "worker", "beat"):
+        trusted = [
+            ipaddress.ip_network(cidr) for cidr in services[name]["environment"]["TRUSTED_PROXIES"].split(",")
+        ]
+        assert trusted, name
+        assert all(any(cidr.subnet_of(subnet) for subnet in subnets) for cidr in trusted), (name, trusted)
+    # the data stores and Prometheus stay off it; the web still reaches them on the default network
+    assert "default" in services["web"]["networks"]
+    for name in ("postgres", "redis", "rabbitmq", "prometheus"):
+        assert nginx_network not in services[name].get("networks", {"default": None}), name
 
 
 def test_the_replica_is_cloned_from_the_primary_and_streams():
