@@ -80,7 +80,7 @@ class Command(BaseCommand):
         base_url = base_url.rstrip("/")
         self.stdout.write("")
         self.stdout.write(f"Admin:    {base_url}/admin/  (admin@paydesk.local, reviewer@paydesk.local)")
-        self.stdout.write(f"API docs: {base_url}/api/v1/docs")
+        self.stdout.write(f"API docs: {base_url}/api/v1/docs  (and {base_url}/ links both)")
         self.stdout.write(f'Log in:   POST {base_url}/api/v1/auth/login {{"email": ..., "password": ...}}')
         for email, *_ in DEMO_USERS:
             self.stdout.write(f"  {email:<24} password: {self._password_shown(users[email], password)}")
