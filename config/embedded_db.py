@@ -218,6 +218,12 @@ def _serve(env: dict[str, str], addr: str, logins: str) -> int:
                 os.killpg(server.pid, signal.SIGKILL)
 
 
+def split_logins(seeded: str) -> tuple[str, str]:
+    """seed_demo's output as (what it did, how to log in): the second part is printed last."""
+    done, found, logins = seeded.rpartition("\nAdmin:")
+    return (done, f"Admin:{logins}") if found else ("", seeded)
+
+
 def settings_module() -> str:
     """The environment's choice, else the local settings (not os.environ's value: importing this
     package, its Celery app, has defaulted that to production)."""
@@ -250,10 +256,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"PostgreSQL (embedded, {how}): {server.url()}  data: {server.datadir}", flush=True)
         _manage(env, "migrate", "--noinput", "-v", "0")
         seeded = _manage(env, "seed_demo", "--base-url", f"http://{args.addr}", capture=True)
-        # What it created (and the welcome emails, on the console backend) now; the logins last.
-        done, found, logins = seeded.rpartition("\nAdmin:")
-        print(done if found else "", flush=True)
-        return _serve(env, args.addr, f"Admin:{logins}" if found else seeded)
+        # What it created (and a line per welcome email) now; the logins once the server answers.
+        done, logins = split_logins(seeded)
+        print(done, flush=True)
+        return _serve(env, args.addr, logins)
     except KeyboardInterrupt:
         return 0
     except (RuntimeError, subprocess.CalledProcessError) as exc:

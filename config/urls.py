@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import TemplateView
 
 api_v1 = [
     path("", include("apps.core.urls")),
@@ -12,6 +13,8 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    # A landing page (the admin's "View site" link comes here): where the API docs and admin are.
+    path("", TemplateView.as_view(template_name="landing.html"), name="home"),
     path("api/v1/", include(api_v1)),
     # Staff pages of the back office (the dashboard), ahead of the admin's catch-all URL.
     path("admin/", include("apps.backoffice.urls")),

@@ -25,6 +25,10 @@ from apps.payments.selectors import (
 )
 
 DASHBOARD_DAYS = 30
+# Statuses whose money was captured: their volume is what the books keep, captured less refunded
+# (a partial capture counts what was captured, a partial refund is taken off; a refunded payment
+# keeps 0). Every other status captured nothing: its volume is the amount asked.
+CAPTURED_STATUSES = frozenset({"succeeded", "refunded"})
 # Lifecycle order, so series and table columns read left to right the way a payment moves.
 STATUS_ORDER = PAYMENT_STATUSES
 
@@ -38,7 +42,9 @@ class DashboardFigures:
     counts: dict[str, list[int]]  # status -> payments created that day
     currencies: list[str]  # currencies that occur in the window, most payments first
     currency: str | None  # the currency of `volumes`
-    volumes: dict[str, list[int]]  # status -> sum of `amount` (minor units of `currency`) per day
+    # status -> minor units of `currency` per day: captured less refunded for CAPTURED_STATUSES
+    # (the platform revenue the ledger holds for them), the amount asked for the others
+    volumes: dict[str, list[int]]
     queue_size: int
     oldest_in_queue: datetime | None
     approved: int  # reviews decided in the window
@@ -81,6 +87,12 @@ class DashboardFigures:
         return str(Money(amount, self.currency)) if self.currency else "0"
 
 
+def _volume(row: dict[str, Any]) -> int:
+    if row["status"] in CAPTURED_STATUSES:
+        return int(row["captured"] - row["refunded"])
+    return int(row["volume"])
+
+
 def dashboard_window(
     *, now: datetime | None = None, days: int = DASHBOARD_DAYS
 ) -> tuple[datetime, list[date]]:
@@ -114,7 +126,7 @@ def dashboard_figures(
     volumes = {status: [0] * days for status in STATUS_ORDER}
     for position, row in volume_rows:
         if row["currency"] == currency:
-            volumes[row["status"]][position] += row["volume"]
+            volumes[row["status"]][position] += _volume(row)
     statuses = [status for status in STATUS_ORDER if any(counts[status])]
 
     queue_size, oldest_in_queue = review_queue()

@@ -1,12 +1,16 @@
+import hmac
+
+from django.conf import settings
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core import metrics
+from apps.core.errors import AuthenticationFailed
 from apps.core.health import run_health_checks, run_readiness_checks
 from apps.core.schema import error_responses
 
@@ -93,13 +97,37 @@ class HealthReadyApi(APIView):
         return _health_response(*run_readiness_checks())
 
 
+class MetricsTokenRequired(BasePermission):
+    """`Authorization: Bearer <METRICS_TOKEN>` when METRICS_TOKEN is set (production requires it).
+
+    The token is compared in constant time; without METRICS_TOKEN (local runs, tests) anyone reads.
+    """
+
+    def has_permission(self, request, view) -> bool:
+        expected = settings.METRICS_TOKEN
+        if not expected:
+            return True
+        scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode(), expected.encode()):
+            return True
+        raise AuthenticationFailed(
+            "The metrics need `Authorization: Bearer <METRICS_TOKEN>`.", code="metrics_token_invalid"
+        )
+
+
 class MetricsApi(APIView):
-    """Prometheus text format (django-prometheus and Paydesk's own metrics), for the scraper."""
+    """Prometheus text format (django-prometheus and Paydesk's own metrics), for the scraper.
+
+    With METRICS_TOKEN set, only a scraper presenting it as a bearer token reads them.
+    """
 
     authentication_classes: list = []
-    permission_classes = [AllowAny]
+    permission_classes = [MetricsTokenRequired]
 
-    @extend_schema(operation_id="metrics", responses={(200, "text/plain"): OpenApiTypes.STR})
+    @extend_schema(
+        operation_id="metrics",
+        responses={(200, "text/plain"): OpenApiTypes.STR, **error_responses(401)},
+    )
     def get(self, request):
         body, content_type = metrics.exposition()
         return HttpResponse(body, content_type=content_type)

@@ -134,12 +134,17 @@ def payments_to_reconcile(*, older_than: timedelta) -> list[str]:
 
 def payment_daily_totals(*, since: datetime) -> list[dict[str, Any]]:
     """Payments created since `since`, per UTC day, status and currency: `day, status, currency,
-    count, volume` (the sum of `amount`)."""
+    count, volume, captured, refunded` (the sums of `amount`, `amount_captured`, `amount_refunded`)."""
     return list(
         Payment.objects.filter(created_at__gte=since)
         .annotate(day=TruncDate("created_at", tzinfo=UTC))
         .values("day", "status", "currency")
-        .annotate(count=Count("pk"), volume=Sum("amount"))
+        .annotate(
+            count=Count("pk"),
+            volume=Sum("amount"),
+            captured=Sum("amount_captured"),
+            refunded=Sum("amount_refunded"),
+        )
         .order_by()
     )
 

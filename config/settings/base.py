@@ -366,6 +366,9 @@ SUBSCRIPTION_BILLING_LEASE_SECONDS = env.int("SUBSCRIPTION_BILLING_LEASE_SECONDS
 # /api/v1/metrics reads payment, ledger, outbox, dead-letter and webhook state from the database;
 # the result is shared by every process (through the cache) for this long. 0: read at every scrape.
 METRICS_DB_CACHE_SECONDS = env.int("METRICS_DB_CACHE_SECONDS", default=10)
+# The bearer token /api/v1/metrics requires (`Authorization: Bearer <token>`); empty: public
+# (local runs and tests only: production refuses to start without it).
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
 # A Celery worker serves its own metrics (task outcomes, gateway calls) on this port; 0: off.
 # Under prefork, set PROMETHEUS_MULTIPROC_DIR too so the pool processes' counts are added up.
 CELERY_WORKER_METRICS_PORT = env.int("CELERY_WORKER_METRICS_PORT", default=0)

@@ -21,3 +21,9 @@ DEBUG = env.bool("DEBUG", default=True)
 
 # Eager tasks would log a line per task run in the dev server; workers keep them at INFO.
 LOGGING["loggers"]["celery.app.trace"] = {"level": "WARNING"}  # noqa: F405
+
+# No EMAIL_URL: each email goes whole to a file under .run/emails/ and one line to the console
+# (config/dev_email.py), instead of the console backend's full dump of every message.
+if not os.environ.get("EMAIL_URL"):
+    EMAIL_BACKEND = "config.dev_email.SummaryFileBackend"
+    EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", default="") or str(ROOT / ".run" / "emails")

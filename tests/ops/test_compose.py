@@ -6,6 +6,7 @@ against the Compose specification and prints the resolved project. The structura
 run on that resolved project.
 """
 
+import ipaddress
 import json
 import re
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import compose
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "docker"
@@ -82,6 +84,7 @@ def test_docker_compose_validates_the_file():
         "POSTGRES_PASSWORD",
         "RABBITMQ_PASSWORD",
         "GRAFANA_ADMIN_PASSWORD",
+        "METRICS_TOKEN",
     ],
 )
 def test_the_stack_refuses_to_start_without_each_secret(tmp_path, secret):
@@ -188,6 +191,49 @@ def test_the_application_reads_only_documented_variables(project):
     for name in ("release", "web", "worker", "beat"):
         undocumented = set(project["services"][name]["environment"]) - documented
         assert not undocumented, f"{name} sets variables .env.example does not document: {undocumented}"
+
+
+def test_prometheus_scrapes_the_web_with_the_token_the_web_requires(project):
+    scrape = yaml.safe_load((DOCKER / "prometheus.yml").read_text())
+    [web_job] = [job for job in scrape["scrape_configs"] if job["job_name"] == "paydesk-web"]
+    assert web_job["metrics_path"] == "/api/v1/metrics"
+    assert web_job["authorization"]["type"] == "Bearer"
+    # relative to prometheus.yml, i.e. the file compose mounts beside it
+    credentials = Path("/etc/prometheus") / web_job["authorization"]["credentials_file"]
+    prometheus = project["services"]["prometheus"]
+    mounts = {Path(v["target"]): v["source"] for v in prometheus["volumes"]}
+    assert mounts[Path("/etc/prometheus/prometheus.yml")] == str(DOCKER / "prometheus.yml")
+    [secret] = [s for s in prometheus["secrets"] if Path(s["target"]) == credentials]
+    # the secret is the very variable every application container requires
+    assert project["secrets"][secret["source"]]["environment"] == "METRICS_TOKEN"
+    example = dict(
+        line.split("=", 1) for line in (DOCKER / ".env.example").read_text().splitlines() if "=" in line
+    )
+    for name in ("release", "web", "worker", "beat"):
+        assert project["services"][name]["environment"]["METRICS_TOKEN"] == example["METRICS_TOKEN"]
+
+
+def test_trusted_proxies_name_only_the_nginx_network(project):
+    """Only nginx's X-Forwarded-For is believed: TRUSTED_PROXIES is the subnet of a network of
+    nginx and the web replicas alone, never a whole private range other containers share."""
+    services = project["services"]
+    [nginx_network] = services["nginx"]["networks"]  # nginx is on that network and no other
+    network = project["networks"][nginx_network]
+    subnets = [ipaddress.ip_network(pool["subnet"]) for pool in network["ipam"]["config"]]
+    assert subnets
+    assert all(subnet.is_private and subnet.prefixlen >= 16 for subnet in subnets)
+    on_it = {name for name, service in services.items() if nginx_network in service.get("networks", {})}
+    assert on_it == {"nginx", "web"}
+    for name in ("release", "web", "worker", "beat"):
+        trusted = [
+            ipaddress.ip_network(cidr) for cidr in services[name]["environment"]["TRUSTED_PROXIES"].split(",")
+        ]
+        assert trusted, name
+        assert all(any(cidr.subnet_of(subnet) for subnet in subnets) for cidr in trusted), (name, trusted)
+    # the data stores and Prometheus stay off it; the web still reaches them on the default network
+    assert "default" in services["web"]["networks"]
+    for name in ("postgres", "redis", "rabbitmq", "prometheus"):
+        assert nginx_network not in services[name].get("networks", {"default": None}), name
 
 
 def test_the_replica_is_cloned_from_the_primary_and_streams():

@@ -3,6 +3,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.test import override_settings
 
 from apps.accounts.models import ApiKey, User
 from apps.audit.models import AuditLog
@@ -94,3 +95,55 @@ def test_help_describes_the_options(capsys):
     help_text = capsys.readouterr().out
     assert "--password" in help_text
     assert "--new-api-key" in help_text
+
+
+def _login_lines(output: str) -> dict[str, str]:
+    return {
+        match["email"]: match["shown"]
+        for match in re.finditer(r"^  (?P<email>\S+@paydesk\.local)\s+password: (?P<shown>.+)$", output, re.M)
+    }
+
+
+def test_a_second_run_still_says_how_to_log_in(api_client):
+    seed()
+
+    output = seed()
+
+    lines = _login_lines(output)
+    assert set(lines) == {
+        "admin@paydesk.local",
+        "reviewer@paydesk.local",
+        "customer@paydesk.local",
+        "merchant@paydesk.local",
+    }
+    assert set(lines.values()) == {"paydesk-demo-2024"}
+    assert output.rstrip().splitlines()[-1].startswith("Merchant API key: exists")
+    login = api_client.post(
+        "/api/v1/auth/login", {"email": "customer@paydesk.local", "password": lines["customer@paydesk.local"]}
+    )
+    assert login.status_code == 200
+
+
+def test_a_password_changed_since_is_neither_shown_nor_claimed():
+    seed()
+    customer = User.objects.get(email="customer@paydesk.local")
+    customer.set_password("chosen-by-the-customer-42")
+    customer.save()
+
+    lines = _login_lines(seed())
+
+    assert "chosen-by-the-customer-42" not in lines["customer@paydesk.local"]
+    assert "paydesk-demo-2024" not in lines["customer@paydesk.local"]
+    assert "changed since" in lines["customer@paydesk.local"]
+    assert lines["admin@paydesk.local"] == "paydesk-demo-2024"
+
+
+@override_settings(SETTINGS_MODULE="config.settings.production")
+def test_seed_demo_refuses_to_run_under_production_settings():
+    with pytest.raises(CommandError, match="refuses to run under production settings"):
+        seed()
+
+    assert not User.objects.exists()
+    assert not ApiKey.objects.exists()
+    assert not AuditLog.objects.exists()
+    assert not OutboxEvent.objects.exists()

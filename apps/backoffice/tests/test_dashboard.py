@@ -35,9 +35,20 @@ def seeded(now):
     for _ in range(120):
         status = rng.choice(statuses)
         created = now - timedelta(days=rng.randint(0, 40), hours=rng.randint(0, 14))
+        amount = rng.randint(1, 500_000)
+        # consistent rows: a succeeded payment captured all or part, maybe refunded some of it
+        captured = refunded = 0
+        if status in ("succeeded", "refunded"):
+            captured = amount if rng.random() < 0.5 else rng.randint(1, amount)
+        if status == "refunded":
+            refunded = captured
+        elif status == "succeeded" and rng.random() < 0.4:
+            refunded = rng.randint(1, captured) - 1
         payment = Payment.objects.create(
             owner=rng.choice(owners),
-            amount=rng.randint(1, 500_000),
+            amount=amount,
+            amount_captured=captured,
+            amount_refunded=refunded,
             currency=rng.choice(["USD", "USD", "EUR", "JPY"]),
             status=status,
             capture_method="automatic",
@@ -69,7 +80,10 @@ def expected_figures(now):
     volumes = defaultdict(int)
     for p in payments:
         if p.currency == top_currency:
-            volumes[(p.created_at.astimezone(UTC).date(), p.status)] += p.amount
+            kept = (
+                p.amount_captured - p.amount_refunded if p.status in ("succeeded", "refunded") else p.amount
+            )
+            volumes[(p.created_at.astimezone(UTC).date(), p.status)] += kept
     decided = [r for r in Review.objects.all() if r.decided_at and r.decided_at >= start]
     return {
         "counts": counts,
@@ -111,7 +125,7 @@ def test_volume_of_another_currency_on_request(seeded, now):
     figures = dashboard_figures(now=now, currency="JPY")
 
     jpy = sum(
-        p.amount
+        p.amount_captured - p.amount_refunded if p.status in ("succeeded", "refunded") else p.amount
         for p in Payment.objects.filter(currency="JPY")
         if p.created_at.astimezone(UTC).date() >= now.date() - timedelta(days=29)
     )

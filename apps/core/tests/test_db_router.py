@@ -34,6 +34,7 @@ def settings_with(**env: str) -> dict:
             "REDIS_URL": "redis://127.0.0.1:6379/0",
             "CELERY_BROKER_URL": "memory://",
             "FIELD_ENCRYPTION_KEYS": "k:" + "A" * 43 + "=",
+            "METRICS_TOKEN": "metrics-token",
             **env,
         },
         capture_output=True,

@@ -22,6 +22,7 @@ def test_deploy_check_with_production_variables_is_clean():
         "REDIS_URL": "redis://127.0.0.1:6379/15",
         "CELERY_BROKER_URL": "amqp://guest:guest@127.0.0.1:5672//",
         "FIELD_ENCRYPTION_KEYS": "k1:" + base64.urlsafe_b64encode(os.urandom(32)).decode(),
+        "METRICS_TOKEN": secrets.token_urlsafe(32),
     }
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy"],
@@ -40,7 +41,15 @@ def test_deploy_check_with_production_variables_is_clean():
 
 
 @pytest.mark.parametrize(
-    "missing", ["SECRET_KEY", "DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "FIELD_ENCRYPTION_KEYS"]
+    "missing",
+    [
+        "SECRET_KEY",
+        "DATABASE_URL",
+        "REDIS_URL",
+        "CELERY_BROKER_URL",
+        "FIELD_ENCRYPTION_KEYS",
+        "METRICS_TOKEN",
+    ],
 )
 def test_production_refuses_to_start_without_its_required_variables(missing):
     env = {
@@ -51,6 +60,7 @@ def test_production_refuses_to_start_without_its_required_variables(missing):
         "REDIS_URL": "redis://127.0.0.1:6379/15",
         "CELERY_BROKER_URL": "amqp://guest:guest@127.0.0.1:5672//",
         "FIELD_ENCRYPTION_KEYS": "k1:" + base64.urlsafe_b64encode(os.urandom(32)).decode(),
+        "METRICS_TOKEN": secrets.token_urlsafe(32),
     }
     del env[missing]
     result = subprocess.run(
@@ -64,3 +74,21 @@ def test_production_refuses_to_start_without_its_required_variables(missing):
     )
     assert result.returncode != 0
     assert missing in result.stderr
+
+
+def test_production_refuses_to_start_with_an_empty_metrics_token():
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.production",
+        "SECRET_KEY": "x" * 64,
+        "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/paydesk",
+        "REDIS_URL": "redis://127.0.0.1:6379/15",
+        "CELERY_BROKER_URL": "amqp://guest:guest@127.0.0.1:5672//",
+        "FIELD_ENCRYPTION_KEYS": "k1:" + base64.urlsafe_b64encode(os.urandom(32)).decode(),
+        "METRICS_TOKEN": "  ",
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode != 0
+    assert "METRICS_TOKEN" in result.stderr

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.accounts.errors import WeakPassword
@@ -12,6 +15,7 @@ from apps.accounts.services import api_key_create, user_register
 # bandit B105: a demo password, printed on purpose
 DEFAULT_PASSWORD = "paydesk-demo-2024"  # noqa: S105  # nosec B105
 MERCHANT_KEY_NAME = "Demo merchant key"
+PRODUCTION_SETTINGS = "config.settings.production"
 
 # email, full name, roles, is_staff, is_superuser
 DEMO_USERS = (
@@ -47,7 +51,12 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, password: str, new_api_key: bool, base_url: str, **options) -> None:
-        created, users = set(), {}
+        if _settings_module() == PRODUCTION_SETTINGS:
+            raise CommandError(
+                "seed_demo refuses to run under production settings: it creates users with a "
+                "published password and an admin. Run it with config.settings.local (make run)."
+            )
+        users = {}
         for email, full_name, roles, is_staff, is_superuser in DEMO_USERS:
             user = user_get_by_email(email=email)
             if user is None:
@@ -59,7 +68,6 @@ class Command(BaseCommand):
                     is_staff=is_staff,
                     is_superuser=is_superuser,
                 )
-                created.add(email)
                 self.stdout.write(self.style.SUCCESS(f"created {email} ({', '.join(roles)})"))
             else:
                 self.stdout.write(f"exists  {email}")
@@ -72,11 +80,10 @@ class Command(BaseCommand):
         base_url = base_url.rstrip("/")
         self.stdout.write("")
         self.stdout.write(f"Admin:    {base_url}/admin/  (admin@paydesk.local, reviewer@paydesk.local)")
-        self.stdout.write(f"API docs: {base_url}/api/v1/docs")
+        self.stdout.write(f"API docs: {base_url}/api/v1/docs  (and {base_url}/ links both)")
         self.stdout.write(f'Log in:   POST {base_url}/api/v1/auth/login {{"email": ..., "password": ...}}')
         for email, *_ in DEMO_USERS:
-            shown = password if email in created else "(unchanged; manage.py changepassword to set one)"
-            self.stdout.write(f"  {email:<24} password: {shown}")
+            self.stdout.write(f"  {email:<24} password: {self._password_shown(users[email], password)}")
         if secret:
             self.stdout.write(self.style.WARNING(f"Merchant API key (shown once, store it now): {secret}"))
             self.stdout.write(f"  curl -H 'Authorization: Api-Key {secret}' {base_url}/api/v1/auth/me")
@@ -85,8 +92,21 @@ class Command(BaseCommand):
                 "Merchant API key: exists, printed when it was created. --new-api-key issues a fresh one."
             )
 
+    @staticmethod
+    def _password_shown(user: User, password: str) -> str:
+        """The demo password while it still opens the account (so a second run says how to log
+        in), never a password someone chose since."""
+        if user.check_password(password):
+            return password
+        return "(changed since it was seeded; manage.py changepassword <email> sets a new one)"
+
     def _create_user(self, *, password: str, **fields) -> User:
         try:
             return user_register(password=password, **fields)
         except WeakPassword as exc:
             raise CommandError(f"--password is too weak: {exc.message}")
+
+
+def _settings_module() -> str | None:
+    # override_settings hides SETTINGS_MODULE (None) unless it overrides it: then the process's own.
+    return settings.SETTINGS_MODULE or os.environ.get("DJANGO_SETTINGS_MODULE")
