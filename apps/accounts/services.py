@@ -125,16 +125,21 @@ def _role_groups(roles: Iterable[str]) -> list[Group]:
 
 
 def auth_login(*, email: str, password: str) -> Login:
-    """Checks the credentials and opens a session. 401 `invalid_credentials`, 429 when locked.
+    """Checks the credentials and opens a session. 401 `invalid_credentials`, 429 when locked."""
+    user = auth_credentials_check(email=email, password=password)
+    return auth_session_start(user=user)
 
-    Every attempt for an email is counted *before* the password is checked and the count is
-    cleared by a success, so the counter holds the failures since the last success and even
-    concurrent guesses get at most LOGIN_FAILURE_LIMIT password checks per window.
+
+def auth_credentials_check(*, email: str, password: str, channel: str = "api") -> User:
+    """The user whose credentials these are, or 401 `invalid_credentials` / 429 when locked out.
+
+    The one password check of every login (API, admin) and of a password change. Failures are
+    counted per (account, client address) and per account (see `_LoginGuard`); an attempt is
+    counted *before* the password is checked and a success clears its address's count, so even
+    concurrent guesses from one address get at most LOGIN_FAILURE_LIMIT checks before the lock.
     """
-    counter = _login_counter(email)
-    attempt = ratelimits.hit(counter, window_seconds=settings.LOGIN_FAILURE_WINDOW_SECONDS)
-    if attempt.exceeds(settings.LOGIN_FAILURE_LIMIT):
-        raise TooManyFailedLogins(retry_after=attempt.retry_after)
+    guard = _LoginGuard(email)
+    guard.admit()
     user = user_get_by_email(email=email)
     if user is None:
         # The same hashing cost as a real check, so response times don't tell which emails exist.
@@ -143,18 +148,52 @@ def auth_login(*, email: str, password: str) -> Login:
     else:
         verified = user.check_password(password) and user.is_active
     if user is None or not verified:
-        _login_failed(user=user, email=email)
+        guard.failed()
+        _login_failed(user=user, email=email, channel=channel)
         raise InvalidCredentials()
-    ratelimits.reset(counter)
-    return auth_session_start(user=user)
+    guard.succeeded()
+    return user
 
 
-def _login_counter(email: str) -> str:
-    return "login-failures:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()
+class _LoginGuard:
+    """Brute-force limits of one login attempt, kept in the shared cache (`ratelimits`).
+
+    Per (account, address): LOGIN_FAILURE_LIMIT failures pass, then the address is locked out of
+    that account for LOGIN_FAILURE_WINDOW_SECONDS, and each further failure doubles the lock, up
+    to LOGIN_LOCK_MAX_SECONDS. Another address is not affected, so a stranger cannot lock the
+    owner out. Per account: past LOGIN_ACCOUNT_FAILURE_LIMIT failures from all addresses in a
+    window (a guess spread over many addresses), each address gets a single failure before its
+    lock starts. An address that has not failed always gets its attempt.
+    """
+
+    def __init__(self, email: str) -> None:
+        account = hashlib.sha256(email.strip().lower().encode()).hexdigest()
+        address = get_request_meta().get("ip") or "unknown"
+        self.account_counter = f"login-failures:{account}"
+        self.address_counter = f"login-failures:{account}:{address}"
+
+    def admit(self) -> None:
+        under_attack = ratelimits.peek(self.account_counter) >= settings.LOGIN_ACCOUNT_FAILURE_LIMIT
+        attempt = ratelimits.attempt(
+            self.address_counter,
+            free=1 if under_attack else settings.LOGIN_FAILURE_LIMIT,
+            base_seconds=settings.LOGIN_FAILURE_WINDOW_SECONDS,
+            cap_seconds=settings.LOGIN_LOCK_MAX_SECONDS,
+        )
+        if not attempt.allowed:
+            raise TooManyFailedLogins(retry_after=attempt.retry_after)
+
+    def failed(self) -> None:
+        ratelimits.hit(self.account_counter, window_seconds=settings.LOGIN_FAILURE_WINDOW_SECONDS)
+
+    def succeeded(self) -> None:
+        ratelimits.reset(self.address_counter)
 
 
 @transaction.atomic(durable=True)
-def _login_failed(*, user: User | None, email: str) -> None:
+def _login_failed(*, user: User | None, email: str, channel: str) -> None:
+    # The API login's rows stay as they always were; other channels (the admin) say which they are.
+    where = {} if channel == "api" else {"channel": channel}
     if user is None:
         # No user, so no aggregate for an event; the audit trail still sees the probe.
         audit_record(
@@ -162,7 +201,7 @@ def _login_failed(*, user: User | None, email: str) -> None:
             action="user.login_failed",
             entity_type="user",
             entity_id="",
-            after={"email": email.strip(), "reason": "unknown_email"},
+            after={"email": email.strip(), "reason": "unknown_email", **where},
         )
         return
     reason = "inactive" if not user.is_active else "wrong_password"
@@ -171,9 +210,13 @@ def _login_failed(*, user: User | None, email: str) -> None:
         action="user.login_failed",
         entity_type="user",
         entity_id=user.id,
-        after={"reason": reason},
+        after={"reason": reason, **where},
     )
-    emit_event(event_type="user.login_failed", aggregate=user, payload={"user_id": user.id, "reason": reason})
+    emit_event(
+        event_type="user.login_failed",
+        aggregate=user,
+        payload={"user_id": user.id, "reason": reason, **where},
+    )
 
 
 @transaction.atomic(durable=True)

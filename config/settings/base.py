@@ -161,6 +161,12 @@ REST_FRAMEWORK: dict[str, Any] = {
 # Failed logins per email before it is refused with 429, and the window they are counted in.
 LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 LOGIN_FAILURE_WINDOW_SECONDS = env.int("LOGIN_FAILURE_WINDOW_SECONDS", default=900)
+# These are counted per (account, client address): after the limit that address is locked out of
+# the account for the window, each further failure doubling the lock up to LOGIN_LOCK_MAX_SECONDS.
+LOGIN_LOCK_MAX_SECONDS = env.int("LOGIN_LOCK_MAX_SECONDS", default=86_400)
+# Failures of one account from all addresses within a window past which every address gets a
+# single failure before its lock (a guess spread over many addresses). Never locks a clean address.
+LOGIN_ACCOUNT_FAILURE_LIMIT = env.int("LOGIN_ACCOUNT_FAILURE_LIMIT", default=50)
 
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=15)),
