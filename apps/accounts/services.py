@@ -155,6 +155,32 @@ def auth_credentials_check(*, email: str, password: str, channel: str = "api") -
     return user
 
 
+def admin_login(*, email: str, password: str) -> User:
+    """The staff user signing in to the admin: the API login's limits and audit, then is_staff.
+
+    401 `invalid_credentials` for wrong credentials and for a user who is not staff (audited as
+    `not_staff`), 429 when locked out. A success is audited; the admin opens its own session.
+    """
+    user = auth_credentials_check(email=email, password=password, channel="admin")
+    if not user.is_staff:
+        _login_failed(user=user, email=email, channel="admin", reason="not_staff")
+        raise InvalidCredentials()
+    _admin_logged_in(user=user)
+    return user
+
+
+@transaction.atomic(durable=True)
+def _admin_logged_in(*, user: User) -> None:
+    audit_record(
+        actor=user,
+        action="user.logged_in",
+        entity_type="user",
+        entity_id=user.id,
+        after={"channel": "admin"},
+    )
+    emit_event(event_type="user.logged_in", aggregate=user, payload={"user_id": user.id, "channel": "admin"})
+
+
 class _LoginGuard:
     """Brute-force limits of one login attempt, kept in the shared cache (`ratelimits`).
 
@@ -191,7 +217,7 @@ class _LoginGuard:
 
 
 @transaction.atomic(durable=True)
-def _login_failed(*, user: User | None, email: str, channel: str) -> None:
+def _login_failed(*, user: User | None, email: str, channel: str, reason: str = "") -> None:
     # The API login's rows stay as they always were; other channels (the admin) say which they are.
     where = {} if channel == "api" else {"channel": channel}
     if user is None:
@@ -204,7 +230,7 @@ def _login_failed(*, user: User | None, email: str, channel: str) -> None:
             after={"email": email.strip(), "reason": "unknown_email", **where},
         )
         return
-    reason = "inactive" if not user.is_active else "wrong_password"
+    reason = reason or ("inactive" if not user.is_active else "wrong_password")
     audit_record(
         actor=None,
         action="user.login_failed",
