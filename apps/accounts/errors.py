@@ -48,3 +48,12 @@ class RefreshTokenReused(AuthenticationFailed):
 class ApiKeyNotAllowed(PermissionDenied):
     code = "api_key_not_allowed"
     default_message = "API keys cannot manage API keys; use a logged-in session."
+
+
+class PasswordResetTokenInvalid(InvalidRequest):
+    code = "token_invalid"
+    default_message = "This password reset link is invalid, used or expired; ask for a new one."
+
+    def __init__(self, message: str | None = None, **kwargs) -> None:
+        kwargs.setdefault("param", "token")
+        super().__init__(message, **kwargs)

@@ -12,6 +12,7 @@ import functools
 import hashlib
 import ipaddress
 import logging
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,13 +21,17 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+from django.template.loader import render_to_string
 from django.utils import timezone
 
 from apps.accounts import ratelimits
 from apps.accounts.errors import (
     EmailTaken,
     InvalidCredentials,
+    PasswordResetTokenInvalid,
     RefreshTokenInvalid,
     RefreshTokenReused,
     SessionRevoked,
@@ -34,7 +39,7 @@ from apps.accounts.errors import (
     WeakPassword,
 )
 from apps.accounts.keys import display_prefix, hash_api_key_secret, new_api_key_secret
-from apps.accounts.models import ApiKey, AuthSession, Roles, User
+from apps.accounts.models import ApiKey, AuthSession, PasswordResetToken, Roles, User
 from apps.accounts.selectors import user_get_by_email
 from apps.accounts.session_cache import remember_revoked
 from apps.accounts.tokens import (
@@ -373,6 +378,194 @@ def _session_revoke(*, session: AuthSession, reason: str) -> None:
     blacklist_refresh_tokens(jtis=[session.refresh_jti])
     # robust: the commit stands even if the cache is unreachable; its TTL bounds the staleness.
     transaction.on_commit(functools.partial(remember_revoked, session_id=session.id), robust=True)
+
+
+def user_sessions_end(*, user: User, reason: str, actor: Actor = None) -> list[str]:
+    """Ends every live session of the user: all its refresh tokens dead, its access tokens refused
+    from the commit on (the session cache is overwritten then). Returns the ids of the sessions.
+
+    The one way sessions end for a password change, wherever it is made (`POST /auth/password`,
+    a reset, the admin: `apps.accounts.signals`). Joins the caller's transaction if there is one.
+    """
+    with transaction.atomic():
+        sessions = list(
+            AuthSession.objects.select_for_update(of=("self",))
+            .filter(user=user, revoked_at__isnull=True)
+            .order_by("pk")
+        )
+        for session in sessions:
+            _session_revoke(session=session, reason=reason)
+        ended = [session.id for session in sessions]
+        audit_record(
+            actor=actor,
+            action="user.sessions_ended",
+            entity_type="user",
+            entity_id=user.id,
+            after={"reason": reason, "sessions": ended},
+        )
+        emit_event(
+            event_type="user.sessions_ended",
+            aggregate=user,
+            payload={"user_id": user.id, "reason": reason, "sessions": ended},
+        )
+    return ended
+
+
+# --- passwords ----------------------------------------------------------------------------------
+
+
+def user_password_change(*, user: User, current_password: str, new_password: str) -> None:
+    """`POST /auth/password`: the current password is checked like a login (counted, locked out,
+    audited; 401/429), the new one validated (400), then every session of the user ends."""
+    auth_credentials_check(email=user.email, password=current_password, channel="password_change")
+    hashed = _new_password_hash(user=user, password=new_password)
+    _password_store(user=user, hashed=hashed, reason="password_changed", actor=user)
+
+
+def _new_password_hash(*, user: User, password: str) -> str:
+    try:
+        validate_password(password, user=user)
+    except DjangoValidationError as exc:
+        raise WeakPassword(
+            " ".join(exc.messages), param="new_password", details={"new_password": exc.messages}
+        )
+    # Hashed before any transaction opens: the hasher is slow on purpose.
+    probe = User()
+    probe.set_password(password)
+    return probe.password
+
+
+@transaction.atomic(durable=True)
+def _password_store(*, user: User, hashed: str, reason: str, actor: Actor) -> None:
+    # A queryset update, not save(): the admin's signal (a saved new password) is for other paths.
+    User.objects.filter(pk=user.pk).update(password=hashed)
+    user.password = hashed
+    _password_changed(user=user, reason=reason, actor=actor)
+
+
+def _password_changed(*, user: User, reason: str, actor: Actor) -> None:
+    audit_record(
+        actor=actor,
+        action="user.password_changed",
+        entity_type="user",
+        entity_id=user.id,
+        after={"reason": reason},
+    )
+    emit_event(
+        event_type="user.password_changed", aggregate=user, payload={"user_id": user.id, "reason": reason}
+    )
+    user_sessions_end(user=user, reason=reason, actor=actor)
+
+
+def user_password_changed_elsewhere(*, user: User) -> None:
+    """A new password saved on the user outside these services (the admin's password forms, the
+    `changepassword` command): audited, and every session of the user ends, as for the others."""
+    with transaction.atomic():
+        _password_changed(user=user, reason="password_changed", actor=None)
+
+
+def password_reset_request(*, email: str) -> None:
+    """`POST /auth/password-reset`: a known, active address gets an email with a single-use link
+    valid PASSWORD_RESET_TOKEN_SECONDS. Any other address gets nothing, and the caller is told
+    the same either way (no account enumeration)."""
+    user = user_get_by_email(email=email)
+    if user is None or not user.is_active:
+        return
+    token = password_reset_token_create(user=user)
+    transaction.on_commit(
+        functools.partial(_password_reset_email_send, user_id=user.id, token=token), robust=True
+    )
+
+
+def password_reset_token_create(*, user: User) -> str:
+    """Records a reset token for the user and returns it: the only place it exists in clear."""
+    token = secrets.token_urlsafe(32)
+    _password_reset_token_insert(user=user, token=token)
+    return token
+
+
+@transaction.atomic(durable=True)
+def _password_reset_token_insert(*, user: User, token: str) -> None:
+    now = timezone.now()
+    reset = PasswordResetToken.objects.create(
+        user=user,
+        hashed_token=_token_hash(token),
+        created_at=now,
+        expires_at=now + timedelta(seconds=settings.PASSWORD_RESET_TOKEN_SECONDS),
+    )
+    audit_record(
+        actor=None,
+        action="user.password_reset_requested",
+        entity_type="user",
+        entity_id=user.id,
+        after={"reset_id": reset.id, "expires_at": reset.expires_at.isoformat()},
+    )
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _password_reset_email_send(*, user_id: str, token: str) -> None:
+    user = User.objects.filter(pk=user_id).first()
+    if user is None:
+        return
+    context = {
+        "site_name": "Paydesk",
+        "name": user.full_name or user.email,
+        "reset_url": f"{settings.PASSWORD_RESET_URL}?token={token}",
+        "valid_minutes": settings.PASSWORD_RESET_TOKEN_SECONDS // 60,
+        "notification": "password reset",
+    }
+    subject = " ".join(render_to_string("emails/password_reset/subject.txt", context).split())
+    message = EmailMultiAlternatives(
+        subject=subject,
+        body=render_to_string("emails/password_reset/body.txt", context),
+        to=[user.email],
+    )
+    message.attach_alternative(render_to_string("emails/password_reset/body.html", context), "text/html")
+    try:
+        message.send()
+    except Exception:  # the link is in the body, never in what is logged; the user can ask again
+        logger.warning("password reset email for user %s not sent", user.id, exc_info=False)
+
+
+def password_reset_confirm(*, token: str, new_password: str) -> None:
+    """`POST /auth/password-reset/confirm`: sets the password and ends every session of the user.
+    400 `token_invalid` for an unknown, used or expired token, 400 `password_too_weak`."""
+    reset = _live_reset(PasswordResetToken.objects.select_related("user"), token)
+    if reset is None:
+        raise PasswordResetTokenInvalid()
+    hashed = _new_password_hash(user=reset.user, password=new_password)
+    if not _password_reset_apply(token=token, hashed=hashed):
+        raise PasswordResetTokenInvalid()  # used by a concurrent confirm in the meantime
+
+
+def _live_reset(queryset: QuerySet[PasswordResetToken], token: str) -> PasswordResetToken | None:
+    return queryset.filter(
+        hashed_token=_token_hash(token),
+        used_at__isnull=True,
+        expires_at__gt=timezone.now(),
+        user__is_active=True,
+    ).first()
+
+
+@transaction.atomic(durable=True)
+def _password_reset_apply(*, token: str, hashed: str) -> bool:
+    reset = _live_reset(
+        PasswordResetToken.objects.select_for_update(of=("self",)).select_related("user"), token
+    )
+    if reset is None:
+        return False
+    # Single use, and every other link of the user dies with it.
+    PasswordResetToken.objects.filter(user_id=reset.user_id, used_at__isnull=True).update(
+        used_at=timezone.now()
+    )
+    user = reset.user
+    User.objects.filter(pk=user.pk).update(password=hashed)
+    user.password = hashed
+    _password_changed(user=user, reason="password_reset", actor=user)
+    return True
 
 
 # --- API keys -----------------------------------------------------------------------------------

@@ -155,6 +155,7 @@ REST_FRAMEWORK: dict[str, Any] = {
         "register": env("THROTTLE_REGISTER", default="10/hour"),
         "login_ip": env("THROTTLE_LOGIN_IP", default="30/minute"),
         "money": env("THROTTLE_MONEY", default="600/minute"),
+        "password_reset": env("THROTTLE_PASSWORD_RESET", default="5/hour"),
     },
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
@@ -168,6 +169,10 @@ LOGIN_LOCK_MAX_SECONDS = env.int("LOGIN_LOCK_MAX_SECONDS", default=86_400)
 # Failures of one account from all addresses within a window past which every address gets a
 # single failure before its lock (a guess spread over many addresses). Never locks a clean address.
 LOGIN_ACCOUNT_FAILURE_LIMIT = env.int("LOGIN_ACCOUNT_FAILURE_LIMIT", default=50)
+# A password reset link (`POST /auth/password-reset`) is valid this long, once; the emailed link
+# is PASSWORD_RESET_URL?token=<token> (the page of the front end that posts it to .../confirm).
+PASSWORD_RESET_TOKEN_SECONDS = env.int("PASSWORD_RESET_TOKEN_SECONDS", default=3600)
+PASSWORD_RESET_URL = env("PASSWORD_RESET_URL", default="http://localhost:8000/reset-password")
 # An admin (Django) session ends after this many seconds without a request.
 ADMIN_SESSION_IDLE_SECONDS = env.int("ADMIN_SESSION_IDLE_SECONDS", default=900)
 
