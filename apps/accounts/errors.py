@@ -40,6 +40,11 @@ class SessionRevoked(AuthenticationFailed):
     default_message = "This session has ended; log in again."
 
 
+class SessionExpired(AuthenticationFailed):
+    code = "session_expired"
+    default_message = "This session has reached its maximum age; log in again."
+
+
 class RefreshTokenReused(AuthenticationFailed):
     code = "refresh_token_reused"
     default_message = "This refresh token was already used. The session has been ended; log in again."

@@ -34,6 +34,7 @@ from apps.accounts.errors import (
     PasswordResetTokenInvalid,
     RefreshTokenInvalid,
     RefreshTokenReused,
+    SessionExpired,
     SessionRevoked,
     TooManyFailedLogins,
     WeakPassword,
@@ -48,6 +49,7 @@ from apps.accounts.tokens import (
     blacklist_refresh_tokens,
     issue_token_pair,
     read_refresh_token,
+    session_ends_at,
 )
 from apps.audit.services import audit_record
 from apps.core.actors import Actor
@@ -280,18 +282,34 @@ def _valid_ip(value: str | None) -> str | None:
 
 
 def auth_refresh(*, refresh: str) -> TokenPair:
-    """Rotates the session's refresh token. Replaying a rotated-away token revokes the session."""
-    tokens = _session_rotate(claims=read_refresh_token(refresh))
-    if tokens is None:
-        raise RefreshTokenReused()
-    return tokens
+    """Rotates the session's refresh token. Replaying a rotated-away token revokes the session;
+    so does a session older than SESSION_MAX_AGE_SECONDS (401 `session_expired`): rotation mints
+    fresh refresh tokens, never a longer session."""
+    rotated = _session_rotate(claims=read_refresh_token(refresh))
+    if isinstance(rotated, Exception):
+        raise rotated  # after the commit: the revocation stands
+    return rotated
 
 
 @transaction.atomic(durable=True)
-def _session_rotate(*, claims: RefreshClaims) -> TokenPair | None:
+def _session_rotate(*, claims: RefreshClaims) -> TokenPair | RefreshTokenReused | SessionExpired:
     session = _lock_session(claims)
     if _revoked_for_replay(session=session, claims=claims):
-        return None
+        return RefreshTokenReused()
+    if timezone.now() >= session_ends_at(session):
+        _session_revoke(session=session, reason="max_age")
+        audit_record(
+            actor=None,
+            action="session.revoked",
+            entity_type="auth_session",
+            entity_id=session.id,
+            before={"revoked_at": None},
+            after={
+                "revoked_at": session.revoked_at.isoformat() if session.revoked_at else None,
+                "reason": "max_age",
+            },
+        )
+        return SessionExpired()
     tokens = issue_token_pair(session=session)
     blacklist_refresh_tokens(jtis=[claims.jti])
     session.refresh_jti = tokens.refresh_jti
