@@ -136,8 +136,9 @@ class ApiKey(models.Model):
 class PasswordResetToken(models.Model):
     """A link sent by email to set a new password: single use, valid PASSWORD_RESET_TOKEN_SECONDS.
 
-    Only a SHA-256 of the token is stored (like an API key's, a fast hash is enough for 256 random
-    bits): a copy of the database resets nobody's password.
+    Only a SHA-256 of the token is stored (like an API key's, a fast hash is enough for 256 bits
+    of secret): a copy of the database resets nobody's password. The token itself is a keyed MAC
+    (SECRET_KEY) of the row's id, so the worker that emails it is handed the id, never the token.
     """
 
     id = PrefixedIdField(prefix="pwr")

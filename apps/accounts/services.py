@@ -12,7 +12,6 @@ import functools
 import hashlib
 import ipaddress
 import logging
-import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -26,6 +25,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from apps.accounts import ratelimits
 from apps.accounts.errors import (
@@ -54,6 +54,7 @@ from apps.accounts.tokens import (
 from apps.audit.services import audit_record
 from apps.core.actors import Actor
 from apps.core.correlation import get_request_meta
+from apps.core.deferred import enqueue
 from apps.core.outbox import emit_event
 
 logger = logging.getLogger(__name__)
@@ -485,32 +486,34 @@ def user_password_changed_elsewhere(*, user: User) -> None:
 def password_reset_request(*, email: str) -> None:
     """`POST /auth/password-reset`: a known, active address gets an email with a single-use link
     valid PASSWORD_RESET_TOKEN_SECONDS. Any other address gets nothing, and the caller is told
-    the same either way (no account enumeration)."""
+    the same either way (no account enumeration); the email is sent by a worker, so neither does
+    the response time wait on the mail server for a known address."""
     user = user_get_by_email(email=email)
     if user is None or not user.is_active:
         return
-    token = password_reset_token_create(user=user)
-    transaction.on_commit(
-        functools.partial(_password_reset_email_send, user_id=user.id, token=token), robust=True
-    )
+    reset = _password_reset_token_insert(user=user)
+    transaction.on_commit(functools.partial(_password_reset_email_enqueue, reset_id=reset.id), robust=True)
 
 
 def password_reset_token_create(*, user: User) -> str:
-    """Records a reset token for the user and returns it: the only place it exists in clear."""
-    token = secrets.token_urlsafe(32)
-    _password_reset_token_insert(user=user, token=token)
-    return token
+    """Records a reset link for the user and returns its token (what the email carries)."""
+    return _reset_token(_password_reset_token_insert(user=user).id)
+
+
+def _reset_token(reset_id: str) -> str:
+    """The token of a reset row: a keyed MAC of its id, so the row stores only the token's hash and
+    the worker that writes the email needs only the id, yet neither alone yields the token."""
+    return salted_hmac("apps.accounts.password_reset", reset_id, algorithm="sha256").hexdigest()
 
 
 @transaction.atomic(durable=True)
-def _password_reset_token_insert(*, user: User, token: str) -> None:
+def _password_reset_token_insert(*, user: User) -> PasswordResetToken:
     now = timezone.now()
-    reset = PasswordResetToken.objects.create(
-        user=user,
-        hashed_token=_token_hash(token),
-        created_at=now,
-        expires_at=now + timedelta(seconds=settings.PASSWORD_RESET_TOKEN_SECONDS),
+    reset = PasswordResetToken(
+        user=user, created_at=now, expires_at=now + timedelta(seconds=settings.PASSWORD_RESET_TOKEN_SECONDS)
     )
+    reset.hashed_token = _token_hash(_reset_token(reset.id))
+    reset.save(force_insert=True)
     audit_record(
         actor=None,
         action="user.password_reset_requested",
@@ -518,22 +521,33 @@ def _password_reset_token_insert(*, user: User, token: str) -> None:
         entity_id=user.id,
         after={"reset_id": reset.id, "expires_at": reset.expires_at.isoformat()},
     )
+    return reset
 
 
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _password_reset_email_send(*, user_id: str, token: str) -> None:
-    user = User.objects.filter(pk=user_id).first()
-    if user is None:
-        return
+def _password_reset_email_enqueue(*, reset_id: str) -> None:
+    from apps.accounts.tasks import send_password_reset_email  # tasks import services
+
+    if not enqueue(send_password_reset_email, reset_id, fallback="a send from this request"):
+        password_reset_email_send(reset_id=reset_id)
+
+
+def password_reset_email_send(*, reset_id: str) -> bool:
+    """Emails the link of a reset row that is still usable; False when there is nothing to send.
+    Mail server errors propagate (the task retries them)."""
+    reset = _live_reset(PasswordResetToken.objects.select_related("user").filter(pk=reset_id))
+    if reset is None:
+        return False
+    user = reset.user
     context = {
         "site_name": "Paydesk",
         "name": user.full_name or user.email,
-        "reset_url": f"{settings.PASSWORD_RESET_URL}?token={token}",
+        "reset_url": f"{settings.PASSWORD_RESET_URL}?token={_reset_token(reset.id)}",
         "valid_minutes": settings.PASSWORD_RESET_TOKEN_SECONDS // 60,
-        "notification": "password reset",
+        "notification": reset.id,
     }
     subject = " ".join(render_to_string("emails/password_reset/subject.txt", context).split())
     message = EmailMultiAlternatives(
@@ -542,10 +556,8 @@ def _password_reset_email_send(*, user_id: str, token: str) -> None:
         to=[user.email],
     )
     message.attach_alternative(render_to_string("emails/password_reset/body.html", context), "text/html")
-    try:
-        message.send()
-    except Exception:  # the link is in the body, never in what is logged; the user can ask again
-        logger.warning("password reset email for user %s not sent", user.id, exc_info=False)
+    message.send()
+    return True
 
 
 def password_reset_confirm(*, token: str, new_password: str) -> None:
@@ -559,9 +571,12 @@ def password_reset_confirm(*, token: str, new_password: str) -> None:
         raise PasswordResetTokenInvalid()  # used by a concurrent confirm in the meantime
 
 
-def _live_reset(queryset: QuerySet[PasswordResetToken], token: str) -> PasswordResetToken | None:
+def _live_reset(
+    queryset: QuerySet[PasswordResetToken], token: str | None = None
+) -> PasswordResetToken | None:
+    if token is not None:
+        queryset = queryset.filter(hashed_token=_token_hash(token))
     return queryset.filter(
-        hashed_token=_token_hash(token),
         used_at__isnull=True,
         expires_at__gt=timezone.now(),
         user__is_active=True,

@@ -242,7 +242,7 @@ CELERY_TIMEZONE = "UTC"
 # shared broker (the end-to-end tests). Outbox delivery stays on the default queue.
 CELERY_QUEUE_PREFIX = env("CELERY_QUEUE_PREFIX", default="")
 CELERY_ROUTED_QUEUES = {
-    "notifications": ["apps.notifications.tasks.*"],
+    "notifications": ["apps.notifications.tasks.*", "apps.accounts.tasks.send_password_reset_email"],
     "billing": ["apps.subscriptions.tasks.*"],
     "webhooks": ["apps.webhooks.tasks.*"],
     "payments": ["apps.payments.tasks.*", "apps.wallets.tasks.*"],  # card gateway work

@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 
 from apps.accounts.models import AuthSession, PasswordResetToken, User
 from apps.accounts.services import api_key_create, password_reset_token_create
+from apps.accounts.tasks import send_password_reset_email
 from apps.accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
 from apps.audit.models import AuditLog
 
@@ -287,3 +288,16 @@ def test_saving_a_user_without_a_new_password_ends_no_session(admin_client, user
     assert not AuditLog.objects.filter(action="user.sessions_ended").exists()
     assert UserFactory().pk  # a new user (its first password) ends nothing either
     assert not AuditLog.objects.filter(action="user.sessions_ended").exists()
+
+
+def test_the_email_worker_gets_an_id_and_sends_nothing_for_a_link_used_meanwhile(api_client, user):
+    token = password_reset_token_create(user=user)
+    reset = PasswordResetToken.objects.get(user=user)
+    assert token not in reset.pk
+
+    assert send_password_reset_email.apply(args=[reset.pk]).get() is True
+    assert _token_from(mail.outbox[0]) == token
+    api_client.post(CONFIRM, {"token": token, "new_password": NEW_PASSWORD})
+
+    assert send_password_reset_email.apply(args=[reset.pk]).get() is False
+    assert len(mail.outbox) == 1
