@@ -491,6 +491,10 @@ def password_reset_request(*, email: str) -> None:
     user = user_get_by_email(email=email)
     if user is None or not user.is_active:
         return
+    # Per address, whoever asks from wherever: a mailbox is not flooded (still 202, nothing sent).
+    sent = ratelimits.hit(f"password-reset:{_token_hash(user.email.lower())}", window_seconds=3600)
+    if sent.exceeds(settings.PASSWORD_RESET_EMAILS_PER_HOUR):
+        return
     reset = _password_reset_token_insert(user=user)
     transaction.on_commit(functools.partial(_password_reset_email_enqueue, reset_id=reset.id), robust=True)
 

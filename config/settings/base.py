@@ -173,6 +173,8 @@ LOGIN_ACCOUNT_FAILURE_LIMIT = env.int("LOGIN_ACCOUNT_FAILURE_LIMIT", default=50)
 # is PASSWORD_RESET_URL?token=<token> (the page of the front end that posts it to .../confirm).
 PASSWORD_RESET_TOKEN_SECONDS = env.int("PASSWORD_RESET_TOKEN_SECONDS", default=3600)
 PASSWORD_RESET_URL = env("PASSWORD_RESET_URL", default="http://localhost:8000/reset-password")
+# Reset emails one address receives per hour at most, however many clients ask (still 202).
+PASSWORD_RESET_EMAILS_PER_HOUR = env.int("PASSWORD_RESET_EMAILS_PER_HOUR", default=3)
 # An API session (a login) ends this long after it was opened, however often it is refreshed.
 SESSION_MAX_AGE_SECONDS = env.int("SESSION_MAX_AGE_SECONDS", default=30 * 86_400)
 # An admin (Django) session ends after this many seconds without a request.

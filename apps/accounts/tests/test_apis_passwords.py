@@ -301,3 +301,18 @@ def test_the_email_worker_gets_an_id_and_sends_nothing_for_a_link_used_meanwhile
 
     assert send_password_reset_email.apply(args=[reset.pk]).get() is False
     assert len(mail.outbox) == 1
+
+
+def test_one_mailbox_gets_a_bounded_number_of_reset_emails_whoever_asks(
+    api_client, user, settings, django_capture_on_commit_callbacks
+):
+    settings.PASSWORD_RESET_EMAILS_PER_HOUR = 2
+    with django_capture_on_commit_callbacks(execute=True):
+        statuses = [
+            api_client.post(RESET, {"email": user.email}, REMOTE_ADDR=f"203.0.113.{n}").status_code
+            for n in range(4)
+        ]
+
+    assert statuses == [202] * 4
+    assert len(mail.outbox) == 2
+    assert PasswordResetToken.objects.filter(user=user).count() == 2
