@@ -1,10 +1,36 @@
 from django.contrib import admin, messages
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.core.exceptions import ValidationError
 
+from apps.accounts.errors import InvalidCredentials, TooManyFailedLogins
 from apps.accounts.models import ApiKey, AuthSession, User
-from apps.accounts.services import api_key_revoke
+from apps.accounts.services import admin_login, api_key_revoke
 from apps.core.admin import ReadOnlyAdmin
+
+
+class StaffLoginForm(AdminAuthenticationForm):
+    """The admin's login form, checked by the API login's service: the same per-account and
+    per-address limits, and an audit row for every success and failure."""
+
+    def clean(self):
+        email, password = self.cleaned_data.get("username"), self.cleaned_data.get("password")
+        if email is None or not password:
+            return self.cleaned_data
+        try:
+            user = admin_login(email=email, password=password)
+        except TooManyFailedLogins as exc:
+            raise ValidationError(exc.message, code="too_many_failed_logins") from exc
+        except InvalidCredentials as exc:
+            raise self.get_invalid_login_error() from exc
+        # auth.login() reads the backend that authenticated the user; permissions stay ModelBackend's.
+        user.backend = "django.contrib.auth.backends.ModelBackend"  # type: ignore[attr-defined]
+        self.user_cache = user
+        return self.cleaned_data
+
+
+admin.site.login_form = StaffLoginForm
 
 
 class UserCreationForm(AdminUserCreationForm):

@@ -15,9 +15,12 @@ from apps.accounts.services import (
     auth_login,
     auth_logout,
     auth_refresh,
+    password_reset_confirm,
+    password_reset_request,
+    user_password_change,
     user_register,
 )
-from apps.accounts.throttles import LoginIpThrottle, RegisterThrottle
+from apps.accounts.throttles import LoginIpThrottle, PasswordResetThrottle, RegisterThrottle
 from apps.core.fields import TextField
 from apps.core.pagination import PAGE_PARAMETERS, page_body, page_params, page_schema, paginate
 from apps.core.schema import error_responses
@@ -147,6 +150,79 @@ class MeApi(APIView):
     )
     def get(self, request):
         return Response(UserSerializer(authenticated_user(request)).data)
+
+
+class PasswordChangeApi(APIView):
+    # A person's login, not an API key: a leaked key must not be able to take the account over.
+    permission_classes = [IsLoggedInUser]
+
+    @extend_schema_serializer(component_name="PasswordChangeInput")
+    class InputSerializer(serializers.Serializer):
+        current_password = _PasswordField()
+        new_password = _PasswordField()
+
+    @extend_schema(
+        operation_id="auth_password_change",
+        auth=JWT_ONLY,
+        tags=["auth"],
+        description="Sets a new password. Every session of the user ends, this one included: log "
+        "in again. A wrong current password is counted like a failed login (401, then 429).",
+        request=InputSerializer,
+        responses={204: None, **error_responses(400, 401, 403, 429)},
+    )
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user_password_change(user=authenticated_user(request), **data.validated_data)
+        return Response(status=204)
+
+
+class PasswordResetApi(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [PasswordResetThrottle]
+
+    @extend_schema_serializer(component_name="PasswordResetInput")
+    class InputSerializer(serializers.Serializer):
+        email = serializers.EmailField(max_length=254)
+
+    @extend_schema(
+        operation_id="auth_password_reset",
+        tags=["auth"],
+        description="Always 202, whether or not the address has an account. A known address gets an "
+        "email with a link `…?token=<token>`, valid for one hour and for one use.",
+        request=InputSerializer,
+        responses={202: None, **error_responses(400, 429)},
+    )
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        password_reset_request(email=data.validated_data["email"])
+        return Response(status=202)
+
+
+class PasswordResetConfirmApi(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema_serializer(component_name="PasswordResetConfirmInput")
+    class InputSerializer(serializers.Serializer):
+        token = TextField(max_length=256)
+        new_password = _PasswordField()
+
+    @extend_schema(
+        operation_id="auth_password_reset_confirm",
+        tags=["auth"],
+        description="Sets the new password with the emailed token; every session of the user ends. "
+        "400 `token_invalid` for an unknown, used or expired token.",
+        request=InputSerializer,
+        responses={204: None, **error_responses(400)},
+    )
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        password_reset_confirm(**data.validated_data)
+        return Response(status=204)
 
 
 @extend_schema_serializer(component_name="ApiKey")

@@ -40,6 +40,11 @@ class SessionRevoked(AuthenticationFailed):
     default_message = "This session has ended; log in again."
 
 
+class SessionExpired(AuthenticationFailed):
+    code = "session_expired"
+    default_message = "This session has reached its maximum age; log in again."
+
+
 class RefreshTokenReused(AuthenticationFailed):
     code = "refresh_token_reused"
     default_message = "This refresh token was already used. The session has been ended; log in again."
@@ -48,3 +53,12 @@ class RefreshTokenReused(AuthenticationFailed):
 class ApiKeyNotAllowed(PermissionDenied):
     code = "api_key_not_allowed"
     default_message = "API keys cannot manage API keys; use a logged-in session."
+
+
+class PasswordResetTokenInvalid(InvalidRequest):
+    code = "token_invalid"
+    default_message = "This password reset link is invalid, used or expired; ask for a new one."
+
+    def __init__(self, message: str | None = None, **kwargs) -> None:
+        kwargs.setdefault("param", "token")
+        super().__init__(message, **kwargs)

@@ -131,3 +131,25 @@ class ApiKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class PasswordResetToken(models.Model):
+    """A link sent by email to set a new password: single use, valid PASSWORD_RESET_TOKEN_SECONDS.
+
+    Only a SHA-256 of the token is stored (like an API key's, a fast hash is enough for 256 bits
+    of secret): a copy of the database resets nobody's password. The token itself is a keyed MAC
+    (SECRET_KEY) of the row's id, so the worker that emails it is handed the id, never the token.
+    """
+
+    id = PrefixedIdField(prefix="pwr")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="password_reset_tokens")
+    hashed_token = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "-created_at"], name="pwreset_user_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.id} ({self.user_id})"

@@ -7,8 +7,15 @@ from apps.accounts.models import Roles
 
 # role -> "app_label.codename" permissions its group carries
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
-    Roles.REVIEWER: ("payments.review_payment", "payments.view_payment", "wallets.view_wallet"),
+    # Reviewers read the dashboard too: its queue size and decision times are their work.
+    Roles.REVIEWER: (
+        "payments.review_payment",
+        "payments.view_payment",
+        "wallets.view_wallet",
+        "backoffice.view_dashboard",
+    ),
     Roles.ADMIN: (
+        "backoffice.view_dashboard",
         "payments.review_payment",
         "payments.view_payment",
         "wallets.view_wallet",

@@ -20,21 +20,27 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from apps.accounts import ratelimits
 from apps.accounts.errors import (
     EmailTaken,
     InvalidCredentials,
+    PasswordResetTokenInvalid,
     RefreshTokenInvalid,
     RefreshTokenReused,
+    SessionExpired,
     SessionRevoked,
     TooManyFailedLogins,
     WeakPassword,
 )
 from apps.accounts.keys import display_prefix, hash_api_key_secret, new_api_key_secret
-from apps.accounts.models import ApiKey, AuthSession, Roles, User
+from apps.accounts.models import ApiKey, AuthSession, PasswordResetToken, Roles, User
 from apps.accounts.selectors import user_get_by_email
 from apps.accounts.session_cache import remember_revoked
 from apps.accounts.tokens import (
@@ -43,10 +49,12 @@ from apps.accounts.tokens import (
     blacklist_refresh_tokens,
     issue_token_pair,
     read_refresh_token,
+    session_ends_at,
 )
 from apps.audit.services import audit_record
 from apps.core.actors import Actor
 from apps.core.correlation import get_request_meta
+from apps.core.deferred import enqueue
 from apps.core.outbox import emit_event
 
 logger = logging.getLogger(__name__)
@@ -125,16 +133,21 @@ def _role_groups(roles: Iterable[str]) -> list[Group]:
 
 
 def auth_login(*, email: str, password: str) -> Login:
-    """Checks the credentials and opens a session. 401 `invalid_credentials`, 429 when locked.
+    """Checks the credentials and opens a session. 401 `invalid_credentials`, 429 when locked."""
+    user = auth_credentials_check(email=email, password=password)
+    return auth_session_start(user=user)
 
-    Every attempt for an email is counted *before* the password is checked and the count is
-    cleared by a success, so the counter holds the failures since the last success and even
-    concurrent guesses get at most LOGIN_FAILURE_LIMIT password checks per window.
+
+def auth_credentials_check(*, email: str, password: str, channel: str = "api") -> User:
+    """The user whose credentials these are, or 401 `invalid_credentials` / 429 when locked out.
+
+    The one password check of every login (API, admin) and of a password change. Failures are
+    counted per (account, client address) and per account (see `_LoginGuard`); an attempt is
+    counted *before* the password is checked and a success clears its address's count, so even
+    concurrent guesses from one address get at most LOGIN_FAILURE_LIMIT checks before the lock.
     """
-    counter = _login_counter(email)
-    attempt = ratelimits.hit(counter, window_seconds=settings.LOGIN_FAILURE_WINDOW_SECONDS)
-    if attempt.exceeds(settings.LOGIN_FAILURE_LIMIT):
-        raise TooManyFailedLogins(retry_after=attempt.retry_after)
+    guard = _LoginGuard(email)
+    guard.admit()
     user = user_get_by_email(email=email)
     if user is None:
         # The same hashing cost as a real check, so response times don't tell which emails exist.
@@ -143,18 +156,78 @@ def auth_login(*, email: str, password: str) -> Login:
     else:
         verified = user.check_password(password) and user.is_active
     if user is None or not verified:
-        _login_failed(user=user, email=email)
+        guard.failed()
+        _login_failed(user=user, email=email, channel=channel)
         raise InvalidCredentials()
-    ratelimits.reset(counter)
-    return auth_session_start(user=user)
+    guard.succeeded()
+    return user
 
 
-def _login_counter(email: str) -> str:
-    return "login-failures:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()
+def admin_login(*, email: str, password: str) -> User:
+    """The staff user signing in to the admin: the API login's limits and audit, then is_staff.
+
+    401 `invalid_credentials` for wrong credentials and for a user who is not staff (audited as
+    `not_staff`), 429 when locked out. A success is audited; the admin opens its own session.
+    """
+    user = auth_credentials_check(email=email, password=password, channel="admin")
+    if not user.is_staff:
+        _login_failed(user=user, email=email, channel="admin", reason="not_staff")
+        raise InvalidCredentials()
+    _admin_logged_in(user=user)
+    return user
 
 
 @transaction.atomic(durable=True)
-def _login_failed(*, user: User | None, email: str) -> None:
+def _admin_logged_in(*, user: User) -> None:
+    audit_record(
+        actor=user,
+        action="user.logged_in",
+        entity_type="user",
+        entity_id=user.id,
+        after={"channel": "admin"},
+    )
+    emit_event(event_type="user.logged_in", aggregate=user, payload={"user_id": user.id, "channel": "admin"})
+
+
+class _LoginGuard:
+    """Brute-force limits of one login attempt, kept in the shared cache (`ratelimits`).
+
+    Per (account, address): LOGIN_FAILURE_LIMIT failures pass, then the address is locked out of
+    that account for LOGIN_FAILURE_WINDOW_SECONDS, and each further failure doubles the lock, up
+    to LOGIN_LOCK_MAX_SECONDS. Another address is not affected, so a stranger cannot lock the
+    owner out. Per account: past LOGIN_ACCOUNT_FAILURE_LIMIT failures from all addresses in a
+    window (a guess spread over many addresses), each address gets a single failure before its
+    lock starts. An address that has not failed always gets its attempt.
+    """
+
+    def __init__(self, email: str) -> None:
+        account = hashlib.sha256(email.strip().lower().encode()).hexdigest()
+        address = get_request_meta().get("ip") or "unknown"
+        self.account_counter = f"login-failures:{account}"
+        self.address_counter = f"login-failures:{account}:{address}"
+
+    def admit(self) -> None:
+        under_attack = ratelimits.peek(self.account_counter) >= settings.LOGIN_ACCOUNT_FAILURE_LIMIT
+        attempt = ratelimits.attempt(
+            self.address_counter,
+            free=1 if under_attack else settings.LOGIN_FAILURE_LIMIT,
+            base_seconds=settings.LOGIN_FAILURE_WINDOW_SECONDS,
+            cap_seconds=settings.LOGIN_LOCK_MAX_SECONDS,
+        )
+        if not attempt.allowed:
+            raise TooManyFailedLogins(retry_after=attempt.retry_after)
+
+    def failed(self) -> None:
+        ratelimits.hit(self.account_counter, window_seconds=settings.LOGIN_FAILURE_WINDOW_SECONDS)
+
+    def succeeded(self) -> None:
+        ratelimits.reset(self.address_counter)
+
+
+@transaction.atomic(durable=True)
+def _login_failed(*, user: User | None, email: str, channel: str, reason: str = "") -> None:
+    # The API login's rows stay as they always were; other channels (the admin) say which they are.
+    where = {} if channel == "api" else {"channel": channel}
     if user is None:
         # No user, so no aggregate for an event; the audit trail still sees the probe.
         audit_record(
@@ -162,18 +235,22 @@ def _login_failed(*, user: User | None, email: str) -> None:
             action="user.login_failed",
             entity_type="user",
             entity_id="",
-            after={"email": email.strip(), "reason": "unknown_email"},
+            after={"email": email.strip(), "reason": "unknown_email", **where},
         )
         return
-    reason = "inactive" if not user.is_active else "wrong_password"
+    reason = reason or ("inactive" if not user.is_active else "wrong_password")
     audit_record(
         actor=None,
         action="user.login_failed",
         entity_type="user",
         entity_id=user.id,
-        after={"reason": reason},
+        after={"reason": reason, **where},
     )
-    emit_event(event_type="user.login_failed", aggregate=user, payload={"user_id": user.id, "reason": reason})
+    emit_event(
+        event_type="user.login_failed",
+        aggregate=user,
+        payload={"user_id": user.id, "reason": reason, **where},
+    )
 
 
 @transaction.atomic(durable=True)
@@ -206,18 +283,34 @@ def _valid_ip(value: str | None) -> str | None:
 
 
 def auth_refresh(*, refresh: str) -> TokenPair:
-    """Rotates the session's refresh token. Replaying a rotated-away token revokes the session."""
-    tokens = _session_rotate(claims=read_refresh_token(refresh))
-    if tokens is None:
-        raise RefreshTokenReused()
-    return tokens
+    """Rotates the session's refresh token. Replaying a rotated-away token revokes the session;
+    so does a session older than SESSION_MAX_AGE_SECONDS (401 `session_expired`): rotation mints
+    fresh refresh tokens, never a longer session."""
+    rotated = _session_rotate(claims=read_refresh_token(refresh))
+    if isinstance(rotated, Exception):
+        raise rotated  # after the commit: the revocation stands
+    return rotated
 
 
 @transaction.atomic(durable=True)
-def _session_rotate(*, claims: RefreshClaims) -> TokenPair | None:
+def _session_rotate(*, claims: RefreshClaims) -> TokenPair | RefreshTokenReused | SessionExpired:
     session = _lock_session(claims)
     if _revoked_for_replay(session=session, claims=claims):
-        return None
+        return RefreshTokenReused()
+    if timezone.now() >= session_ends_at(session):
+        _session_revoke(session=session, reason="max_age")
+        audit_record(
+            actor=None,
+            action="session.revoked",
+            entity_type="auth_session",
+            entity_id=session.id,
+            before={"revoked_at": None},
+            after={
+                "revoked_at": session.revoked_at.isoformat() if session.revoked_at else None,
+                "reason": "max_age",
+            },
+        )
+        return SessionExpired()
     tokens = issue_token_pair(session=session)
     blacklist_refresh_tokens(jtis=[claims.jti])
     session.refresh_jti = tokens.refresh_jti
@@ -304,6 +397,212 @@ def _session_revoke(*, session: AuthSession, reason: str) -> None:
     blacklist_refresh_tokens(jtis=[session.refresh_jti])
     # robust: the commit stands even if the cache is unreachable; its TTL bounds the staleness.
     transaction.on_commit(functools.partial(remember_revoked, session_id=session.id), robust=True)
+
+
+def user_sessions_end(*, user: User, reason: str, actor: Actor = None) -> list[str]:
+    """Ends every live session of the user: all its refresh tokens dead, its access tokens refused
+    from the commit on (the session cache is overwritten then). Returns the ids of the sessions.
+
+    The one way sessions end for a password change, wherever it is made (`POST /auth/password`,
+    a reset, the admin: `apps.accounts.signals`). Joins the caller's transaction if there is one.
+    """
+    with transaction.atomic():
+        sessions = list(
+            AuthSession.objects.select_for_update(of=("self",))
+            .filter(user=user, revoked_at__isnull=True)
+            .order_by("pk")
+        )
+        for session in sessions:
+            _session_revoke(session=session, reason=reason)
+        ended = [session.id for session in sessions]
+        audit_record(
+            actor=actor,
+            action="user.sessions_ended",
+            entity_type="user",
+            entity_id=user.id,
+            after={"reason": reason, "sessions": ended},
+        )
+        emit_event(
+            event_type="user.sessions_ended",
+            aggregate=user,
+            payload={"user_id": user.id, "reason": reason, "sessions": ended},
+        )
+    return ended
+
+
+# --- passwords ----------------------------------------------------------------------------------
+
+
+def user_password_change(*, user: User, current_password: str, new_password: str) -> None:
+    """`POST /auth/password`: the current password is checked like a login (counted, locked out,
+    audited; 401/429), the new one validated (400), then every session of the user ends."""
+    auth_credentials_check(email=user.email, password=current_password, channel="password_change")
+    hashed = _new_password_hash(user=user, password=new_password)
+    _password_store(user=user, hashed=hashed, reason="password_changed", actor=user)
+
+
+def _new_password_hash(*, user: User, password: str) -> str:
+    try:
+        validate_password(password, user=user)
+    except DjangoValidationError as exc:
+        raise WeakPassword(
+            " ".join(exc.messages), param="new_password", details={"new_password": exc.messages}
+        )
+    # Hashed before any transaction opens: the hasher is slow on purpose.
+    probe = User()
+    probe.set_password(password)
+    return probe.password
+
+
+@transaction.atomic(durable=True)
+def _password_store(*, user: User, hashed: str, reason: str, actor: Actor) -> None:
+    # A queryset update, not save(): the admin's signal (a saved new password) is for other paths.
+    User.objects.filter(pk=user.pk).update(password=hashed)
+    user.password = hashed
+    _password_changed(user=user, reason=reason, actor=actor)
+
+
+def _password_changed(*, user: User, reason: str, actor: Actor) -> None:
+    audit_record(
+        actor=actor,
+        action="user.password_changed",
+        entity_type="user",
+        entity_id=user.id,
+        after={"reason": reason},
+    )
+    emit_event(
+        event_type="user.password_changed", aggregate=user, payload={"user_id": user.id, "reason": reason}
+    )
+    user_sessions_end(user=user, reason=reason, actor=actor)
+
+
+def user_password_changed_elsewhere(*, user: User) -> None:
+    """A new password saved on the user outside these services (the admin's password forms, the
+    `changepassword` command): audited, and every session of the user ends, as for the others."""
+    with transaction.atomic():
+        _password_changed(user=user, reason="password_changed", actor=None)
+
+
+def password_reset_request(*, email: str) -> None:
+    """`POST /auth/password-reset`: a known, active address gets an email with a single-use link
+    valid PASSWORD_RESET_TOKEN_SECONDS. Any other address gets nothing, and the caller is told
+    the same either way (no account enumeration); the email is sent by a worker, so neither does
+    the response time wait on the mail server for a known address."""
+    user = user_get_by_email(email=email)
+    if user is None or not user.is_active:
+        return
+    # Per address, whoever asks from wherever: a mailbox is not flooded (still 202, nothing sent).
+    sent = ratelimits.hit(f"password-reset:{_token_hash(user.email.lower())}", window_seconds=3600)
+    if sent.exceeds(settings.PASSWORD_RESET_EMAILS_PER_HOUR):
+        return
+    reset = _password_reset_token_insert(user=user)
+    transaction.on_commit(functools.partial(_password_reset_email_enqueue, reset_id=reset.id), robust=True)
+
+
+def password_reset_token_create(*, user: User) -> str:
+    """Records a reset link for the user and returns its token (what the email carries)."""
+    return _reset_token(_password_reset_token_insert(user=user).id)
+
+
+def _reset_token(reset_id: str) -> str:
+    """The token of a reset row: a keyed MAC of its id, so the row stores only the token's hash and
+    the worker that writes the email needs only the id, yet neither alone yields the token."""
+    return salted_hmac("apps.accounts.password_reset", reset_id, algorithm="sha256").hexdigest()
+
+
+@transaction.atomic(durable=True)
+def _password_reset_token_insert(*, user: User) -> PasswordResetToken:
+    now = timezone.now()
+    reset = PasswordResetToken(
+        user=user, created_at=now, expires_at=now + timedelta(seconds=settings.PASSWORD_RESET_TOKEN_SECONDS)
+    )
+    reset.hashed_token = _token_hash(_reset_token(reset.id))
+    reset.save(force_insert=True)
+    audit_record(
+        actor=None,
+        action="user.password_reset_requested",
+        entity_type="user",
+        entity_id=user.id,
+        after={"reset_id": reset.id, "expires_at": reset.expires_at.isoformat()},
+    )
+    return reset
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _password_reset_email_enqueue(*, reset_id: str) -> None:
+    from apps.accounts.tasks import send_password_reset_email  # tasks import services
+
+    if not enqueue(send_password_reset_email, reset_id, fallback="a send from this request"):
+        password_reset_email_send(reset_id=reset_id)
+
+
+def password_reset_email_send(*, reset_id: str) -> bool:
+    """Emails the link of a reset row that is still usable; False when there is nothing to send.
+    Mail server errors propagate (the task retries them)."""
+    reset = _live_reset(PasswordResetToken.objects.select_related("user").filter(pk=reset_id))
+    if reset is None:
+        return False
+    user = reset.user
+    context = {
+        "site_name": "Paydesk",
+        "name": user.full_name or user.email,
+        "reset_url": f"{settings.PASSWORD_RESET_URL}?token={_reset_token(reset.id)}",
+        "valid_minutes": settings.PASSWORD_RESET_TOKEN_SECONDS // 60,
+        "notification": reset.id,
+    }
+    subject = " ".join(render_to_string("emails/password_reset/subject.txt", context).split())
+    message = EmailMultiAlternatives(
+        subject=subject,
+        body=render_to_string("emails/password_reset/body.txt", context),
+        to=[user.email],
+    )
+    message.attach_alternative(render_to_string("emails/password_reset/body.html", context), "text/html")
+    message.send()
+    return True
+
+
+def password_reset_confirm(*, token: str, new_password: str) -> None:
+    """`POST /auth/password-reset/confirm`: sets the password and ends every session of the user.
+    400 `token_invalid` for an unknown, used or expired token, 400 `password_too_weak`."""
+    reset = _live_reset(PasswordResetToken.objects.select_related("user"), token)
+    if reset is None:
+        raise PasswordResetTokenInvalid()
+    hashed = _new_password_hash(user=reset.user, password=new_password)
+    if not _password_reset_apply(token=token, hashed=hashed):
+        raise PasswordResetTokenInvalid()  # used by a concurrent confirm in the meantime
+
+
+def _live_reset(
+    queryset: QuerySet[PasswordResetToken], token: str | None = None
+) -> PasswordResetToken | None:
+    if token is not None:
+        queryset = queryset.filter(hashed_token=_token_hash(token))
+    return queryset.filter(
+        used_at__isnull=True,
+        expires_at__gt=timezone.now(),
+        user__is_active=True,
+    ).first()
+
+
+@transaction.atomic(durable=True)
+def _password_reset_apply(*, token: str, hashed: str) -> bool:
+    reset = _live_reset(
+        PasswordResetToken.objects.select_for_update(of=("self",)).select_related("user"), token
+    )
+    if reset is None:
+        return False
+    # Single use, and every other link of the user dies with it.
+    PasswordResetToken.objects.filter(user_id=reset.user_id, used_at__isnull=True).update(
+        used_at=timezone.now()
+    )
+    user = reset.user
+    User.objects.filter(pk=user.pk).update(password=hashed)
+    user.password = hashed
+    _password_changed(user=user, reason="password_reset", actor=user)
+    return True
 
 
 # --- API keys -----------------------------------------------------------------------------------

@@ -50,6 +50,12 @@ class RegisterThrottle(CacheCountedThrottle):
     scope = "register"
 
 
+class PasswordResetThrottle(CacheCountedThrottle):
+    """Reset emails asked for per address: each one mails someone, so it is kept scarce."""
+
+    scope = "password_reset"
+
+
 class MoneyMovementThrottle(CacheCountedThrottle):
     """Per principal (a user and their API keys together), for every view that moves money."""
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
@@ -38,15 +40,27 @@ class RefreshClaims:
     user_id: str
 
 
+def session_ends_at(session: AuthSession) -> datetime:
+    """When the session ends at the latest, however often its refresh token is rotated."""
+    return session.created_at + timedelta(seconds=settings.SESSION_MAX_AGE_SECONDS)
+
+
 def issue_token_pair(*, session: AuthSession) -> TokenPair:
     """Mints a pair for the session and records the refresh token as outstanding (for the blacklist).
 
-    The outstanding row keeps a SHA-256 fingerprint instead of the token simplejwt would store, so
-    a copy of the database holds no usable refresh token.
+    Neither token outlives the session's maximum age (`session_ends_at`). The outstanding row
+    keeps a SHA-256 fingerprint instead of the token simplejwt would store, so a copy of the
+    database holds no usable refresh token.
     """
     refresh = SessionRefreshToken()
     refresh[api_settings.USER_ID_CLAIM] = str(session.user_id)
     refresh[SESSION_CLAIM] = session.id
+    left = session_ends_at(session) - refresh.current_time
+    if left < api_settings.REFRESH_TOKEN_LIFETIME:
+        refresh.set_exp(lifetime=max(left, timedelta(0)))
+    access = refresh.access_token
+    if left < api_settings.ACCESS_TOKEN_LIFETIME:
+        access.set_exp(from_time=refresh.current_time, lifetime=max(left, timedelta(0)))
     encoded = str(refresh)
     OutstandingToken.objects.create(
         user_id=session.user_id,
@@ -55,9 +69,7 @@ def issue_token_pair(*, session: AuthSession) -> TokenPair:
         created_at=refresh.current_time,
         expires_at=datetime_from_epoch(refresh["exp"]),
     )
-    return TokenPair(
-        access=str(refresh.access_token), refresh=encoded, refresh_jti=refresh[api_settings.JTI_CLAIM]
-    )
+    return TokenPair(access=str(access), refresh=encoded, refresh_jti=refresh[api_settings.JTI_CLAIM])
 
 
 def read_refresh_token(raw: str) -> RefreshClaims:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
@@ -12,7 +13,13 @@ from apps.backoffice.selectors import dashboard_figures
 
 
 def dashboard(request: HttpRequest) -> TemplateResponse:
-    """Charts drawn in the browser from the same figures the tables beside them print."""
+    """Charts drawn in the browser from the same figures the tables beside them print.
+
+    Staff only (the admin's login, `admin_view`), and of them only those granted
+    `backoffice.view_dashboard` (the admin and reviewer roles): 403 for the others.
+    """
+    if not request.user.has_perm("backoffice.view_dashboard"):
+        raise PermissionDenied
     figures = dashboard_figures(currency=(request.GET.get("currency") or "").upper() or None)
     days = [day.isoformat() for day in figures.days]
     chart_data = {

@@ -65,6 +65,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "apps.accounts.middleware.AdminIdleTimeoutMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
@@ -154,6 +155,7 @@ REST_FRAMEWORK: dict[str, Any] = {
         "register": env("THROTTLE_REGISTER", default="10/hour"),
         "login_ip": env("THROTTLE_LOGIN_IP", default="30/minute"),
         "money": env("THROTTLE_MONEY", default="600/minute"),
+        "password_reset": env("THROTTLE_PASSWORD_RESET", default="5/hour"),
     },
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
@@ -161,6 +163,22 @@ REST_FRAMEWORK: dict[str, Any] = {
 # Failed logins per email before it is refused with 429, and the window they are counted in.
 LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 LOGIN_FAILURE_WINDOW_SECONDS = env.int("LOGIN_FAILURE_WINDOW_SECONDS", default=900)
+# These are counted per (account, client address): after the limit that address is locked out of
+# the account for the window, each further failure doubling the lock up to LOGIN_LOCK_MAX_SECONDS.
+LOGIN_LOCK_MAX_SECONDS = env.int("LOGIN_LOCK_MAX_SECONDS", default=86_400)
+# Failures of one account from all addresses within a window past which every address gets a
+# single failure before its lock (a guess spread over many addresses). Never locks a clean address.
+LOGIN_ACCOUNT_FAILURE_LIMIT = env.int("LOGIN_ACCOUNT_FAILURE_LIMIT", default=50)
+# A password reset link (`POST /auth/password-reset`) is valid this long, once; the emailed link
+# is PASSWORD_RESET_URL?token=<token> (the page of the front end that posts it to .../confirm).
+PASSWORD_RESET_TOKEN_SECONDS = env.int("PASSWORD_RESET_TOKEN_SECONDS", default=3600)
+PASSWORD_RESET_URL = env("PASSWORD_RESET_URL", default="http://localhost:8000/reset-password")
+# Reset emails one address receives per hour at most, however many clients ask (still 202).
+PASSWORD_RESET_EMAILS_PER_HOUR = env.int("PASSWORD_RESET_EMAILS_PER_HOUR", default=3)
+# An API session (a login) ends this long after it was opened, however often it is refreshed.
+SESSION_MAX_AGE_SECONDS = env.int("SESSION_MAX_AGE_SECONDS", default=30 * 86_400)
+# An admin (Django) session ends after this many seconds without a request.
+ADMIN_SESSION_IDLE_SECONDS = env.int("ADMIN_SESSION_IDLE_SECONDS", default=900)
 
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=15)),
@@ -226,7 +244,7 @@ CELERY_TIMEZONE = "UTC"
 # shared broker (the end-to-end tests). Outbox delivery stays on the default queue.
 CELERY_QUEUE_PREFIX = env("CELERY_QUEUE_PREFIX", default="")
 CELERY_ROUTED_QUEUES = {
-    "notifications": ["apps.notifications.tasks.*"],
+    "notifications": ["apps.notifications.tasks.*", "apps.accounts.tasks.send_password_reset_email"],
     "billing": ["apps.subscriptions.tasks.*"],
     "webhooks": ["apps.webhooks.tasks.*"],
     "payments": ["apps.payments.tasks.*", "apps.wallets.tasks.*"],  # card gateway work

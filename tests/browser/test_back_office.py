@@ -10,7 +10,7 @@ from django.contrib.auth.models import Permission
 from django.utils import timezone
 
 from apps.accounts.models import Roles
-from apps.accounts.tests.factories import UserFactory
+from apps.accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
 from apps.audit.models import AuditLog
 from apps.payments.models import Payment
 from apps.payments.services import payment_create, review_decide
@@ -173,3 +173,22 @@ def test_the_dashboard_draws_its_charts_beside_the_numbers(signed_in, reviewer, 
     today = page.locator("#table-counts tbody tr").first.inner_text()
     assert today.split()[-1] == "2"  # two payments today
     screenshot(page, "dashboard", full_page=True)
+
+
+def test_the_admin_login_locks_out_a_guessing_browser_and_says_so(
+    new_context, live_server, reviewer, settings
+):
+    settings.LOGIN_FAILURE_LIMIT = 3
+    page = new_context().new_page()
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/")
+    for password in ("guess one", "guess two", "guess three", DEFAULT_PASSWORD):
+        page.fill("#id_username", reviewer.email)
+        page.fill("#id_password", password)
+        page.click("input[type=submit]")
+        page.wait_for_load_state()
+
+    assert "Too many failed logins" in page.locator(".errornote").inner_text()
+    assert page.url.startswith(f"{live_server.url}/admin/login/")
+    failures = AuditLog.objects.filter(action="user.login_failed", entity_id=reviewer.pk)
+    assert failures.count() == 3
+    assert not AuditLog.objects.filter(action="user.logged_in", entity_id=reviewer.pk).exists()

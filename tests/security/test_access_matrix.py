@@ -17,7 +17,12 @@ from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
 from apps.accounts.models import Roles
-from apps.accounts.services import api_key_create, api_key_revoke, auth_session_start
+from apps.accounts.services import (
+    api_key_create,
+    api_key_revoke,
+    auth_session_start,
+    password_reset_token_create,
+)
 from apps.accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
 from apps.core.models import OutboxEvent
 from apps.notifications.models import Notification
@@ -39,6 +44,9 @@ TABLE: list[tuple[str, str, str | None, tuple[int, ...]]] = [
     ("POST", "/api/v1/auth/refresh", "refresh",              (200, 200, 200, 200, 200, 200, 200)),
     ("POST", "/api/v1/auth/logout", "refresh",               (204, 204, 204, 204, 204, 204, 204)),
     ("GET", "/api/v1/auth/me", None,                         (401, 200, 200, 200, 401, 200, 200)),
+    ("POST", "/api/v1/auth/password", "password",            (401, 204, 204, 403, 401, 204, 204)),
+    ("POST", "/api/v1/auth/password-reset", "reset",         (202, 202, 202, 202, 202, 202, 202)),
+    ("POST", "/api/v1/auth/password-reset/confirm", "reset_confirm", (204, 204, 204, 204, 204, 204, 204)),
     ("GET", "/api/v1/api-keys", None,                        (401, 200, 200, 403, 401, 200, 200)),
     ("POST", "/api/v1/api-keys", "api_key",                  (401, 201, 201, 403, 401, 201, 201)),
     ("DELETE", "/api/v1/api-keys/{api_key}", None,           (401, 204, 404, 403, 401, 404, 404)),
@@ -155,6 +163,15 @@ class World:
                 "password": "a long enough passphrase 42",
             },
             "login": lambda: {"email": self.a.email, "password": DEFAULT_PASSWORD},
+            "password": lambda: {
+                "current_password": DEFAULT_PASSWORD,
+                "new_password": "a brand new passphrase 42",
+            },
+            "reset": lambda: {"email": self.a.email},
+            "reset_confirm": lambda: {
+                "token": password_reset_token_create(user=self.a),
+                "new_password": "a brand new passphrase 42",
+            },
             "refresh": lambda: {"refresh": auth_session_start(user=self.a).tokens.refresh},
             "api_key": lambda: {"name": "another"},
             "wallet": lambda: {"currency": "EUR"},

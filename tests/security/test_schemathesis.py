@@ -36,6 +36,9 @@ EXAMPLES_PER_OPERATION = 8
 DATA_DEPENDENT_REFUSALS: dict[str, set[str]] = {
     # Compared with the email and with a list of common passwords, which no schema can express.
     "POST /api/v1/auth/register": {"password_too_weak"},
+    "POST /api/v1/auth/password": {"password_too_weak"},
+    # A token is minted by the server and emailed: a well-formed one it never issued is refused.
+    "POST /api/v1/auth/password-reset/confirm": {"token_invalid", "password_too_weak"},
     "POST /api/v1/transfers": {"insufficient_funds", "wallet_inactive", "currency_mismatch", "same_wallet"},
     # Reached through the links: a deposit in another currency than the wallet's, or to a frozen one.
     "POST /api/v1/wallets/{wallet_id}/deposits": {"currency_mismatch", "wallet_inactive"},

@@ -1,8 +1,10 @@
 import pytest
+from django.test import Client
 from django.urls import reverse
 
 from apps.accounts.models import ApiKey, AuthSession, User
 from apps.accounts.services import api_key_create, auth_session_start
+from apps.accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
 from apps.audit.models import AuditLog
 
 pytestmark = pytest.mark.django_db
@@ -79,3 +81,57 @@ def test_sessions_are_read_only(admin_client, user):
     assert edit.status_code == 403
     assert AuthSession.objects.get(pk=session.pk).revoked_reason == ""
     assert admin_client.get(reverse("admin:accounts_authsession_add")).status_code == 403
+
+
+ADMIN_LOGIN = "/admin/login/"
+
+
+def _admin_login(client, email, password, address):
+    return client.post(
+        ADMIN_LOGIN, {"username": email, "password": password, "next": "/admin/"}, REMOTE_ADDR=address
+    )
+
+
+def test_admin_login_is_locked_per_address_after_repeated_failures_and_audited(client):
+    staff = UserFactory(is_staff=True, is_superuser=True)
+    for n in range(12):
+        _admin_login(client, staff.email, f"guess {n}", "203.0.113.9")
+
+    refused = _admin_login(client, staff.email, DEFAULT_PASSWORD, "203.0.113.9")
+
+    assert refused.status_code == 200
+    assert "Too many failed logins" in refused.content.decode()
+    assert "_auth_user_id" not in client.session
+    failures = AuditLog.objects.filter(action="user.login_failed", entity_id=staff.id)
+    assert [row.after for row in failures] == [{"reason": "wrong_password", "channel": "admin"}] * 5
+    assert not AuditLog.objects.filter(action="user.logged_in").exists()
+
+    elsewhere = Client()
+    signed_in = _admin_login(elsewhere, staff.email, DEFAULT_PASSWORD, "198.51.100.4")
+
+    assert signed_in.status_code == 302
+    assert signed_in["Location"] == "/admin/"
+    assert elsewhere.session["_auth_user_id"] == staff.id
+    success = AuditLog.objects.get(action="user.logged_in", entity_id=staff.id)
+    assert (success.actor_id, success.after) == (staff.id, {"channel": "admin"})
+
+
+def test_admin_login_shares_the_api_logins_counter(client, api_client, settings):
+    settings.LOGIN_FAILURE_LIMIT = 2
+    staff = UserFactory(is_staff=True)
+    for _ in range(2):
+        api_client.post("/api/v1/auth/login", {"email": staff.email, "password": "wrong guess"})
+
+    refused = _admin_login(client, staff.email, DEFAULT_PASSWORD, "127.0.0.1")
+
+    assert "Too many failed logins" in refused.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_a_customer_with_the_right_password_is_refused_by_the_admin_and_audited(client, user):
+    response = _admin_login(client, user.email, DEFAULT_PASSWORD, "127.0.0.1")
+
+    assert response.status_code == 200
+    assert "_auth_user_id" not in client.session
+    audit = AuditLog.objects.get(action="user.login_failed", entity_id=user.id)
+    assert audit.after == {"reason": "not_staff", "channel": "admin"}

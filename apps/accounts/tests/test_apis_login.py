@@ -130,6 +130,57 @@ def test_repeated_failures_lock_the_email_even_for_the_right_password(api_client
     assert api_client.post(LOGIN, {"email": other.email, "password": DEFAULT_PASSWORD}).status_code == 200
 
 
+def test_a_strangers_failures_lock_only_their_address_never_the_owner(api_client, user):
+    stranger, owner = {"REMOTE_ADDR": "203.0.113.9"}, {"REMOTE_ADDR": "198.51.100.4"}
+    statuses = [
+        api_client.post(LOGIN, {"email": user.email, "password": f"guess {n}"}, **stranger).status_code
+        for n in range(6)
+    ]
+
+    from_stranger = api_client.post(LOGIN, {"email": user.email, "password": DEFAULT_PASSWORD}, **stranger)
+    from_owner = api_client.post(LOGIN, {"email": user.email, "password": DEFAULT_PASSWORD}, **owner)
+
+    assert statuses == [401] * 5 + [429]
+    assert from_stranger.status_code == 429
+    assert from_owner.status_code == 200
+    assert list(AuthSession.objects.filter(user=user).values_list("ip", flat=True)) == ["198.51.100.4"]
+    assert AuditLog.objects.filter(action="user.login_failed", entity_id=user.id).count() == 5
+
+
+def test_each_failure_after_the_lock_doubles_it(api_client, user, settings):
+    settings.LOGIN_FAILURE_LIMIT = 2
+    settings.LOGIN_FAILURE_WINDOW_SECONDS = 1
+    for _ in range(2):
+        assert api_client.post(LOGIN, {"email": user.email, "password": "wrong guess"}).status_code == 401
+    first_lock = api_client.post(LOGIN, {"email": user.email, "password": DEFAULT_PASSWORD})
+    time.sleep(1.1)
+    assert api_client.post(LOGIN, {"email": user.email, "password": "wrong guess"}).status_code == 401
+
+    second_lock = api_client.post(LOGIN, {"email": user.email, "password": DEFAULT_PASSWORD})
+
+    assert first_lock.status_code == second_lock.status_code == 429
+    assert int(first_lock["Retry-After"]) == 1
+    assert int(second_lock["Retry-After"]) == 2
+    assert not AuthSession.objects.exists()
+
+
+def test_a_guess_spread_over_many_addresses_gets_one_failure_per_address(api_client, user, settings):
+    settings.LOGIN_ACCOUNT_FAILURE_LIMIT = 3
+    for n in range(3):
+        api_client.post(LOGIN, {"email": user.email, "password": "wrong guess"}, REMOTE_ADDR=f"203.0.113.{n}")
+
+    again = api_client.post(
+        LOGIN, {"email": user.email, "password": "wrong guess"}, REMOTE_ADDR="203.0.113.0"
+    )
+    clean = api_client.post(
+        LOGIN, {"email": user.email, "password": DEFAULT_PASSWORD}, REMOTE_ADDR="192.0.2.7"
+    )
+
+    assert again.status_code == 429
+    assert clean.status_code == 200
+    assert AuditLog.objects.filter(action="user.login_failed", entity_id=user.id).count() == 3
+
+
 def test_the_lock_lifts_when_the_window_ends(api_client, user, settings):
     settings.LOGIN_FAILURE_LIMIT = 1
     settings.LOGIN_FAILURE_WINDOW_SECONDS = 1

@@ -1,8 +1,11 @@
 """Refresh rotation, replay detection and logout, as a client sees them."""
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
-from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from apps.accounts.models import AuthSession
 from apps.accounts.tests.factories import DEFAULT_PASSWORD
@@ -199,3 +202,34 @@ def test_a_deactivated_users_tokens_stop_working(api_client, user):
 
     assert me(api_client, tokens["access"]).status_code == 401
     assert api_client.post(REFRESH, {"refresh": tokens["refresh"]}).status_code == 401
+
+
+def test_a_session_older_than_its_maximum_age_cannot_be_refreshed(api_client, user, settings):
+    settings.SESSION_MAX_AGE_SECONDS = 30 * 86_400
+    tokens = login(api_client, user)
+    for _ in range(3):  # rotating keeps minting fresh 7-day refresh tokens...
+        tokens = api_client.post(REFRESH, {"refresh": tokens["refresh"]}).json()
+    # ...but the session was opened 30 days ago (time travel)
+    AuthSession.objects.filter(user=user).update(created_at=timezone.now() - timedelta(days=30, seconds=1))
+
+    response = api_client.post(REFRESH, {"refresh": tokens["refresh"]})
+
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "session_expired"
+    session = AuthSession.objects.get(user=user)
+    assert session.revoked_reason == "max_age"
+    assert me(api_client, tokens["access"]).status_code == 401
+    audit = AuditLog.objects.get(action="session.revoked", entity_id=session.id)
+    assert audit.after["reason"] == "max_age"
+
+
+def test_no_token_of_a_session_expires_after_the_session_does(api_client, user, settings):
+    settings.SESSION_MAX_AGE_SECONDS = 600  # shorter than the access (15 min) and refresh (7 d) lifetimes
+    tokens = login(api_client, user)
+    refreshed = api_client.post(REFRESH, {"refresh": tokens["refresh"]}).json()
+
+    session = AuthSession.objects.get(user=user)
+    ends = int((session.created_at + timedelta(seconds=600)).timestamp())
+    for pair in (tokens, refreshed):
+        assert RefreshToken(pair["refresh"], verify=False)["exp"] <= ends + 1
+        assert AccessToken(pair["access"], verify=False)["exp"] <= ends + 1

@@ -36,3 +36,19 @@ def test_reset_forgets_the_count(cache_backend, name):
     ratelimits.reset(name)
 
     assert ratelimits.hit(name, window_seconds=60).count == 1
+
+
+def test_backoff_admits_the_free_attempts_then_locks_doubling_up_to_the_cap(cache_backend, name):
+    admitted = [ratelimits.attempt(name, free=2, base_seconds=60, cap_seconds=600) for _ in range(3)]
+
+    assert [(a.allowed, a.count) for a in admitted] == [(True, 1), (True, 2), (False, 2)]
+    assert 59 <= admitted[2].retry_after <= 60
+    lock_ms = [ratelimits.backoff_lock_ms(n, free=2, base_ms=60_000, cap_ms=600_000) for n in range(1, 8)]
+    assert lock_ms == [0, 60_000, 120_000, 240_000, 480_000, 600_000, 600_000]
+
+
+def test_reset_forgets_the_backoff(cache_backend, name):
+    ratelimits.attempt(name, free=1, base_seconds=60, cap_seconds=600)
+    ratelimits.reset(name)
+
+    assert ratelimits.attempt(name, free=1, base_seconds=60, cap_seconds=600).allowed

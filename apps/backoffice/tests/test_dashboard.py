@@ -10,6 +10,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from apps.accounts.models import Roles
 from apps.accounts.tests.factories import UserFactory
 from apps.backoffice.selectors import dashboard_figures
 from apps.payments.models import Payment, Review
@@ -157,13 +158,26 @@ def test_the_page_prints_the_figures_beside_the_charts(seeded, now, admin_client
         assert f'<code>{code}</code></td><td class="num">{count}</td>' in page
 
 
-def test_only_staff_see_the_dashboard(client, user):
+def test_only_staff_with_the_dashboard_permission_see_the_dashboard(client, user):
     anonymous = client.get(DASHBOARD_URL)
     client.force_login(user)
     customer = client.get(DASHBOARD_URL)
-    staff = Client()
-    staff.force_login(UserFactory(is_staff=True))
+    plain_staff, reviewer, admin = Client(), Client(), Client()
+    plain_staff.force_login(UserFactory(is_staff=True))
+    reviewer.force_login(UserFactory(is_staff=True, roles=[Roles.REVIEWER]))
+    admin.force_login(UserFactory(is_staff=True, roles=[Roles.ADMIN]))
 
     assert anonymous.status_code == customer.status_code == 302
     assert customer["Location"].startswith(reverse("admin:login"))
-    assert staff.get(DASHBOARD_URL).status_code == 200
+    assert plain_staff.get(DASHBOARD_URL).status_code == 403
+    assert reviewer.get(DASHBOARD_URL).status_code == 200
+    assert admin.get(DASHBOARD_URL).status_code == 200
+
+
+def test_the_admin_links_the_dashboard_only_for_those_who_may_open_it(db):
+    plain_staff, reviewer = Client(), Client()
+    plain_staff.force_login(UserFactory(is_staff=True))
+    reviewer.force_login(UserFactory(is_staff=True, roles=[Roles.REVIEWER]))
+
+    assert DASHBOARD_URL not in plain_staff.get(reverse("admin:index")).content.decode()
+    assert DASHBOARD_URL in reviewer.get(reverse("admin:index")).content.decode()
