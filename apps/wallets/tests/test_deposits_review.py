@@ -12,10 +12,14 @@ from django.core.management import call_command
 
 from apps.audit.models import AuditLog
 from apps.core.models import OutboxEvent
+from apps.gateways import GatewayResponseLost, GatewayRetryableError
 from apps.gateways.models import GatewayAttempt, SimulatedCharge
+from apps.gateways.simulated import SimulatedGateway
 from apps.ledger.models import JournalEntry
 from apps.payments.models import Review
+from apps.wallets import tasks
 from apps.wallets.models import Transaction, Wallet
+from apps.wallets.services import reconcile_deposits
 
 pytestmark = pytest.mark.django_db
 
@@ -219,3 +223,59 @@ def test_deciding_a_deposit_needs_a_note_and_an_existing_held_deposit(
     assert closed.status_code == 409
     assert closed.json()["error"]["code"] == "review_closed"
     assert balance(wallet) == 1_000
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_approved_deposit_whose_capture_fails_retryably_is_captured_by_the_worker_once(
+    reviewer_client, wallet, held, monkeypatch, broker_down
+):
+    real = SimulatedGateway.capture
+    keys = []
+
+    def capture(self, *, reference, amount, idempotency_key):
+        keys.append(idempotency_key)
+        if len(keys) == 1:
+            raise GatewayRetryableError("the gateway timed out", code="gateway_timeout")
+        return real(self, reference=reference, amount=amount, idempotency_key=idempotency_key)
+
+    monkeypatch.setattr(SimulatedGateway, "capture", capture)
+
+    body = decide(reviewer_client, held, "approve").json()
+
+    assert body["status"] == "pending"  # decided; the capture is the worker's to finish
+    assert Review.objects.get(deposit_id=held).status == "approved"
+    assert balance(wallet) == 0
+    assert tasks.retry_deposit(held) == "completed"
+    assert tasks.retry_deposit(held) == "completed"  # a late retry changes nothing
+    assert balance(wallet) == BIG
+    assert JournalEntry.objects.filter(kind="deposit").count() == 1
+    assert keys == [f"{held}:capture", f"{held}:capture"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_denial_whose_void_answer_was_lost_is_settled_once_by_reconciliation(
+    reviewer_client, wallet, held, monkeypatch
+):
+    real = SimulatedGateway.void
+    calls = []
+
+    def void(self, *, reference, idempotency_key):
+        calls.append(idempotency_key)
+        result = real(self, reference=reference, idempotency_key=idempotency_key)
+        if len(calls) == 1:
+            raise GatewayResponseLost("the answer never arrived")
+        return result
+
+    monkeypatch.setattr(SimulatedGateway, "void", void)
+
+    assert decide(reviewer_client, held, "deny").json()["status"] == "pending"
+    first = reconcile_deposits()
+    again = reconcile_deposits()
+
+    assert first.changes == [(held, "pending", "failed")]
+    assert again.changes == []
+    txn = Transaction.objects.get(pk=held)
+    assert (txn.status, txn.failure_code) == ("failed", "review_denied")
+    assert SimulatedCharge.objects.get(idempotency_key=held).status == "voided"
+    assert balance(wallet) == 0
+    assert not JournalEntry.objects.exists()
