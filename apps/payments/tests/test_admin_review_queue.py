@@ -130,3 +130,17 @@ def test_staff_without_the_review_permission_cannot_open_or_decide_the_queue(use
         {"action": "approve_selected", "_selected_action": [review.pk], "apply": "1", "note": "x"},
     )
     assert Transaction.objects.get(pk=deposit.pk).status == "in_review"
+
+
+def test_the_dashboards_review_queue_counts_held_deposits(user):
+    from apps.backoffice.selectors import dashboard_figures
+
+    _, deposit = held_deposit(user)
+    payment_create(
+        actor=user, owner=user, amount=7000, currency="USD", payment_method="tok_riskLevelElevated"
+    )
+
+    assert dashboard_figures().queue_size == 2
+    Review.objects.filter(deposit=deposit).update(status="approved")
+    Transaction.objects.filter(pk=deposit.pk).update(status="failed")
+    assert dashboard_figures().queue_size == 1
