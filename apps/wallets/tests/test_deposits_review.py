@@ -12,10 +12,12 @@ from django.core.management import call_command
 
 from apps.audit.models import AuditLog
 from apps.core.models import OutboxEvent
+from apps.core.outbox import deliver_event
 from apps.gateways import GatewayResponseLost, GatewayRetryableError
 from apps.gateways.models import GatewayAttempt, SimulatedCharge
 from apps.gateways.simulated import SimulatedGateway
 from apps.ledger.models import JournalEntry
+from apps.notifications.models import Notification
 from apps.payments.models import Review
 from apps.wallets import tasks
 from apps.wallets.models import Transaction, Wallet
@@ -111,7 +113,7 @@ def test_a_held_deposit_cannot_be_transferred_out(customer, wallet, held, other_
 
 
 def test_approving_a_held_deposit_captures_and_credits_it_once(
-    reviewer_client, staff_reviewer, customer, wallet, held
+    reviewer_client, staff_reviewer, user, customer, wallet, held
 ):
     response = decide(reviewer_client, held, "approve")
 
@@ -135,6 +137,11 @@ def test_approving_a_held_deposit_captures_and_credits_it_once(
     # The events (and so the customer's notification) of a normal completed deposit.
     events = set(OutboxEvent.objects.values_list("event_type", flat=True))
     assert {"transaction.review_decided", "transaction.completed", "wallet.funds_added"} <= events
+    completed = OutboxEvent.objects.get(aggregate_id=held, event_type="transaction.completed")
+    deliver_event(event_id=completed.pk)
+    assert (
+        Notification.objects.filter(user=user, template=Notification.Template.DEPOSIT_COMPLETED).count() == 1
+    )
     assert "ledger OK" in verify_ledger()
     # The customer sees it completed; a second decision changes nothing.
     listed = customer.get(f"/api/v1/wallets/{wallet.pk}/transactions").json()["data"]
@@ -279,3 +286,12 @@ def test_a_denial_whose_void_answer_was_lost_is_settled_once_by_reconciliation(
     assert SimulatedCharge.objects.get(idempotency_key=held).status == "voided"
     assert balance(wallet) == 0
     assert not JournalEntry.objects.exists()
+
+
+def test_a_held_deposit_whose_authorization_answer_was_lost_is_reconciled_into_review(customer, wallet):
+    body = deposit(customer, wallet, BIG, payment_method="tok_responseLost").json()
+
+    assert body["status"] == "in_review"  # reconciled: authorized only, held, not voided or credited
+    assert SimulatedCharge.objects.get(idempotency_key=body["id"]).status == "authorized"
+    assert Review.objects.get(deposit_id=body["id"]).status == "open"
+    assert balance(wallet) == 0
