@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 AMOUNT_OVER_THRESHOLD = "amount_over_threshold"
@@ -43,10 +44,16 @@ def assess_deposit(*, owner: Any, amount: int) -> list[str]:
 
 def over_velocity(*, owner: Any) -> bool:
     """Has the owner already made RISK_VELOCITY_LIMIT payments and deposits (any outcome) within
-    RISK_VELOCITY_WINDOW_SECONDS? Then the next one is held."""
+    RISK_VELOCITY_WINDOW_SECONDS? Then the next one is held.
+
+    Called in the transaction that records the payment or deposit: the owner's row is locked
+    first, so concurrent requests of one owner are counted one after the other (a burst sent in
+    parallel can't all see "under the limit"). Lock order: wallet rows, then the owner.
+    """
     from apps.payments.models import Payment
     from apps.wallets.models import Transaction
 
+    get_user_model().objects.select_for_update().filter(pk=owner.pk).values_list("pk").first()
     limit = settings.RISK_VELOCITY_LIMIT
     since = timezone.now() - timedelta(seconds=settings.RISK_VELOCITY_WINDOW_SECONDS)
     payments = Payment.objects.filter(owner=owner, created_at__gte=since).values("created_at")

@@ -135,6 +135,47 @@ def test_eight_reviewers_deciding_a_held_deposit_at_once_make_exactly_one_decisi
     assert charge.status == ("captured" if approved else "voided")
 
 
+def test_a_parallel_burst_of_one_owners_payments_and_deposits_is_held_over_the_velocity_limit(
+    client_for, user, settings
+):
+    from apps.wallets.models import Transaction
+    from apps.wallets.services import wallet_create
+
+    settings.RISK_VELOCITY_LIMIT = 6
+    wallets = [wallet_create(actor=user, user=user, currency=currency) for currency in ("USD", "EUR")]
+    clients = [client_for(user) for _ in range(12)]
+
+    def send(index):
+        if index % 3 == 0:  # deposits into two wallets, payments with a fresh customer_id each
+            wallet = wallets[index % 2]
+            response = clients[index].post(
+                f"/api/v1/wallets/{wallet.pk}/deposits",
+                {"amount": 1_000, "payment_method": "tok_visa"},
+                format="json",
+            )
+        else:
+            response = clients[index].post(
+                "/api/v1/payments",
+                {
+                    "amount": 1_000,
+                    "currency": "USD",
+                    "payment_method": "tok_visa",
+                    "customer_id": f"c{index}",
+                },
+                format="json",
+            )
+        return response.status_code, response.json()["status"]
+
+    results = run_at_once(12, send)
+    assert {status for status, _ in results} == {201}
+    assert sorted(state for _, state in results).count("in_review") == 6
+    held = (
+        Payment.objects.filter(status="in_review").count()
+        + Transaction.objects.filter(status="in_review").count()
+    )
+    assert held == 6
+
+
 def test_one_payment_per_billing_period_however_many_workers_race(user):
     from apps.payments.services import payment_create
 
