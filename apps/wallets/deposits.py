@@ -14,9 +14,11 @@ A deposit that trips Paydesk's own risk rules (`apps.wallets.deposits_review`: a
 DEPOSIT_REVIEW_AMOUNT_THRESHOLD, or over the owner's velocity) is only authorized and held
 `in_review`, nothing credited, in the review queue; the reviewer's decision leaves it `pending`
 with a capture (approved: then credited) or a void (denied: then failed) to do, performed here
-in the same steps, retries and reconciliation as the charge. A retryable gateway error leaves the deposit `pending` and the worker
-retries step 2–3 (`apps.wallets.tasks.retry_deposit`, backoff with full jitter); after
-DEPOSIT_RETRY_MAX_ATTEMPTS it is dead-lettered and fails with `gateway_unavailable`.
+in the same steps, retries and reconciliation as the charge.
+
+A retryable gateway error leaves the deposit `pending` and the worker retries step 2–3
+(`apps.wallets.tasks.retry_deposit`, backoff with full jitter); after DEPOSIT_RETRY_MAX_ATTEMPTS it
+is dead-lettered and fails with `gateway_unavailable`.
 
 An answer that was lost (GatewayResponseLost), or one that could not be written, is never
 guessed: reconciliation asks the gateway what it knows of the deposit's key and settles it once
