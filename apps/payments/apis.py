@@ -22,6 +22,7 @@ from apps.payments import selectors, services
 from apps.payments.errors import ReviewPermissionRequired
 from apps.payments.models import Payment
 from apps.payments.serializers import PaymentMethodField, PaymentOutputSerializer, RefundOutputSerializer
+from apps.wallets.apis import TransactionOutputSerializer
 
 TIMESTAMP_FILTER = blank_or({"type": "string", "format": "date-time"})
 
@@ -206,3 +207,24 @@ class PaymentReviewApi(APIView):
                 selectors.payment_get(principal=authenticated_user(request), payment_id=payment.pk)
             )
         )
+
+
+class DepositReviewApi(APIView):
+    """`PUT /transactions/{id}/review`: the same decision as a payment's review, for a deposit
+    held `in_review` (same body, permission, four-eyes rule and errors); answers the deposit."""
+
+    InputSerializer = PaymentReviewApi.InputSerializer
+
+    @extend_schema(
+        operation_id="deposits_review", request=InputSerializer, responses={200: TransactionOutputSerializer}
+    )
+    @idempotent
+    def put(self, request, transaction_id: str):
+        if not selectors.can_see_all_payments(authenticated_user(request)):
+            raise ReviewPermissionRequired()
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        txn = services.review_decide(
+            actor=request_actor(request), deposit_id=transaction_id, **data.validated_data
+        )
+        return Response(TransactionOutputSerializer(txn).data)

@@ -7,6 +7,12 @@ class PaymentsConfig(AppConfig):
     verbose_name = "Payments"
 
     def ready(self) -> None:
-        from apps.payments import metrics
+        from apps.payments import metrics, risk
+        from apps.payments.services import open_deposit_review
+        from apps.wallets.deposits_review import DepositReviewPolicy, register_deposit_review_policy
 
         metrics.connect()  # its scrape-time state and the review-decision latency, registered with core
+        # Deposits are assessed by the payments' risk rules and held in the same review queue.
+        register_deposit_review_policy(
+            DepositReviewPolicy(assess=risk.assess_deposit, open_review=open_deposit_review)
+        )

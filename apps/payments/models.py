@@ -131,14 +131,22 @@ class Payment(models.Model):
 
 
 class Review(models.Model):
-    """A payment held by risk rules: authorized, not captured, until a reviewer decides."""
+    """A payment or a deposit held by risk rules: authorized, not captured, until a reviewer decides.
+
+    One queue for both: exactly one of `payment` and `deposit` is set.
+    """
 
     class Status(models.TextChoices):
         OPEN = "open", "Open"
         APPROVED = "approved", "Approved"
         DENIED = "denied", "Denied"
 
-    payment = models.OneToOneField(Payment, on_delete=models.PROTECT, related_name="review")
+    payment = models.OneToOneField(
+        Payment, on_delete=models.PROTECT, related_name="review", null=True, blank=True
+    )
+    deposit = models.OneToOneField(
+        "wallets.Transaction", on_delete=models.PROTECT, related_name="review", null=True, blank=True
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
     reasons = models.JSONField(default=list)
     opened_at = models.DateTimeField(default=timezone.now)
@@ -150,9 +158,21 @@ class Review(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["status", "opened_at"], name="review_queue_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(payment__isnull=False, deposit__isnull=True)
+                | Q(payment__isnull=True, deposit__isnull=False),
+                name="review_of_payment_or_deposit",
+            )
+        ]
 
     def __str__(self) -> str:
-        return f"review of {self.payment_id}: {self.status}"
+        return f"review of {self.subject_id}: {self.status}"
+
+    @property
+    def subject_id(self) -> str:
+        """The id of what is held: the payment's, or the deposit's."""
+        return str(self.payment_id or self.deposit_id)
 
 
 class Refund(models.Model):

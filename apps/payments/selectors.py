@@ -22,7 +22,7 @@ from apps.gateways.models import GatewayAttempt
 from apps.gateways.selectors import gateway_attempts_for
 from apps.payments.errors import PaymentNotFound
 from apps.payments.models import Payment, Refund, Review
-from apps.wallets.models import Wallet
+from apps.wallets.models import Transaction, Wallet
 from apps.wallets.selectors import wallets_of_user
 
 # Reviewers decide reviews and see every payment.
@@ -150,11 +150,15 @@ def payment_daily_totals(*, since: datetime) -> list[dict[str, Any]]:
 
 
 def review_queue() -> tuple[int, datetime | None]:
-    """How many payments wait for review, and since when the oldest has."""
-    queue = Payment.objects.filter(status=Payment.Status.IN_REVIEW).aggregate(
+    """How many payments and deposits wait for review (one queue), and since when the oldest has."""
+    payments = Payment.objects.filter(status=Payment.Status.IN_REVIEW).aggregate(
         size=Count("pk"), oldest=Min("created_at")
     )
-    return queue["size"], queue["oldest"]
+    deposits = Transaction.objects.filter(
+        type=Transaction.Type.DEPOSIT, status=Transaction.Status.IN_REVIEW
+    ).aggregate(size=Count("pk"), oldest=Min("created_at"))
+    oldest = [when for when in (payments["oldest"], deposits["oldest"]) if when is not None]
+    return payments["size"] + deposits["size"], min(oldest, default=None)
 
 
 @dataclass(frozen=True)

@@ -9,4 +9,5 @@ urlpatterns = [
     path("payments/<str:payment_id>/cancel", apis.PaymentCancelApi.as_view(), name="payment-cancel"),
     path("payments/<str:payment_id>/refunds", apis.PaymentRefundCreateApi.as_view(), name="payment-refunds"),
     path("payments/<str:payment_id>/review", apis.PaymentReviewApi.as_view(), name="payment-review"),
+    path("transactions/<str:transaction_id>/review", apis.DepositReviewApi.as_view(), name="deposit-review"),
 ]

@@ -111,8 +111,10 @@ class WalletDepositApi(APIView):
             201: OpenApiResponse(
                 TransactionOutputSerializer,
                 description=(
-                    "The deposit: `completed`, `failed` with a failure_code when declined, or `pending` "
-                    "while the worker retries a gateway error or reconciliation settles a lost answer."
+                    "The deposit: `completed`, `failed` with a failure_code when declined, `pending` "
+                    "while the worker retries a gateway error or reconciliation settles a lost answer, "
+                    "or `in_review` when a risk rule (DEPOSIT_REVIEW_AMOUNT_THRESHOLD, velocity) holds "
+                    "it: the card only authorized, nothing credited until a reviewer approves."
                 ),
             ),
             **ERROR_RESPONSES,

@@ -2,7 +2,9 @@
 
 Step 3 of a deposit (apps.wallets.deposits): one durable transaction that locks the wallet, then
 the transaction (apps.wallets.locks), and credits the wallet with its journal entry, fails the
-deposit, or schedules the worker's next attempt; after the last one the work is dead-lettered.
+deposit, holds it `in_review` (a deposit the risk rules flagged, only authorized: nothing is
+credited and its review is opened), or schedules the worker's next attempt; after the last one
+the work is dead-lettered.
 A deposit no longer pending is returned unchanged, so a late or repeated settle moves nothing.
 """
 
@@ -27,6 +29,7 @@ from apps.gateways.calls import GatewayExchange
 from apps.ledger.models import SystemAccount
 from apps.ledger.services import ledger_post, ledger_system_account
 from apps.wallets import cache
+from apps.wallets.deposits_review import deposit_review_policy
 from apps.wallets.locks import lock_transaction, lock_wallets
 from apps.wallets.models import Transaction, Wallet
 from apps.wallets.payloads import transaction_payload
@@ -92,10 +95,12 @@ def _lock_deposit(transaction_id: str) -> tuple[Wallet, Transaction]:
 
 
 def _apply_result(*, actor: Actor, wallet: Wallet, txn: Transaction, result: GatewayResult) -> Transaction:
-    txn.gateway_reference = result.reference[:255]
+    txn.gateway_reference = (result.reference or txn.gateway_reference)[:255]
     txn.next_attempt_at = None
     # only a pending deposit needs its card token (to retry); bandit B105: clearing it, not a password
     txn.payment_method_token = ""  # nosec B105
+    if result.status == "authorized" and txn.risk_reasons and not txn.pending_operation:
+        return _deposit_hold(actor=actor, wallet=wallet, txn=txn)
     if result.status != "captured":
         return _deposit_fail(actor=actor, txn=txn, result=result)
 
@@ -139,6 +144,31 @@ def _apply_result(*, actor: Actor, wallet: Wallet, txn: Transaction, result: Gat
         entity_id=txn.pk,
         before={"status": PENDING, "wallet_balance": wallet.balance},
         after={"status": txn.status, "wallet_balance": balance, "journal_entry": entry.pk},
+    )
+    cache.bump_on_commit(wallet_ids=[wallet.pk], user_ids=[wallet.user_id])
+    return txn
+
+
+def _deposit_hold(*, actor: Actor, wallet: Wallet, txn: Transaction) -> Transaction:
+    """Authorized, held for review: nothing is credited (no entry, no balance) until a reviewer
+    approves; the deposit joins the review queue."""
+    txn.status = Transaction.Status.IN_REVIEW
+    txn.save(
+        update_fields=["status", "gateway_reference", "next_attempt_at", "payment_method_token", "updated_at"]
+    )
+    deposit_review_policy().open_review(deposit=txn, reasons=list(txn.risk_reasons))
+    emit_event(event_type="transaction.in_review", aggregate=txn, payload=transaction_payload(txn))
+    audit_record(
+        actor=actor,
+        action="wallet.deposit.hold",
+        entity_type="transaction",
+        entity_id=txn.pk,
+        before={"status": PENDING},
+        after={
+            "status": txn.status,
+            "risk_reasons": list(txn.risk_reasons),
+            "wallet_balance": wallet.balance,
+        },
     )
     cache.bump_on_commit(wallet_ids=[wallet.pk], user_ids=[wallet.user_id])
     return txn

@@ -8,9 +8,17 @@
 
 A decline is a normal outcome (the deposit fails with the gateway's failure_code). A card the
 gateway only authorizes (risk review) is voided, and the deposit fails with `card_review_required`:
-a deposit is all or nothing. A retryable gateway error leaves the deposit `pending` and the worker
-retries step 2–3 (`apps.wallets.tasks.retry_deposit`, backoff with full jitter); after
-DEPOSIT_RETRY_MAX_ATTEMPTS it is dead-lettered and fails with `gateway_unavailable`.
+a deposit is all or nothing.
+
+A deposit that trips Paydesk's own risk rules (`apps.wallets.deposits_review`: at or above
+DEPOSIT_REVIEW_AMOUNT_THRESHOLD, or over the owner's velocity) is only authorized and held
+`in_review`, nothing credited, in the review queue; the reviewer's decision leaves it `pending`
+with a capture (approved: then credited) or a void (denied: then failed) to do, performed here
+in the same steps, retries and reconciliation as the charge.
+
+A retryable gateway error leaves the deposit `pending` and the worker retries step 2–3
+(`apps.wallets.tasks.retry_deposit`, backoff with full jitter); after DEPOSIT_RETRY_MAX_ATTEMPTS it
+is dead-lettered and fails with `gateway_unavailable`.
 
 An answer that was lost (GatewayResponseLost), or one that could not be written, is never
 guessed: reconciliation asks the gateway what it knows of the deposit's key and settles it once
@@ -37,6 +45,7 @@ from apps.core.pci import reject_card_data
 from apps.gateways import GatewayError, GatewayResponseLost, GatewayResult
 from apps.gateways.calls import ChargeSubject, GatewayExchange, gateway_call, not_found_may_be_too_soon
 from apps.wallets.deposit_settlement import UNAVAILABLE, deposit_settle
+from apps.wallets.deposits_review import deposit_review_policy
 from apps.wallets.errors import CurrencyMismatch, WalletInactive, WalletNotFound
 from apps.wallets.models import Transaction, Wallet
 from apps.wallets.selectors import deposits_to_reconcile
@@ -83,14 +92,19 @@ def wallet_deposit_start(
     currency: str | None = None,
     payment_method: str = "",
 ) -> Transaction:
-    """Records a pending deposit into the user's active wallet (nothing is charged yet)."""
-    wallet = Wallet.objects.filter(pk=wallet_id, user=user).first()
+    """Records a pending deposit into the user's active wallet (nothing is charged yet), with the
+    risk rules' reasons to hold it for review (then the card will only be authorized).
+
+    The wallet row is locked so that one owner's deposits into it are assessed one at a time (the
+    velocity rule counts the ones before)."""
+    wallet = Wallet.objects.select_for_update().filter(pk=wallet_id, user=user).first()
     if wallet is None:
         raise WalletNotFound(f"No such wallet: '{wallet_id}'")
     if currency is not None and currency != wallet.currency:
         raise CurrencyMismatch(f"This wallet holds {wallet.currency}, not {currency}.", param="currency")
     if wallet.status != Wallet.Status.ACTIVE:
         raise WalletInactive()
+    reasons = deposit_review_policy().assess(owner=user, amount=amount)
     txn = Transaction.objects.create(
         type=Transaction.Type.DEPOSIT,
         status=PENDING,
@@ -99,13 +113,20 @@ def wallet_deposit_start(
         destination_wallet=wallet,
         gateway=getattr(settings, "PAYMENT_GATEWAY", "simulated"),
         payment_method_token=payment_method,
+        risk_reasons=reasons,
     )
     audit_record(
         actor=actor,
         action="wallet.deposit.start",
         entity_type="transaction",
         entity_id=txn.pk,
-        after={"wallet": wallet.pk, "amount": amount, "currency": wallet.currency, "status": txn.status},
+        after={
+            "wallet": wallet.pk,
+            "amount": amount,
+            "currency": wallet.currency,
+            "status": txn.status,
+            "risk_reasons": reasons,
+        },
     )
     return txn
 
@@ -119,6 +140,9 @@ def deposit_run(*, actor: Actor, transaction_id: str, txn: Transaction | None = 
     txn = txn if txn is not None else Transaction.objects.get(pk=transaction_id)
     if txn.status != PENDING or txn.type != Transaction.Type.DEPOSIT:
         return txn
+    if txn.pending_operation:
+        return _run_decision(actor=actor, txn=txn)
+    held = bool(txn.risk_reasons)  # held for review: authorize only, nothing is captured yet
     exchange = gateway_call(
         subject=_subject(txn),
         operation="authorize",
@@ -128,7 +152,7 @@ def deposit_run(*, actor: Actor, transaction_id: str, txn: Transaction | None = 
             currency=txn.currency,
             token=txn.payment_method_token,
             idempotency_key=txn.pk,
-            capture=True,
+            capture=not held,
         ),
     )
     outcome = exchange.outcome
@@ -137,9 +161,47 @@ def deposit_run(*, actor: Actor, transaction_id: str, txn: Transaction | None = 
         exchange.record_alone()
         return deposit_reconcile(actor=actor, transaction_id=txn.pk, reason="response_lost")
     exchanges = [exchange]
-    if isinstance(outcome, GatewayResult) and outcome.status == "authorized":
+    if isinstance(outcome, GatewayResult) and outcome.status == "authorized" and not held:
         outcome = _release_hold(txn=txn, held=outcome, exchanges=exchanges)
     return _settle_or_reconcile(actor=actor, txn=txn, outcome=outcome or UNAVAILABLE, exchanges=exchanges)
+
+
+def _run_decision(*, actor: Actor, txn: Transaction) -> Transaction:
+    """The gateway step a review decision left: capture the held authorization (then the wallet
+    is credited) or void it (then the deposit fails `review_denied`). Its key is derived from the
+    deposit, so a retry or reconciliation repeats the same call at the gateway."""
+    operation = txn.pending_operation
+    key = f"{txn.pk}:{operation}"
+    reference = txn.gateway_reference
+    if operation == Transaction.Operation.CAPTURE:
+        exchange = gateway_call(
+            subject=_subject(txn),
+            operation="capture",
+            idempotency_key=key,
+            call=lambda gateway: gateway.capture(reference=reference, amount=txn.amount, idempotency_key=key),
+        )
+    else:
+        exchange = gateway_call(
+            subject=_subject(txn),
+            operation="void",
+            idempotency_key=key,
+            call=lambda gateway: gateway.void(reference=reference, idempotency_key=key),
+        )
+    outcome = exchange.outcome
+    if isinstance(outcome, GatewayResponseLost) or outcome is None:
+        # Never guessed: reconciliation repeats the same (idempotent) call later.
+        logger.warning("deposit %s: the gateway's answer to the %s was lost", txn.pk, operation)
+        exchange.record_alone()
+        deposit_mark_reconcile(transaction_id=txn.pk, reason="response_lost")
+        return Transaction.objects.get(pk=txn.pk)
+    if isinstance(outcome, GatewayResult) and outcome.status == "voided":
+        outcome = GatewayResult(
+            status="failed",
+            reference=outcome.reference or reference,
+            failure_code="review_denied",
+            failure_message="A reviewer denied this deposit; the card authorization was voided.",
+        )
+    return _settle_or_reconcile(actor=actor, txn=txn, outcome=outcome, exchanges=[exchange])
 
 
 def _settle_or_reconcile(
@@ -218,6 +280,9 @@ def deposit_reconcile(*, actor: Actor, transaction_id: str, reason: str = "stuck
     txn = Transaction.objects.get(pk=transaction_id)
     if txn.status != PENDING or txn.type != Transaction.Type.DEPOSIT:
         return txn
+    if txn.pending_operation:
+        # A reviewer's capture or void whose answer was lost: repeating it (same key) is safe.
+        return _run_decision(actor=actor, txn=txn)
     exchange = gateway_call(
         subject=_subject(txn),
         operation="retrieve",
@@ -237,7 +302,7 @@ def deposit_reconcile(*, actor: Actor, transaction_id: str, reason: str = "stuck
             deposit_mark_reconcile(transaction_id=txn.pk, reason=reason)
             return Transaction.objects.get(pk=txn.pk)
         known = UNAVAILABLE
-    elif known.status == "authorized":
+    elif known.status == "authorized" and not txn.risk_reasons:
         known = _release_hold(txn=txn, held=known, exchanges=exchanges)
     return _settle_or_reconcile(actor=actor, txn=txn, outcome=known, exchanges=exchanges)
 

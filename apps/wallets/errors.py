@@ -12,6 +12,10 @@ class WalletNotFound(NotFound):
     default_message = "No such wallet."
 
 
+class DepositNotFound(NotFound):
+    default_message = "No such deposit."
+
+
 class SameWallet(ApplicationError):
     code = "same_wallet"
     default_message = "The source and destination wallets must differ."

@@ -54,8 +54,17 @@ class Transaction(models.Model):
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
+        # A deposit held by risk rules: the card only authorized, nothing credited, until a
+        # reviewer approves (captured, credited) or denies (voided, failed) it.
+        IN_REVIEW = "in_review", "In review"
         COMPLETED = "completed", "Completed"
         FAILED = "failed", "Failed"
+
+    class Operation(models.TextChoices):
+        """The gateway step a pending deposit waits for; blank: its charge (authorize)."""
+
+        CAPTURE = "capture", "Capture (review approved)"
+        VOID = "void", "Void (review denied)"
 
     id = PrefixedIdField(prefix="txn")
     type = models.CharField(max_length=16, choices=Type.choices)
@@ -87,6 +96,10 @@ class Transaction(models.Model):
     payment_method_token = EncryptedTextField(blank=True, default="")
     attempts = models.PositiveIntegerField(default=0, help_text="Retryable gateway failures so far.")
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # Why risk rules hold the deposit for review (then the card is only authorized), and the step a
+    # reviewer's decision left to do at the gateway.
+    risk_reasons = models.JSONField(default=list, blank=True)
+    pending_operation = models.CharField(max_length=10, choices=Operation.choices, blank=True, default="")
     reconcile_reason = models.CharField(
         max_length=32, blank=True, default="", help_text="Why a pending deposit waits for reconciliation."
     )

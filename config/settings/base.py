@@ -331,9 +331,15 @@ GATEWAY_CIRCUIT_COOLDOWN_SECONDS = env.int("GATEWAY_CIRCUIT_COOLDOWN_SECONDS", d
 # derived from SECRET_KEY (embedded default only; production requires explicit keys).
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 REVIEW_AMOUNT_THRESHOLD = env.int("REVIEW_AMOUNT_THRESHOLD", default=1_000_000)
-# A customer with this many payments in the window has the next ones held for review.
-PAYMENT_VELOCITY_LIMIT = env.int("PAYMENT_VELOCITY_LIMIT", default=20)
-PAYMENT_VELOCITY_WINDOW_SECONDS = env.int("PAYMENT_VELOCITY_WINDOW_SECONDS", default=600)
+# An owner (the authenticated user / wallet owner, never a client-supplied customer_id) with this
+# many payments and deposits together in the window has the next ones held for review.
+# (PAYMENT_VELOCITY_* are the former names, still read when the new ones are unset.)
+RISK_VELOCITY_LIMIT = env.int("RISK_VELOCITY_LIMIT", default=env.int("PAYMENT_VELOCITY_LIMIT", default=20))
+RISK_VELOCITY_WINDOW_SECONDS = env.int(
+    "RISK_VELOCITY_WINDOW_SECONDS", default=env.int("PAYMENT_VELOCITY_WINDOW_SECONDS", default=600)
+)
+# A deposit at or above this amount (minor units) is held for review: authorized, nothing credited.
+DEPOSIT_REVIEW_AMOUNT_THRESHOLD = env.int("DEPOSIT_REVIEW_AMOUNT_THRESHOLD", default=1_000_000)
 # Gateway steps that failed with a retryable error: attempts in all, and the backoff between them.
 PAYMENT_RETRY_MAX_ATTEMPTS = env.int("PAYMENT_RETRY_MAX_ATTEMPTS", default=5)
 PAYMENT_RETRY_BASE_SECONDS = env.float("PAYMENT_RETRY_BASE_SECONDS", default=2.0)

@@ -87,6 +87,95 @@ def test_eight_reviewers_deciding_at_once_make_exactly_one_decision(client_for, 
     assert Payment.objects.get(pk=payment["id"]).status == expected
 
 
+def test_eight_reviewers_deciding_a_held_deposit_at_once_make_exactly_one_decision(
+    client_for, user, staff_reviewer
+):
+    from apps.accounts.tests.factories import UserFactory
+    from apps.ledger.models import JournalEntry
+    from apps.wallets.models import Transaction, Wallet
+    from apps.wallets.services import wallet_create
+
+    wallet = wallet_create(actor=user, user=user, currency="USD")
+    deposit = (
+        client_for(user)
+        .post(
+            f"/api/v1/wallets/{wallet.pk}/deposits",
+            {"amount": 50_000_000, "payment_method": "tok_visa"},
+            format="json",
+        )
+        .json()
+    )
+    assert deposit["status"] == "in_review"
+    reviewers = [staff_reviewer] + [UserFactory(is_staff=True, roles=["reviewer"]) for _ in range(7)]
+    clients = [client_for(reviewer) for reviewer in reviewers]
+
+    def decide(index):
+        decision = "approve" if index % 2 else "deny"
+        response = clients[index].put(
+            f"/api/v1/transactions/{deposit['id']}/review",
+            {"decision": decision, "note": f"reviewer {index}"},
+            format="json",
+        )
+        return response.status_code, response.json()
+
+    results = run_at_once(8, decide)
+    statuses = sorted(status for status, _ in results)
+    assert statuses == [200] + [409] * 7
+    assert all(body["error"]["code"] == "review_closed" for status, body in results if status == 409)
+    review = Review.objects.get(deposit_id=deposit["id"])
+    assert review.note in {f"reviewer {index}" for index in range(8)}
+    winner = next(body for status, body in results if status == 200)
+    txn = Transaction.objects.get(pk=deposit["id"])
+    approved = review.status == "approved"
+    assert winner["status"] == txn.status == ("completed" if approved else "failed")
+    # Credited at most once, and only if approved.
+    assert Wallet.objects.get(pk=wallet.pk).balance == (50_000_000 if approved else 0)
+    assert JournalEntry.objects.count() == (1 if approved else 0)
+    charge = SimulatedCharge.objects.get(idempotency_key=deposit["id"])
+    assert charge.status == ("captured" if approved else "voided")
+
+
+def test_a_parallel_burst_of_one_owners_payments_and_deposits_is_held_over_the_velocity_limit(
+    client_for, user, settings
+):
+    from apps.wallets.models import Transaction
+    from apps.wallets.services import wallet_create
+
+    settings.RISK_VELOCITY_LIMIT = 6
+    wallets = [wallet_create(actor=user, user=user, currency=currency) for currency in ("USD", "EUR")]
+    clients = [client_for(user) for _ in range(12)]
+
+    def send(index):
+        if index % 3 == 0:  # deposits into two wallets, payments with a fresh customer_id each
+            wallet = wallets[index % 2]
+            response = clients[index].post(
+                f"/api/v1/wallets/{wallet.pk}/deposits",
+                {"amount": 1_000, "payment_method": "tok_visa"},
+                format="json",
+            )
+        else:
+            response = clients[index].post(
+                "/api/v1/payments",
+                {
+                    "amount": 1_000,
+                    "currency": "USD",
+                    "payment_method": "tok_visa",
+                    "customer_id": f"c{index}",
+                },
+                format="json",
+            )
+        return response.status_code, response.json()["status"]
+
+    results = run_at_once(12, send)
+    assert {status for status, _ in results} == {201}
+    assert sorted(state for _, state in results).count("in_review") == 6
+    held = (
+        Payment.objects.filter(status="in_review").count()
+        + Transaction.objects.filter(status="in_review").count()
+    )
+    assert held == 6
+
+
 def test_one_payment_per_billing_period_however_many_workers_race(user):
     from apps.payments.services import payment_create
 

@@ -64,6 +64,7 @@ TABLE: list[tuple[str, str, str | None, tuple[int, ...]]] = [
     ("POST", "/api/v1/payments/{captured}/refunds", "empty", (401, 201, 404, 201, 401, 404, 404)),
     # a non-reviewer is refused before any lookup: the same 403 whoever's payment the id names
     ("PUT", "/api/v1/payments/{in_review}/review", "review", (401, 403, 403, 403, 401, 200, 200)),
+    ("PUT", "/api/v1/transactions/{held_deposit}/review", "review", (401, 403, 403, 403, 401, 200, 200)),
     ("GET", "/api/v1/subscriptions", None,                   (401, 200, 200, 200, 401, 200, 200)),
     ("POST", "/api/v1/subscriptions", "subscription",        (401, 201, 201, 201, 401, 201, 201)),
     ("GET", "/api/v1/subscriptions/{subscription}", None,    (401, 200, 404, 200, 401, 404, 404)),
@@ -93,6 +94,9 @@ class World:
         self.wallet = wallet_create(actor=self.a, user=self.a, currency="USD")
         wallet_deposit(
             actor=self.a, user=self.a, wallet_id=self.wallet.pk, amount=50_000, payment_method="tok_visa"
+        )
+        self.held_deposit = wallet_deposit(  # at DEPOSIT_REVIEW_AMOUNT_THRESHOLD: held in review
+            actor=self.a, user=self.a, wallet_id=self.wallet.pk, amount=1_000_000, payment_method="tok_visa"
         )
         self.b_wallet = wallet_create(actor=self.b, user=self.b, currency="USD")
         self.payment = payment_create(
@@ -137,6 +141,7 @@ class World:
             "payment": self.payment.pk,
             "captured": self.captured.pk,
             "in_review": self.in_review.pk,
+            "held_deposit": self.held_deposit.pk,
             "subscription": self.subscription.pk,
             "notification": self.notification.pk,
             "api_key": self.api_key.pk,

@@ -39,7 +39,7 @@ from apps.payments.services.creating import (
 from apps.payments.services.payloads import payment_payload
 from apps.payments.services.reconciliation import ReconcileReport, payment_reconcile, payments_reconcile_due
 from apps.payments.services.refunds import payment_refund, refund_open, refund_settle, run_refund
-from apps.payments.services.review import review_decide
+from apps.payments.services.review import open_deposit_review, review_decide
 from apps.payments.services.steps import (
     operation_key,
     payment_mark_reconcile,
@@ -56,6 +56,7 @@ __all__ = [
     "capture_card_money",
     "card_payment_open",
     "complete_refund",
+    "open_deposit_review",
     "operation_key",
     "parse_payment_method",
     "payment_cancel",

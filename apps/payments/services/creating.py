@@ -108,7 +108,7 @@ def _existing_period_payment(
 
 @transaction.atomic(durable=True)
 def card_payment_open(*, actor: Actor, token: str, fields: dict[str, Any]) -> Payment:
-    reasons = risk.assess(owner=fields["owner"], customer_id=fields["customer_id"], amount=fields["amount"])
+    reasons = risk.assess(owner=fields["owner"], amount=fields["amount"])
     payment = Payment.objects.create(
         **fields,
         method_type=Payment.MethodType.CARD,
@@ -142,7 +142,7 @@ def _wallet_payment_create(*, actor: Actor, wallet_id: str, fields: dict[str, An
         raise CurrencyMismatch(
             f"This wallet holds {wallet.currency}, not {fields['currency']}.", param="currency"
         )
-    reasons = risk.assess(owner=owner, customer_id=fields["customer_id"], amount=fields["amount"])
+    reasons = risk.assess(owner=owner, amount=fields["amount"])
     payment = Payment.objects.create(
         **fields,
         method_type=Payment.MethodType.WALLET,

@@ -86,11 +86,31 @@ def test_amount_at_the_review_threshold_is_held(auth_client, settings):
     assert held["review"]["reasons"] == ["amount_over_threshold"]
 
 
-def test_velocity_holds_a_customers_burst(auth_client, settings):
-    settings.PAYMENT_VELOCITY_LIMIT = 3
-    statuses = [create(auth_client, customer_id="cus_9").json()["status"] for _ in range(4)]
-    assert statuses == ["succeeded", "succeeded", "succeeded", "in_review"]
-    assert create(auth_client, customer_id="cus_other").json()["status"] == "succeeded"
+def test_velocity_holds_an_owners_burst_even_with_a_fresh_customer_id_per_payment(
+    auth_client, settings, client_for
+):
+    from apps.accounts.tests.factories import UserFactory
+
+    settings.RISK_VELOCITY_LIMIT = 3
+    bodies = [create(auth_client, customer_id=f"cus_{n}").json() for n in range(5)]
+    assert [b["status"] for b in bodies] == ["succeeded"] * 3 + ["in_review"] * 2
+    assert bodies[3]["review"]["reasons"] == ["owner_velocity"]
+    assert Payment.objects.filter(status="in_review", amount_captured=0).count() == 2
+    # Another owner has a velocity of their own.
+    assert create(client_for(UserFactory()), customer_id="cus_0").json()["status"] == "succeeded"
+
+
+def test_velocity_counts_an_owners_deposits_and_payments_together(auth_client, user, settings):
+    from apps.wallets.services import wallet_create, wallet_deposit
+
+    settings.RISK_VELOCITY_LIMIT = 3
+    wallet = wallet_create(actor=user, user=user, currency="USD")
+    for _ in range(3):
+        wallet_deposit(actor=user, user=user, wallet_id=wallet.pk, amount=100, payment_method="tok_visa")
+    held = create(auth_client).json()
+    assert held["status"] == "in_review"
+    assert held["review"]["reasons"] == ["owner_velocity"]
+    assert held["amount_captured"] == 0
 
 
 def test_manual_capture_authorizes_only(auth_client):
