@@ -35,7 +35,7 @@ from apps.core.deferred import backoff_delay, enqueue
 from apps.core.models import DeadLetter
 from apps.payments import provider_events
 from apps.payments.models import Payment
-from apps.payments.provider_events import ProviderChangeDeferred, ProviderChangeRejected
+from apps.payments.provider_events import ProviderChange, ProviderChangeDeferred, ProviderChangeRejected
 from apps.webhooks.errors import (
     WebhookBodyTooLarge,
     WebhookEventAlreadyProcessed,
@@ -44,7 +44,7 @@ from apps.webhooks.errors import (
 )
 from apps.webhooks.models import WebhookEvent
 from apps.webhooks.providers import PROVIDERS, STATUS_TYPES
-from apps.webhooks.providers.envelope import Envelope, parse_body
+from apps.webhooks.providers.envelope import Envelope, RefundedTotal, parse_body
 
 logger = logging.getLogger(__name__)
 
@@ -152,18 +152,35 @@ def _apply(*, event_id: str) -> WebhookEvent:
             payment=payment,
         )
     source = {"webhook_event": event.pk, "provider_event": event.provider_event_id}
-    outcomes = [
-        provider_events.payment_apply_provider_change(
-            actor=None, payment=payment, change=change, source=source
-        )
-        for change in changes
-    ]
+    outcomes = [_apply_change(payment=payment, change=change, source=source) for change in changes]
     applied = any(outcome.applied for outcome in outcomes)
     return _finish(
         event,
         status=Status.PROCESSED if applied else Status.IGNORED,
         outcome="; ".join(outcome.detail for outcome in outcomes),
         payment=payment,
+    )
+
+
+def _apply_change(
+    *, payment: Payment, change: ProviderChange, source: dict[str, str]
+) -> provider_events.Outcome:
+    if isinstance(change, RefundedTotal):
+        # Under the payment's lock: what the provider says is refunded in all, less what the books
+        # already hold (our own refunds, ones applied by id, an earlier delivery of this total).
+        missing = change.refunded_total - payment.amount_refunded
+        if missing <= 0:
+            return provider_events.Outcome(
+                False,
+                f"{payment.pk} already has {payment.amount_refunded} refunded; "
+                f"the provider reports {change.refunded_total}",
+            )
+        source = {**source, "provider_amount_refunded": str(change.refunded_total)}
+        change = ProviderChange(
+            kind="refunded", references=change.references, amount=missing, currency=change.currency
+        )
+    return provider_events.payment_apply_provider_change(
+        actor=None, payment=payment, change=change, source=source
     )
 
 

@@ -216,11 +216,23 @@ def _refund(refund: dict[str, Any]) -> list[ProviderChange]:
 
 def _charge_refunded(charge: dict[str, Any]) -> list[ProviderChange]:
     """Each refund the charge lists, applied by its id. API versions since 2022-11-15 no longer
-    list them on the charge: those accounts subscribe to `refund.created` instead."""
+    list them unless expanded: then the charge's `amount_refunded` is the total refunded at Stripe,
+    and what Paydesk has not recorded of it yet is applied as one refund."""
     listed = _object(charge, "refunds").get("data")
-    found: list[ProviderChange] = []
+    references = (_text(charge, "payment_intent"), _text(charge, "id"))
     if not isinstance(listed, list):
-        return found
+        total = _amount(charge, "amount_refunded")
+        if total is None or total <= 0:
+            return []
+        return [
+            shared.RefundedTotal(
+                kind="refunded",
+                references=references,
+                currency=_text(charge, "currency"),
+                refunded_total=total,
+            )
+        ]
+    found: list[ProviderChange] = []
     for refund in listed:
         if isinstance(refund, dict):
             found.extend(
