@@ -153,6 +153,36 @@ def test_charge_refunded_total_counts_refunds_paydesk_already_recorded(
     assert sum_of_postings("platform_revenue", "EUR") == 3000
 
 
+def test_refund_created_after_its_charge_total_was_applied_is_not_counted_again(
+    stripe_payment, dashboard, deliver
+):
+    # given a refund made at Stripe whose charge.refunded (a total, no list) arrives first
+    payment = stripe_payment(5000)
+    refund = dashboard.refunds.create(params={"payment_intent": payment.gateway_reference, "amount": 2000})
+    received(
+        deliver.stripe(
+            stripe_event("charge.refunded", _charge_without_refund_list(payment, amount_refunded=2000))
+        )
+    )
+
+    # when its refund.created comes after
+    event = received(deliver.stripe(stripe_event("refund.created", refund.to_dict())))
+
+    # then the recorded refund takes its id and nothing more moves
+    assert event.status == S.IGNORED
+    assert "already recorded from the charge's total" in event.outcome
+    (row,) = Refund.objects.filter(payment=payment)
+    assert (row.amount, row.gateway_reference) == (2000, refund.id)
+    payment.refresh_from_db()
+    assert payment.amount_refunded == 2000
+    assert sum_of_postings("platform_revenue", "EUR") == 3000
+    assert AuditLog.objects.filter(action="refund.identify", entity_id=row.pk).count() == 1
+    # and a later replay of either changes nothing
+    received(deliver.stripe(stripe_event("refund.created", refund.to_dict())))
+    payment.refresh_from_db()
+    assert payment.amount_refunded == 2000
+
+
 def test_charge_refunded_totals_processed_concurrently_apply_once(stripe_payment, deliver):
     from apps.webhooks.services import webhook_event_process
 
