@@ -1,4 +1,5 @@
-"""Request plumbing: correlation ids on every request, and the error envelope for all of /api/."""
+"""Request plumbing: correlation ids on every request, the error envelope for all of /api/, and
+unread request bodies read off before the answer goes out."""
 
 from __future__ import annotations
 
@@ -82,13 +83,19 @@ class ApiErrorMiddleware:
     DRF views render their own errors (apps.core.exception_handler); this covers the rest:
     oversized bodies refused before parsing, a NUL character in the path or the query (which no
     PostgreSQL text can hold, so a lookup or filter on it would be a 500), unknown paths, Django's
-    own error pages, crashes.
+    own error pages, crashes. On every path, what the application left unread of the body is then
+    read off (`_drain_unread_body`), so the answer reaches the client over a real socket.
     """
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self._respond(request)
+        _drain_unread_body(request)
+        return response
+
+    def _respond(self, request: HttpRequest) -> HttpResponse:
         if not _is_api(request):
             return self.get_response(request)
         try:
@@ -115,6 +122,31 @@ class ApiErrorMiddleware:
             return JsonResponse(envelope_for_status(413), status=413)
         logger.exception("unhandled error on %s %s", request.method, request.path)
         return JsonResponse(envelope_for_status(500), status=500)
+
+
+DRAIN_CHUNK_BYTES = 65_536
+
+
+def _drain_unread_body(request: HttpRequest) -> None:
+    """Reads and discards what is left of the request's body, up to REQUEST_DRAIN_MAX_BYTES.
+
+    A body refused before it is read (413 above all, but any early answer) would otherwise stay
+    in the socket: gunicorn closing a socket with unread data makes the kernel send a reset, and
+    the client loses the answer it was sent; a kept-alive connection would start its next request
+    inside the leftover body. Read off, the connection closes cleanly or serves the next request.
+    A body declared larger than the bound is left alone: no amount of reading is worth a worker.
+    """
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return
+    if not 0 < declared <= settings.REQUEST_DRAIN_MAX_BYTES:
+        return
+    try:
+        while request.read(DRAIN_CHUNK_BYTES):
+            pass
+    except OSError:  # the client went away (UnreadablePostError): nothing left to save
+        pass
 
 
 def _holding_nul(request: HttpRequest) -> str | None:

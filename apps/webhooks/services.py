@@ -34,8 +34,8 @@ from apps.core.dead_letters import dead_letter_record, dead_letter_replay, repla
 from apps.core.deferred import backoff_delay, enqueue
 from apps.core.models import DeadLetter
 from apps.payments import provider_events
-from apps.payments.models import Payment
-from apps.payments.provider_events import ProviderChangeDeferred, ProviderChangeRejected
+from apps.payments.models import Payment, Refund
+from apps.payments.provider_events import ProviderChange, ProviderChangeDeferred, ProviderChangeRejected
 from apps.webhooks.errors import (
     WebhookBodyTooLarge,
     WebhookEventAlreadyProcessed,
@@ -44,7 +44,7 @@ from apps.webhooks.errors import (
 )
 from apps.webhooks.models import WebhookEvent
 from apps.webhooks.providers import PROVIDERS, STATUS_TYPES
-from apps.webhooks.providers.envelope import Envelope, parse_body
+from apps.webhooks.providers.envelope import Envelope, RefundedTotal, parse_body
 
 logger = logging.getLogger(__name__)
 
@@ -152,18 +152,95 @@ def _apply(*, event_id: str) -> WebhookEvent:
             payment=payment,
         )
     source = {"webhook_event": event.pk, "provider_event": event.provider_event_id}
-    outcomes = [
-        provider_events.payment_apply_provider_change(
-            actor=None, payment=payment, change=change, source=source
-        )
-        for change in changes
-    ]
+    outcomes = [_apply_change(payment=payment, change=change, source=source) for change in changes]
     applied = any(outcome.applied for outcome in outcomes)
     return _finish(
         event,
         status=Status.PROCESSED if applied else Status.IGNORED,
         outcome="; ".join(outcome.detail for outcome in outcomes),
         payment=payment,
+    )
+
+
+# A refund recorded from a charge's running total (no provider refund id yet) is named after it.
+TOTAL_REFERENCE_PREFIX = "total:"
+
+
+def _apply_change(
+    *, payment: Payment, change: ProviderChange, source: dict[str, str]
+) -> provider_events.Outcome:
+    if isinstance(change, RefundedTotal):
+        return _apply_refunded_total(payment=payment, change=change, source=source)
+    if change.kind == "refunded" and change.refund_reference:
+        claimed = _claim_refund_recorded_from_a_total(payment=payment, change=change, source=source)
+        if claimed is not None:
+            return claimed
+    return provider_events.payment_apply_provider_change(
+        actor=None, payment=payment, change=change, source=source
+    )
+
+
+def _apply_refunded_total(
+    *, payment: Payment, change: RefundedTotal, source: dict[str, str]
+) -> provider_events.Outcome:
+    """What the provider says is refunded in all, less what the books already hold (our own
+    refunds, ones applied by id, an earlier delivery of this total): read under the payment's row
+    lock, so replays and concurrent deliveries add nothing more."""
+    missing = change.refunded_total - payment.amount_refunded
+    if missing <= 0:
+        return provider_events.Outcome(
+            False,
+            f"{payment.pk} already has {payment.amount_refunded} refunded; "
+            f"the provider reports {change.refunded_total}",
+        )
+    charge = next((reference for reference in reversed(change.references) if reference), payment.pk)
+    return provider_events.payment_apply_provider_change(
+        actor=None,
+        payment=payment,
+        change=ProviderChange(
+            kind="refunded",
+            references=change.references,
+            amount=missing,
+            currency=change.currency,
+            refund_reference=f"{TOTAL_REFERENCE_PREFIX}{charge}:{change.refunded_total}",
+        ),
+        source={**source, "provider_amount_refunded": str(change.refunded_total)},
+    )
+
+
+def _claim_refund_recorded_from_a_total(
+    *, payment: Payment, change: ProviderChange, source: dict[str, str]
+) -> provider_events.Outcome | None:
+    """A refund named by its id that a charge's total already brought into the books (Stripe sends
+    `charge.refunded` and `refund.created` in either order): the recorded refund takes the id, and
+    nothing is applied twice. None when no such refund is waiting for its id."""
+    if change.amount is None or payment.refunds.filter(gateway_reference=change.refund_reference).exists():
+        return None
+    recorded = (
+        payment.refunds.filter(
+            gateway_reference__startswith=TOTAL_REFERENCE_PREFIX,
+            amount=change.amount,
+            status=Refund.Status.SUCCEEDED,
+        )
+        .order_by("created_at", "pk")
+        .first()
+    )
+    if recorded is None:
+        return None
+    before = {"gateway_reference": recorded.gateway_reference}
+    recorded.gateway_reference = change.refund_reference[:255]
+    recorded.save(update_fields=["gateway_reference", "updated_at"])
+    audit_record(
+        actor=None,
+        action="refund.identify",
+        entity_type="refund",
+        entity_id=recorded.pk,
+        before=before,
+        after={"payment": payment.pk, "gateway_reference": recorded.gateway_reference, **source},
+    )
+    return provider_events.Outcome(
+        False,
+        f"refund {change.refund_reference} was already recorded from the charge's total as {recorded.pk}",
     )
 
 

@@ -410,6 +410,10 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 
 # Request bodies above this are refused with 413 before they are parsed.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BODY_BYTES", default=1_048_576)
+# What the application left unread of a body (a refused one, above all) is read and discarded
+# before the answer goes out, up to this size: closing a socket with unread data makes the kernel
+# reset it, and the client loses the answer. A body declared larger is not read at all.
+REQUEST_DRAIN_MAX_BYTES = env.int("REQUEST_DRAIN_MAX_BYTES", default=8_388_608)
 
 # --- logging: one JSON object per line, each with the request's correlation id ------------------
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")

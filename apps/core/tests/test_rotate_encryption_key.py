@@ -10,9 +10,18 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection, transaction
 
-from apps.core.crypto import decrypt
+from apps.core.crypto import TamperedToken, decrypt
 from apps.core.management.commands.rotate_encryption_key import Command
-from apps.core.tests.test_crypto import NEW_KEY, OLD_KEY, SecretNote, keys, secret_note_table, stored_values
+from apps.core.tests.test_crypto import (
+    KEY_BYTES,
+    NEW_KEY,
+    OLD_KEY,
+    SecretNote,
+    keys,
+    legacy_token,
+    secret_note_table,
+    stored_values,
+)
 
 GONE_KEY = f"gone:{base64.b64encode(b'g' * 32).decode()}"
 
@@ -49,8 +58,8 @@ def test_values_under_an_old_key_are_reencrypted_under_the_new_first_key():
     stored = stored_values(SecretNote)
     for note in notes:
         secret, text = stored[note.pk]
-        assert secret.startswith("v1.new.")
-        assert text.startswith("v1.new.")
+        assert secret.startswith("v2.new.")
+        assert text.startswith("v2.new.")
     assert stored[blank.pk] == (None, "")
     with keys(NEW_KEY):  # the old key can go now
         assert [(n.secret, n.note) for n in SecretNote.objects.order_by("pk")] == [
@@ -61,6 +70,42 @@ def test_values_under_an_old_key_are_reencrypted_under_the_new_first_key():
         ]
     assert "core.SecretNote.secret: 3 re-encrypted, 0 failed" in output
     assert "core.SecretNote.note: 3 re-encrypted, 0 failed" in output
+
+
+def test_values_bound_only_to_their_column_are_rewritten_bound_to_their_row():
+    # given values written before rows were bound (v1), under the key that is still current
+    notes = [SecretNote.objects.create(secret=None, note="") for _ in range(2)]
+    with connection.cursor() as cursor:
+        for note in notes:
+            cursor.execute(
+                f"UPDATE {SecretNote._meta.db_table} SET secret = %s WHERE id = %s",  # noqa: S608
+                [
+                    legacy_token(
+                        f"tok_{note.pk}", context="core.SecretNote.secret", kid="new", key=KEY_BYTES
+                    ),
+                    note.pk,
+                ],
+            )
+
+    with keys(NEW_KEY):
+        # when a dry run, then the rotation runs
+        assert "core.SecretNote.secret: 2 would be re-encrypted" in rotate("--dry-run")
+        assert all(secret.startswith("v1.new.") for secret, _ in stored_values(SecretNote).values())
+        output = rotate()
+
+        # then each is under the current format, bound to its row, and says the same
+        assert "core.SecretNote.secret: 2 re-encrypted, 0 failed" in output
+        stored = stored_values(SecretNote)
+        for note in notes:
+            assert stored[note.pk][0].startswith("v2.new.")
+            assert (
+                decrypt(stored[note.pk][0], context="core.SecretNote.secret", row=str(note.pk))
+                == f"tok_{note.pk}"
+            )
+        # so a copy into the other row no longer decrypts
+        with pytest.raises(TamperedToken):
+            decrypt(stored[notes[0].pk][0], context="core.SecretNote.secret", row=str(notes[1].pk))
+        assert "0 re-encrypted" in rotate()
 
 
 def test_a_dry_run_counts_what_would_change_and_changes_nothing():
@@ -104,7 +149,7 @@ def test_large_tables_are_rotated_batch_by_batch_with_progress():
     with keys(NEW_KEY, OLD_KEY):
         output = rotate("--batch-size", "2")
 
-    assert all(secret.startswith("v1.new.") for secret, _ in stored_values(SecretNote).values())
+    assert all(secret.startswith("v2.new.") for secret, _ in stored_values(SecretNote).values())
     assert len(notes) == 5
     secret_lines = [line for line in output.splitlines() if line.startswith("core.SecretNote.secret")]
     assert secret_lines == [
@@ -142,8 +187,8 @@ def test_rows_that_cannot_be_decrypted_are_named_and_the_rest_still_rotated():
     assert excinfo.value.returncode == 1
     # and the rows it could read are under the new key
     stored = stored_values(SecretNote)
-    assert stored[good.pk][0].startswith("v1.new.")
-    assert stored[lost.pk][0].startswith("v1.gone.")
+    assert stored[good.pk][0].startswith("v2.new.")
+    assert stored[lost.pk][0].startswith("v2.gone.")
 
 
 def test_a_value_written_while_rotation_waits_for_its_row_is_not_overwritten():
@@ -155,7 +200,9 @@ def test_a_value_written_while_rotation_waits_for_its_row_is_not_overwritten():
     def application_update():
         try:
             with transaction.atomic():
-                SecretNote.objects.filter(pk=note.pk).update(secret="tok_changed", note="changed")
+                changed = SecretNote.objects.get(pk=note.pk)
+                changed.secret, changed.note = "tok_changed", "changed"
+                changed.save(update_fields=["secret", "note"])
                 locked.set()
                 release.wait(10)
         except BaseException as exc:  # reported by the assertion on `errors`
@@ -190,9 +237,9 @@ def test_a_value_written_while_rotation_waits_for_its_row_is_not_overwritten():
         # have written the old ones back), under the current key
         assert errors == []
         stored = stored_values(SecretNote)[note.pk]
-        assert all(value.startswith("v1.new.") for value in stored)
-        assert decrypt(stored[0], context="core.SecretNote.secret") == "tok_changed"
-        assert decrypt(stored[1], context="core.SecretNote.note") == "changed"
+        assert all(value.startswith("v2.new.") for value in stored)
+        assert decrypt(stored[0], context="core.SecretNote.secret", row=str(note.pk)) == "tok_changed"
+        assert decrypt(stored[1], context="core.SecretNote.note", row=str(note.pk)) == "changed"
 
 
 def _wait_for_a_lock_wait(timeout: float = 10.0) -> None:
@@ -232,8 +279,8 @@ def test_a_single_field_can_be_rotated_on_its_own():
         output = rotate(target="core.SecretNote.secret")
 
     secret, text = stored_values(SecretNote)[note.pk]
-    assert secret.startswith("v1.new.")
-    assert text.startswith("v1.old.")
+    assert secret.startswith("v2.new.")
+    assert text.startswith("v2.old.")
     assert "core.SecretNote.note" not in output
 
 

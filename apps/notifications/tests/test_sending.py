@@ -64,7 +64,7 @@ def test_the_address_is_encrypted_at_rest(smtp_sink, deposit):
     with connection.cursor() as cursor:
         cursor.execute('SELECT "to" FROM notifications_notification WHERE id = %s', [notification.pk])
         [stored] = cursor.fetchone()
-    assert stored.startswith("v1.")
+    assert stored.startswith("v2.")
     assert "ada" not in stored
     assert Notification.objects.get(pk=notification.pk).to == "ada@example.com"
 

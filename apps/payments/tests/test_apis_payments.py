@@ -169,7 +169,7 @@ def test_payment_method_token_is_encrypted_at_rest(auth_client):
         cursor.execute("SELECT payment_method_token FROM payments_payment WHERE id = %s", [payment_id])
         (raw,) = cursor.fetchone()
     assert "tok_mastercard" not in raw
-    assert raw.startswith("v1.")
+    assert raw.startswith("v2.")
     assert Payment.objects.get(pk=payment_id).payment_method_token == "tok_mastercard"
 
 

@@ -32,14 +32,14 @@ def test_rotation_moves_payment_secrets_to_the_new_key(auth_client, settings):
         {"amount": 100, "currency": "USD", "payment_method": "tok_visa", "receipt_email": "ada@example.com"},
         format="json",
     ).json()["id"]
-    assert all(value.startswith("v1.k1.") for value in _raw(payment_id))
+    assert all(value.startswith("v2.k1.") for value in _raw(payment_id))
 
     settings.FIELD_ENCRYPTION_KEYS = [new, old]
     call_command("rotate_encryption_key", "--dry-run")
-    assert all(value.startswith("v1.k1.") for value in _raw(payment_id))
+    assert all(value.startswith("v2.k1.") for value in _raw(payment_id))
 
     call_command("rotate_encryption_key")
-    assert all(value.startswith("v1.k2.") for value in _raw(payment_id))
+    assert all(value.startswith("v2.k2.") for value in _raw(payment_id))
     settings.FIELD_ENCRYPTION_KEYS = [new]  # the old key can go
     payment = Payment.objects.get(pk=payment_id)
     assert payment.payment_method_token == "tok_visa"

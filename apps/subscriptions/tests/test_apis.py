@@ -84,7 +84,7 @@ def test_the_payment_method_is_encrypted_at_rest(auth_client):
         cursor.execute("SELECT payment_method FROM subscriptions_subscription WHERE id = %s", [body["id"]])
         [stored] = cursor.fetchone()
     assert "tok_visa" not in stored
-    assert stored.startswith("v1.")
+    assert stored.startswith("v2.")
 
 
 def test_create_with_a_trial_charges_nothing_yet(auth_client):

@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from apps.payments.provider_events import ProviderChangeRejected
+from apps.payments.provider_events import ProviderChange, ProviderChangeRejected
 from apps.webhooks.errors import WebhookBodyNotJson, WebhookPayloadInvalid
 
 
@@ -18,6 +18,18 @@ class Envelope:
     type: str
     created_at: datetime | None
     payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RefundedTotal(ProviderChange):
+    """Not one refund but the provider's running total refunded on a charge (`refunded_total`).
+
+    What it adds is the difference with what Paydesk has recorded as refunded, worked out under
+    the payment's row lock when the event is processed: a replay, a second delivery or a later
+    event with the same total adds nothing (see `apps.webhooks.services`).
+    """
+
+    refunded_total: int = 0
 
 
 def _refuse_constant(name: str) -> Any:

@@ -63,11 +63,25 @@ def test_repeat_delivery_is_a_200_no_op(deliver):
         (lambda body: stripe_signature(body + b" "), "webhook_signature_invalid"),  # signed other bytes
         (lambda body: stripe_signature(body, secret="whsec_somebody_else"), "webhook_signature_invalid"),
         (lambda body: stripe_signature(body, timestamp=int(time.time()) - 301), "webhook_signature_expired"),
+        (lambda body: stripe_signature(body, timestamp=int(time.time()) + 301), "webhook_signature_expired"),
+        (
+            lambda body: stripe_signature(body, timestamp=int(time.time()) + 86_400 * 365),
+            "webhook_signature_expired",
+        ),
         (lambda body: "t=123,v0=abc", "webhook_signature_invalid"),
         (lambda body: "garbage", "webhook_signature_invalid"),
         (lambda body: "", "webhook_signature_missing"),
     ],
-    ids=["tampered-body", "wrong-secret", "stale-timestamp", "no-v1", "unparseable", "missing"],
+    ids=[
+        "tampered-body",
+        "wrong-secret",
+        "stale-timestamp",
+        "future-timestamp",
+        "far-future-timestamp",
+        "no-v1",
+        "unparseable",
+        "missing",
+    ],
 )
 def test_bad_stripe_signatures_are_400_and_store_nothing(deliver, signature, code):
     body = encode(stripe_event(*UNKNOWN_EVENT))
@@ -97,6 +111,15 @@ def test_signature_within_the_tolerance_is_accepted(deliver):
     response = deliver.stripe(body=body, signature=stripe_signature(body, timestamp=int(time.time()) - 290))
 
     assert response.status_code == 200
+
+
+def test_signature_slightly_ahead_of_our_clock_is_accepted(deliver):
+    body = encode(stripe_event(*UNKNOWN_EVENT))
+
+    response = deliver.stripe(body=body, signature=stripe_signature(body, timestamp=int(time.time()) + 290))
+
+    assert response.status_code == 200
+    assert WebhookEvent.objects.count() == 1
 
 
 def test_during_a_secret_rotation_both_secrets_are_accepted(deliver, settings):

@@ -63,6 +63,160 @@ def test_refund_made_at_stripe_shows_on_the_payment_and_in_the_ledger(
     assert sum_of_postings("platform_revenue", "EUR") == 0
 
 
+def _charge_without_refund_list(payment, *, amount_refunded: int) -> dict:
+    """A charge as Stripe sends it since API 2022-11-15: a total, no `refunds.data` unless expanded."""
+    return {
+        "id": f"ch_for_{payment.gateway_reference}",
+        "object": "charge",
+        "payment_intent": payment.gateway_reference,
+        "amount": payment.amount,
+        "amount_captured": payment.amount,
+        "amount_refunded": amount_refunded,
+        "refunded": amount_refunded == payment.amount,
+        "currency": "eur",
+    }
+
+
+def test_charge_refunded_without_a_refund_list_applies_what_the_books_lack_once(
+    stripe_payment, deliver, auth_client
+):
+    # given 2000 of 5000 refunded in Stripe's dashboard, told by a charge.refunded with no list
+    payment = stripe_payment(5000)
+    partial = stripe_event("charge.refunded", _charge_without_refund_list(payment, amount_refunded=2000))
+
+    event = received(deliver.stripe(partial))
+
+    # then the books show it: payment, refund row, ledger, audit, outbox
+    assert event.status == S.PROCESSED
+    shown = auth_client.get(f"/api/v1/payments/{payment.pk}").json()
+    assert (shown["status"], shown["amount_refunded"]) == ("succeeded", 2000)
+    (row,) = Refund.objects.filter(payment=payment)
+    assert (row.amount, row.status) == (2000, "succeeded")
+    assert sum_of_postings("platform_revenue", "EUR") == 3000
+    (audit,) = AuditLog.objects.filter(action="refund.create", entity_id=row.pk)
+    assert audit.after["provider_amount_refunded"] == "2000"
+    assert OutboxEvent.objects.filter(event_type="payment.refunded", aggregate_id=payment.pk).count() == 1
+
+    # when the same total comes again: the same delivery, and another event with the same charge
+    assert deliver.stripe(partial).json()["duplicate"] is True
+    again = received(
+        deliver.stripe(
+            stripe_event("charge.refunded", _charge_without_refund_list(payment, amount_refunded=2000))
+        )
+    )
+
+    # then nothing more is applied
+    assert again.status == S.IGNORED
+    assert "already has 2000 refunded" in again.outcome
+    assert Refund.objects.filter(payment=payment).count() == 1
+    assert sum_of_postings("platform_revenue", "EUR") == 3000
+    assert AuditLog.objects.filter(action="refund.create").count() == 1
+
+    # and the rest refunded later adds only the difference
+    received(
+        deliver.stripe(
+            stripe_event("charge.refunded", _charge_without_refund_list(payment, amount_refunded=5000))
+        )
+    )
+    shown = auth_client.get(f"/api/v1/payments/{payment.pk}").json()
+    assert (shown["status"], shown["amount_refunded"]) == ("refunded", 5000)
+    assert sorted(Refund.objects.filter(payment=payment).values_list("amount", flat=True)) == [2000, 3000]
+    assert sum_of_postings("platform_revenue", "EUR") == 0
+
+
+def test_charge_refunded_total_counts_refunds_paydesk_already_recorded(
+    stripe_payment, dashboard, deliver, auth_client
+):
+    # given a refund Paydesk made itself and one applied by its id from refund.created
+    payment = stripe_payment(5000)
+    assert (
+        auth_client.post(
+            f"/api/v1/payments/{payment.pk}/refunds", {"amount": 1500}, format="json"
+        ).status_code
+        == 201
+    )
+    by_id = dashboard.refunds.create(params={"payment_intent": payment.gateway_reference, "amount": 500})
+    received(deliver.stripe(stripe_event("refund.created", by_id.to_dict())))
+
+    # when Stripe's charge.refunded reports the 2000 in all
+    event = received(
+        deliver.stripe(
+            stripe_event("charge.refunded", _charge_without_refund_list(payment, amount_refunded=2000))
+        )
+    )
+
+    # then it adds nothing
+    assert event.status == S.IGNORED
+    payment.refresh_from_db()
+    assert payment.amount_refunded == 2000
+    assert Refund.objects.filter(payment=payment).count() == 2
+    assert sum_of_postings("platform_revenue", "EUR") == 3000
+
+
+def test_refund_created_after_its_charge_total_was_applied_is_not_counted_again(
+    stripe_payment, dashboard, deliver
+):
+    # given a refund made at Stripe whose charge.refunded (a total, no list) arrives first
+    payment = stripe_payment(5000)
+    refund = dashboard.refunds.create(params={"payment_intent": payment.gateway_reference, "amount": 2000})
+    received(
+        deliver.stripe(
+            stripe_event("charge.refunded", _charge_without_refund_list(payment, amount_refunded=2000))
+        )
+    )
+
+    # when its refund.created comes after
+    event = received(deliver.stripe(stripe_event("refund.created", refund.to_dict())))
+
+    # then the recorded refund takes its id and nothing more moves
+    assert event.status == S.IGNORED
+    assert "already recorded from the charge's total" in event.outcome
+    (row,) = Refund.objects.filter(payment=payment)
+    assert (row.amount, row.gateway_reference) == (2000, refund.id)
+    payment.refresh_from_db()
+    assert payment.amount_refunded == 2000
+    assert sum_of_postings("platform_revenue", "EUR") == 3000
+    assert AuditLog.objects.filter(action="refund.identify", entity_id=row.pk).count() == 1
+    # and a later replay of either changes nothing
+    received(deliver.stripe(stripe_event("refund.created", refund.to_dict())))
+    payment.refresh_from_db()
+    assert payment.amount_refunded == 2000
+
+
+def test_charge_refunded_totals_processed_concurrently_apply_once(stripe_payment, deliver):
+    from apps.webhooks.services import webhook_event_process
+
+    payment = stripe_payment(5000)
+    events = [
+        _stored_without_processing(
+            deliver,
+            stripe_event("charge.refunded", _charge_without_refund_list(payment, amount_refunded=1200)),
+        )
+        for _ in range(4)
+    ]
+    start, statuses = threading.Barrier(len(events)), []
+
+    def process(event_id):
+        try:
+            start.wait()
+            statuses.append(webhook_event_process(event_id=event_id).status)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=process, args=(event.pk,)) for event in events]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(statuses) == sorted([S.PROCESSED] + [S.IGNORED] * 3)
+    payment.refresh_from_db()
+    assert payment.amount_refunded == 1200
+    assert Refund.objects.filter(payment=payment).count() == 1
+    assert sum_of_postings("platform_revenue", "EUR") == 3800
+    assert AuditLog.objects.filter(action="refund.create").count() == 1
+
+
 def test_refund_paydesk_made_itself_is_not_counted_again(stripe_payment, fake_stripe, deliver, auth_client):
     payment = stripe_payment(5000)
     assert (

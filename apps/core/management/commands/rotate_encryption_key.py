@@ -25,7 +25,8 @@ class _Outcome:
 class Command(BaseCommand):
     help = (
         "Re-encrypts every EncryptedTextField value that is not under the current key (the first of "
-        "FIELD_ENCRYPTION_KEYS). Deploy the new key list everywhere first (new key first, old keys "
+        "FIELD_ENCRYPTION_KEYS) and format (v2: bound to its row's primary key; v1 values, bound "
+        "to their column only, are rewritten). Deploy the new key list everywhere first (new key first, old keys "
         "still listed), then run this; once it exits 0 the old keys can be removed. Rows are locked "
         "and committed batch by batch, so it can run while the application writes. Prints progress "
         "and a summary per field; exits non-zero naming the rows it could not decrypt."
@@ -126,15 +127,15 @@ class Command(BaseCommand):
         dry_run: bool,
     ) -> None:
         try:
-            plaintext = decrypt(stored, context=encrypted.encryption_context or outcome.label)
+            plaintext = decrypt(stored, context=encrypted.encryption_context or outcome.label, row=str(pk))
         except DecryptionError as exc:
             failure = f"{outcome.label} pk={pk}: {exc.reason}"
             self.stderr.write(failure)
             outcome.failures.append(failure)
             return
         if not dry_run:
-            # The field encrypts the plaintext under the current key on its way to the database.
-            model._base_manager.filter(pk=pk).update(**{encrypted.name: plaintext})
+            # Under the current key and format, bound to this row.
+            model._base_manager.filter(pk=pk).update(**{encrypted.name: encrypted.seal(plaintext, pk=pk)})
         outcome.reencrypted += 1
 
 
