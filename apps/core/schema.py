@@ -8,6 +8,7 @@ from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
 from apps.core.fields import CURRENCY_DESCRIPTION, CurrencyField
+from apps.core.serializers import InputSerializer
 
 
 class PaydeskAutoSchema(AutoSchema):
@@ -17,6 +18,9 @@ class PaydeskAutoSchema(AutoSchema):
     It also documents the error envelope under every status any operation can answer with
     (invalid input, authentication, permissions, not found, conflicts, idempotency, size, media
     type, throttling), so a client's generated code knows every error's shape.
+
+    A request body of an `InputSerializer` has `additionalProperties: false`: a field it does not
+    declare is refused (400 `parameter_unknown`).
 
     A currency is an `enum` of the supported codes (upper-case, the way they are returned); every
     currency field's description says that any case is accepted.
@@ -41,6 +45,8 @@ class PaydeskAutoSchema(AutoSchema):
             prop = schema.get("properties", {}).get(name)
             if isinstance(field, CurrencyField) and isinstance(prop, dict) and field.help_text:
                 prop["description"] = f"{field.help_text} {CURRENCY_DESCRIPTION}"
+        if direction == "request" and isinstance(serializer, InputSerializer):
+            schema["additionalProperties"] = False  # an unknown field is a 400 `parameter_unknown`
         if direction == "request" and getattr(serializer, "requires_any_field", False):
             schema["anyOf"] = [{"required": [name]} for name in schema.get("properties", {})]
         return schema

@@ -56,3 +56,14 @@ def test_currency_is_an_enum_of_the_supported_codes_accepted_in_any_case(client)
         field = schemas[name]["properties"]["currency"]
         assert field["allOf"] == currency["allOf"]
         assert "any case" in field["description"]
+
+
+def test_every_request_body_documents_that_unknown_fields_are_refused(client):
+    schemas = client.get("/api/v1/schema", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    bodies = {
+        name: schema for name, schema in schemas["components"]["schemas"].items() if name.endswith("Request")
+    }
+    assert "PaymentListCreateInputRequest" in bodies
+    assert {
+        name for name, schema in bodies.items() if schema.get("additionalProperties") is not False
+    } == set()
