@@ -37,8 +37,12 @@ DATA_DEPENDENT_REFUSALS: dict[str, set[str]] = {
     # Compared with the email and with a list of common passwords, which no schema can express.
     "POST /api/v1/auth/register": {"password_too_weak"},
     "POST /api/v1/transfers": {"insufficient_funds", "wallet_inactive", "currency_mismatch", "same_wallet"},
+    # A token of the documented shape that the gateway does not know (`tok_x`): `resource_missing`.
+    "POST /api/v1/payments": {"resource_missing"},
+    "POST /api/v1/subscriptions": {"resource_missing"},
+    "PATCH /api/v1/subscriptions/{subscription_id}": {"resource_missing"},
     # Reached through the links: a deposit in another currency than the wallet's, or to a frozen one.
-    "POST /api/v1/wallets/{wallet_id}/deposits": {"currency_mismatch", "wallet_inactive"},
+    "POST /api/v1/wallets/{wallet_id}/deposits": {"currency_mismatch", "wallet_inactive", "resource_missing"},
     "POST /api/v1/payments/{payment_id}/capture": {"capture_exceeds_authorized"},
     "POST /api/v1/payments/{payment_id}/refunds": {"refund_exceeds_captured"},
     # Generated requests can't sign their body: a well-formed signature that does not match it is
