@@ -24,6 +24,7 @@ from apps.accounts.throttles import LoginIpThrottle, PasswordResetThrottle, Regi
 from apps.core.fields import TextField
 from apps.core.pagination import PAGE_PARAMETERS, page_body, page_params, page_schema, paginate
 from apps.core.schema import error_responses
+from apps.core.serializers import InputSerializer as BaseInputSerializer
 
 # API keys are managed with a login session only. drf-spectacular types `auth` as scheme names;
 # it takes OpenAPI security requirement objects too, which is what this is.
@@ -40,7 +41,7 @@ class _PasswordField(TextField):
 
 
 @extend_schema_serializer(component_name="RefreshTokenInput")
-class _RefreshInputSerializer(serializers.Serializer):
+class _RefreshInputSerializer(BaseInputSerializer):
     refresh = TextField(max_length=4096)
 
 
@@ -50,7 +51,7 @@ class RegisterApi(APIView):
     throttle_classes = [RegisterThrottle]
 
     @extend_schema_serializer(component_name="RegisterInput")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(BaseInputSerializer):
         email = serializers.EmailField(max_length=254)
         password = _PasswordField()
         full_name = TextField(max_length=200, required=False, allow_blank=True, default="")
@@ -74,7 +75,7 @@ class LoginApi(APIView):
     throttle_classes = [LoginIpThrottle]
 
     @extend_schema_serializer(component_name="LoginInput")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(BaseInputSerializer):
         email = serializers.EmailField(max_length=254)
         password = _PasswordField()
 
@@ -239,7 +240,7 @@ class ApiKeysApi(APIView):
     permission_classes = [IsLoggedInUser]
 
     @extend_schema_serializer(component_name="ApiKeyCreateInput")
-    class CreateInputSerializer(serializers.Serializer):
+    class CreateInputSerializer(BaseInputSerializer):
         name = TextField(max_length=100)
 
     @extend_schema_serializer(component_name="ApiKeyCreated")

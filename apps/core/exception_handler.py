@@ -17,6 +17,7 @@ from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
 from apps.core.errors import ApplicationError, RateLimited, error_envelope
+from apps.core.serializers import UNKNOWN_PARAMETER
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +63,42 @@ def _first_field_error(detail: Any, path: str = "") -> tuple[str | None, Any]:
     return path or None, detail
 
 
+def _child_path(path: str, key: Any) -> str:
+    if key == "non_field_errors":
+        return path
+    if isinstance(key, int):  # a ListField's errors are keyed by the item's index
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else str(key)
+
+
+def _first_unknown_parameter(detail: Any, path: str = "") -> str | None:
+    """The dotted path of the first field an input serializer did not declare, at any depth."""
+    if isinstance(detail, dict):
+        items: list[tuple[str, Any]] = [(_child_path(path, key), value) for key, value in detail.items()]
+    elif isinstance(detail, list):
+        items = [
+            (f"{path}[{index}]" if isinstance(value, (dict, list)) else path, value)
+            for index, value in enumerate(detail)
+        ]
+    else:
+        return path if getattr(detail, "code", None) == UNKNOWN_PARAMETER else None
+    for name, value in items:
+        if (found := _first_unknown_parameter(value, name)) is not None:
+            return found
+    return None
+
+
 def _validation_envelope(exc: drf.ValidationError) -> dict[str, Any]:
+    # An unknown field is named first, wherever it is: the client's mistake is not the fields it
+    # then seems to be missing.
+    unknown = _first_unknown_parameter(exc.detail)
+    if unknown is not None:
+        return error_envelope(
+            type="invalid_request_error",
+            code=UNKNOWN_PARAMETER,
+            message=f"Received unknown parameter: {unknown}",
+            param=unknown,
+        )
     param, leaf = _first_field_error(exc.detail)
     text = str(leaf)
     code = "parameter_missing" if getattr(leaf, "code", None) in _MISSING_CODES else "parameter_invalid"

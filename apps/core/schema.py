@@ -7,6 +7,9 @@ from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
+from apps.core.fields import CURRENCY_DESCRIPTION, CurrencyField
+from apps.core.serializers import InputSerializer
+
 
 class PaydeskAutoSchema(AutoSchema):
     """Names `PaymentCaptureApi.InputSerializer` "PaymentCaptureInput": every view nests its own
@@ -15,6 +18,12 @@ class PaydeskAutoSchema(AutoSchema):
     It also documents the error envelope under every status any operation can answer with
     (invalid input, authentication, permissions, not found, conflicts, idempotency, size, media
     type, throttling), so a client's generated code knows every error's shape.
+
+    A request body of an `InputSerializer` has `additionalProperties: false`: a field it does not
+    declare is refused (400 `parameter_unknown`).
+
+    A currency is an `enum` of the supported codes (upper-case, the way they are returned); every
+    currency field's description says that any case is accepted.
 
     And it writes down what a DRF text field refuses on its own: a NUL character always, and a
     value that is blank once trimmed unless blanks are allowed. Without it a request the schema
@@ -31,6 +40,13 @@ class PaydeskAutoSchema(AutoSchema):
 
     def _map_basic_serializer(self, serializer, direction):
         schema = super()._map_basic_serializer(serializer, direction)
+        for name, field in serializer.fields.items():
+            # A field's own help text replaces the currency's description: keep "any case" said.
+            prop = schema.get("properties", {}).get(name)
+            if isinstance(field, CurrencyField) and isinstance(prop, dict) and field.help_text:
+                prop["description"] = f"{field.help_text} {CURRENCY_DESCRIPTION}"
+        if direction == "request" and isinstance(serializer, InputSerializer):
+            schema["additionalProperties"] = False  # an unknown field is a 400 `parameter_unknown`
         if direction == "request" and getattr(serializer, "requires_any_field", False):
             schema["anyOf"] = [{"required": [name]} for name in schema.get("properties", {})]
         return schema

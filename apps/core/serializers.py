@@ -1,4 +1,10 @@
-"""Output serializers whose declared fields are the representation, and the output fields they use.
+"""Input serializers that refuse what they do not declare; output serializers whose declared fields
+are the representation, and the output fields they use.
+
+Every API's input is an `InputSerializer`: a body naming a field the endpoint does not have
+(`"amout": 100`) is a 400 `parameter_unknown` naming it, as Stripe answers, instead of being
+silently dropped. Nested input serializers inherit the rule; free-form objects (`metadata`, a
+`DictField`) are not serializers and keep any key.
 
 Each response shape is declared once, as an `OutputSerializer`: its fields are both what the API
 returns and what the OpenAPI schema documents. Lists serialize thousands of objects, so
@@ -10,13 +16,37 @@ declaration stays the one source.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from operator import attrgetter
 from typing import Any, ClassVar
 
 from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail
 
 from apps.core.timestamps import iso_z
+
+# The code of the validation error for a field the serializer does not declare; the exception
+# handler answers it as 400 `parameter_unknown` with `param` naming the field's full path.
+UNKNOWN_PARAMETER = "parameter_unknown"
+
+
+class InputSerializer(serializers.Serializer):
+    """The base of every request body: a key that is not one of its (writable) fields is refused,
+    before any field is validated (the first such key, in the body's order, is named)."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            known = {name for name, field in self.fields.items() if not field.read_only}
+            for name in data:
+                if name not in known:
+                    raise serializers.ValidationError(
+                        {
+                            str(name): [
+                                ErrorDetail(f"Received unknown parameter: {name}", code=UNKNOWN_PARAMETER)
+                            ]
+                        }
+                    )
+        return super().to_internal_value(data)
 
 
 class OptionalTextField(serializers.CharField):

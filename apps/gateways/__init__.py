@@ -18,6 +18,7 @@ from apps.gateways.base import (
     GatewayResult,
     GatewayRetryableError,
     PaymentGateway,
+    UnknownPaymentMethod,
 )
 from apps.gateways.circuit import CircuitBreakerGateway
 
@@ -33,6 +34,7 @@ __all__ = [
     "GatewayResult",
     "GatewayRetryableError",
     "PaymentGateway",
+    "UnknownPaymentMethod",
     "get_gateway",
 ]
 

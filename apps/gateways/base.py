@@ -8,6 +8,10 @@ doubled at the gateway. A gateway answers with a `GatewayResult`, or raises:
 - `GatewayResponseLost`: the request may have reached the gateway but no answer came back; the
   outcome is unknown and must be settled by `retrieve` (reconciliation), never by guessing.
 A decline is not an exception: it is a result with `status="failed"` and a `failure_code`.
+
+Before anything is written for a new charge, `payment_method_check` asks whether the gateway knows
+the token at all: an unknown one (`UnknownPaymentMethod`, Stripe's `resource_missing`) is refused
+as a bad request, as Stripe refuses it, instead of becoming a declined charge.
 """
 
 from __future__ import annotations
@@ -43,6 +47,13 @@ class GatewayError(Exception):
         self.code = code
 
 
+class UnknownPaymentMethod(GatewayError):
+    """The gateway knows no such token or payment method: nothing can be charged to it."""
+
+    def __init__(self, message: str = "", *, code: str = "resource_missing") -> None:
+        super().__init__(message or "No such payment method.", code=code)
+
+
 class GatewayRetryableError(GatewayError):
     """Transient: retry later with the same idempotency key."""
 
@@ -58,6 +69,11 @@ class PaymentGateway(Protocol):
         self, *, amount: int, currency: str, token: str, idempotency_key: str, capture: bool
     ) -> GatewayResult:
         """Charges (capture=True) or only authorizes (capture=False) `amount` on the token."""
+        ...
+
+    def payment_method_check(self, *, token: str) -> None:
+        """Raises UnknownPaymentMethod for a token the gateway does not know; returns when it knows
+        it or cannot tell (the charge then decides). Moves no money; other GatewayErrors on outages."""
         ...
 
     def capture(self, *, reference: str, amount: int, idempotency_key: str) -> GatewayResult: ...

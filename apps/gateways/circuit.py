@@ -189,6 +189,13 @@ class CircuitBreakerGateway:
             )
         )
 
+    def payment_method_check(self, *, token: str) -> None:
+        # A look-up, not a charge: it neither closes nor opens the circuit (a check answered without
+        # a call must not reset the failures counted), and while the circuit is not closed it is
+        # skipped: the charge that follows fails fast, as retryable, as it would have anyway.
+        if self.breaker.state() == "closed":
+            self.inner.payment_method_check(token=token)
+
     def capture(self, *, reference: str, amount: int, idempotency_key: str) -> GatewayResult:
         return self.breaker.call(
             lambda: self.inner.capture(reference=reference, amount=amount, idempotency_key=idempotency_key)

@@ -8,7 +8,7 @@
 | `tok_riskLevelElevated`               | authorized only, even when capture=True; risk_level "elevated" |
 | `tok_transientError`                  | GatewayRetryableError on the first two calls with a key, then as `tok_visa` |
 | `tok_responseLost`                    | charged as `tok_visa`, but every call raises GatewayResponseLost; `retrieve` tells |
-| anything else                         | failed `resource_missing` (Stripe's code for "No such token") |
+| anything else                         | unknown: `payment_method_check` raises UnknownPaymentMethod (`resource_missing`, Stripe's "No such token"); authorize, if still called, answers failed `resource_missing` |
 
 It stands for an external system that web processes and Celery workers share, so its state lives
 in its own tables (`SimulatedCharge`, `SimulatedChargeOperation`), written in its own transactions.
@@ -37,6 +37,7 @@ from apps.gateways.base import (
     GatewayRetryableError,
     ResultStatus,
     RiskLevel,
+    UnknownPaymentMethod,
 )
 from apps.gateways.models import SimulatedCharge, SimulatedChargeOperation
 
@@ -128,6 +129,10 @@ class SimulatedGateway:
         if token == RESPONSE_LOST_TOKEN:
             raise GatewayResponseLost("Simulated lost response: the charge was made.", code="response_lost")
         return _result(charge, status=_authorize_status(charge))
+
+    def payment_method_check(self, *, token: str) -> None:
+        if token not in TEST_CARDS:
+            raise UnknownPaymentMethod("No such token: the simulated gateway knows only its test tokens.")
 
     def capture(self, *, reference: str, amount: int, idempotency_key: str) -> GatewayResult:
         _require_positive(amount)

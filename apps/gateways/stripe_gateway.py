@@ -17,6 +17,13 @@ How Stripe's answers map onto the interface:
   money → GatewayResponseLost, to be settled by `retrieve`;
 - a missing or rejected API key, or a reused idempotency key → GatewayError: retrying won't help.
 
+`payment_method_check` retrieves the token (`GET /v1/tokens/{id}`) or PaymentMethod
+(`GET /v1/payment_methods/{id}`) before anything is written; Stripe's `resource_missing` ("No such
+token") raises UnknownPaymentMethod. Stripe's documented test-mode tokens (`tok_visa`,
+`pm_card_visa`, ...) are known by definition and not asked about, with a test key only; a `card_`
+or `src_` id belongs to a customer and is left to the charge. A token unknown by the time of the
+charge still answers a `failed` result with code `resource_missing`.
+
 The SDK's own retries are off (`max_network_retries=0`): retrying is the caller's decision.
 """
 
@@ -38,6 +45,7 @@ from apps.gateways.base import (
     GatewayResponseLost,
     GatewayResult,
     GatewayRetryableError,
+    UnknownPaymentMethod,
 )
 
 logger = logging.getLogger(__name__)
@@ -46,6 +54,47 @@ METADATA_KEY = "paydesk_idempotency_key"
 # Stripe's generic decline tells the customer no more than "card_declined" does.
 GENERIC_DECLINE = "generic_decline"
 ELEVATED_RISK_LEVELS = frozenset({"elevated", "highest"})
+# Stripe's test cards by name (https://docs.stripe.com/testing), usable as `tok_<name>` and
+# `pm_card_<name>` in test mode: Stripe knows them without their being created.
+STRIPE_TEST_CARD_NAMES = frozenset(
+    {
+        "visa",
+        "visa_debit",
+        "visa_cartesBancaires",
+        "mastercard",
+        "mastercard_debit",
+        "mastercard_prepaid",
+        "amex",
+        "discover",
+        "diners",
+        "jcb",
+        "unionpay",
+        "bypassPending",
+        "chargeDeclined",
+        "chargeDeclinedInsufficientFunds",
+        "chargeDeclinedLostCard",
+        "chargeDeclinedStolenCard",
+        "chargeDeclinedExpiredCard",
+        "chargeDeclinedIncorrectCvc",
+        "chargeDeclinedProcessingError",
+        "chargeDeclinedFraudulent",
+        "chargeDeclinedVelocityLimitExceeded",
+        "chargeCustomerFail",
+        "riskLevelElevated",
+        "riskLevelHighest",
+        "cvcCheckFail",
+        "avsFail",
+        "avsLine1Fail",
+        "avsZipFail",
+        "avsUnchecked",
+        "refundFail",
+    }
+)
+STRIPE_TEST_PAYMENT_METHODS = frozenset(
+    {f"tok_{name}" for name in STRIPE_TEST_CARD_NAMES}
+    | {f"pm_card_{name}" for name in STRIPE_TEST_CARD_NAMES}
+)
+TEST_KEY_PREFIXES = ("sk_test_", "rk_test_")
 
 
 class _Refused(Exception):
@@ -103,6 +152,23 @@ class StripeGateway:
         except _Refused as refused:
             return _failed(refused.error, reference="", amount=amount, currency=currency)
         return _intent_result(intent, unsettled=GatewayResponseLost)
+
+    def payment_method_check(self, *, token: str) -> None:
+        if token in STRIPE_TEST_PAYMENT_METHODS and self._api_key.startswith(TEST_KEY_PREFIXES):
+            return
+        retrieve: Callable[[str], stripe.StripeObject]
+        if token.startswith("pm_"):
+            retrieve = self._client.v1.payment_methods.retrieve
+        elif token.startswith("tok_"):
+            retrieve = self._client.v1.tokens.retrieve
+        else:
+            return
+        try:
+            self._send(lambda: retrieve(token), moves_money=False)
+        except _Refused as refused:
+            if refused.error.get("code") == "resource_missing":
+                raise UnknownPaymentMethod(refused.error.get("message") or "")
+            # Any other refusal is the charge's to answer, in its own terms.
 
     def capture(self, *, reference: str, amount: int, idempotency_key: str) -> GatewayResult:
         try:

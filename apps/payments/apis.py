@@ -17,6 +17,7 @@ from apps.core.idempotency import idempotent
 from apps.core.pagination import PAGE_PARAMETERS, page_params, page_schema, paginate
 from apps.core.pci import reject_card_data
 from apps.core.schema import blank_or
+from apps.core.serializers import InputSerializer as BaseInputSerializer
 from apps.payments import cache as payment_cache
 from apps.payments import selectors, services
 from apps.payments.errors import ReviewPermissionRequired
@@ -43,7 +44,7 @@ def _validated(serializer_class: type[serializers.Serializer], request) -> seria
 class PaymentListCreateApi(APIView):
     throttle_classes = [MoneyMovementThrottle]
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(BaseInputSerializer):
         amount = AmountField()
         currency = CurrencyField()
         payment_method = PaymentMethodField(max_length=300)
@@ -123,7 +124,7 @@ class PaymentDetailApi(APIView):
 class PaymentCaptureApi(APIView):
     throttle_classes = [MoneyMovementThrottle]
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(BaseInputSerializer):
         amount = AmountField(required=False)
 
     @extend_schema(
@@ -144,7 +145,7 @@ class PaymentCaptureApi(APIView):
 class PaymentCancelApi(APIView):
     throttle_classes = [MoneyMovementThrottle]
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(BaseInputSerializer):
         reason = TextField(max_length=500, required=False, allow_blank=True, default="")
 
     @extend_schema(
@@ -165,7 +166,7 @@ class PaymentCancelApi(APIView):
 class PaymentRefundCreateApi(APIView):
     throttle_classes = [MoneyMovementThrottle]
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(BaseInputSerializer):
         amount = AmountField(required=False)
         reason = TextField(max_length=500, required=False, allow_blank=True, default="")
 
@@ -186,7 +187,7 @@ class PaymentRefundCreateApi(APIView):
 
 
 class PaymentReviewApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(BaseInputSerializer):
         decision = serializers.ChoiceField(choices=["approve", "deny"])
         note = TextField(max_length=2000, allow_blank=False, trim_whitespace=True)
 

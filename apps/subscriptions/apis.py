@@ -20,6 +20,7 @@ from apps.core.pagination import PAGE_PARAMETERS, page_params, page_schema, pagi
 from apps.core.pci import reject_card_data
 from apps.core.schema import blank_or, error_responses
 from apps.core.serializers import ConstantField, OptionalTextField, OutputSerializer, TimestampField
+from apps.core.serializers import InputSerializer as BaseInputSerializer
 from apps.payments.serializers import PaymentMethodField
 from apps.subscriptions import selectors, services
 from apps.subscriptions.models import Subscription
@@ -92,7 +93,7 @@ def subscription_representation(subscription: Subscription) -> dict[str, Any]:
 class SubscriptionListCreateApi(APIView):
     throttle_classes = [MoneyMovementThrottle]
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(BaseInputSerializer):
         plan_id = TextField(max_length=100)
         amount = AmountField()
         currency = CurrencyField()
@@ -160,7 +161,7 @@ class SubscriptionListCreateApi(APIView):
 
 
 class SubscriptionDetailApi(APIView):
-    class UpdateInputSerializer(serializers.Serializer):
+    class UpdateInputSerializer(BaseInputSerializer):
         requires_any_field = True  # an update that changes nothing is a 400 `parameter_missing`
 
         amount = AmountField(required=False)

@@ -13,6 +13,7 @@ from apps.accounts.throttles import MoneyMovementThrottle
 from apps.core.fields import AmountField, CurrencyField, TextField
 from apps.core.idempotency import idempotent
 from apps.core.pagination import PAGE_PARAMETERS, page_body, page_params, page_schema, paginate
+from apps.core.serializers import InputSerializer as BaseInputSerializer
 from apps.wallets.selectors import wallet_get, wallet_list, wallet_transactions
 from apps.wallets.services import wallet_create, wallet_deposit, wallet_transfer
 
@@ -48,7 +49,7 @@ class TransactionOutputSerializer(serializers.Serializer):
 class WalletsApi(APIView):
     """GET /wallets (the caller's wallets) and POST /wallets (open one)."""
 
-    class CreateInputSerializer(serializers.Serializer):
+    class CreateInputSerializer(BaseInputSerializer):
         currency = CurrencyField()
 
         class Meta:
@@ -94,7 +95,7 @@ class WalletDetailApi(APIView):
 class WalletDepositApi(APIView):
     throttle_classes = [MoneyMovementThrottle]
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(BaseInputSerializer):
         amount = AmountField()
         payment_method = TextField(
             max_length=255, help_text="A gateway token (e.g. tok_visa). Card numbers are refused."
@@ -149,7 +150,7 @@ class WalletTransactionListApi(APIView):
 class TransferCreateApi(APIView):
     throttle_classes = [MoneyMovementThrottle]
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(BaseInputSerializer):
         source_wallet = TextField(max_length=64, help_text="One of your wallets.")
         destination_wallet = TextField(max_length=64, help_text="Any active wallet.")
         amount = AmountField()

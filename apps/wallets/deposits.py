@@ -44,6 +44,7 @@ from apps.core.actors import Actor
 from apps.core.pci import reject_card_data
 from apps.gateways import GatewayError, GatewayResponseLost, GatewayResult
 from apps.gateways.calls import ChargeSubject, GatewayExchange, gateway_call, not_found_may_be_too_soon
+from apps.gateways.payment_methods import payment_method_require_known
 from apps.wallets.deposit_settlement import UNAVAILABLE, deposit_settle
 from apps.wallets.deposits_review import deposit_review_policy
 from apps.wallets.errors import CurrencyMismatch, WalletInactive, WalletNotFound
@@ -71,6 +72,7 @@ def wallet_deposit(
     or failed, or still `pending` while the worker retries or reconciliation settles it.
     """
     reject_card_data({"payment_method": payment_method})
+    payment_method_require_known(token=payment_method)
     txn = wallet_deposit_start(
         actor=actor,
         user=user,

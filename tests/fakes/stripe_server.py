@@ -8,7 +8,11 @@ JSON objects carrying `object` and prefixed ids, and errors as
 
 Endpoints: POST /v1/payment_intents (create, optionally confirm), GET /v1/payment_intents/{id},
 POST /v1/payment_intents/{id}/capture, POST /v1/payment_intents/{id}/cancel,
-GET /v1/payment_intents/search, POST /v1/refunds.
+GET /v1/payment_intents/search, POST /v1/refunds, GET /v1/tokens/{id}, GET /v1/payment_methods/{id}.
+
+An unknown token or PaymentMethod is answered as Stripe answers it: `invalid_request_error` with
+code `resource_missing` ("No such token: 'tok_x'"), 400 when a PaymentIntent names it, 404 when it
+is retrieved; nothing is created.
 
 Idempotency works as Stripe documents it for POSTs: the first result for an `Idempotency-Key` is
 stored (declines included, parameter validation errors not) and a repeat with the same endpoint and
@@ -19,6 +23,8 @@ Test cards, as tokens (`tok_visa`) or test PaymentMethods (`pm_card_visa`): `vis
 `mastercard` (4444) succeed; `chargeDeclined` is a 402 `card_declined` (decline_code
 `generic_decline`); `chargeDeclinedInsufficientFunds` a 402 `card_declined` with decline_code
 `insufficient_funds`; `riskLevelElevated` succeeds with `outcome.risk_level: "elevated"`.
+`create_token(card)` / `create_payment_method(card)` mint a token (`tok_1…`) or PaymentMethod
+(`pm_1…`) of a test card, as a client-side tokenization would: ids that are not test names.
 
 Scripting (each applies to the next n requests that pass authentication):
 - `fail_next(n, status=500)`: answer with that status and do nothing;
@@ -273,6 +279,8 @@ _ROUTES: list[_Route] = [
     ("POST", re.compile(r"/v1/payment_intents/(?P<intent>[^/]+)/capture"), "_capture_intent"),
     ("POST", re.compile(r"/v1/payment_intents/(?P<intent>[^/]+)/cancel"), "_cancel_intent"),
     ("POST", re.compile(r"/v1/refunds"), "_create_refund"),
+    ("GET", re.compile(r"/v1/tokens/(?P<token>[^/]+)"), "_retrieve_token"),
+    ("GET", re.compile(r"/v1/payment_methods/(?P<payment_method>[^/]+)"), "_retrieve_payment_method"),
 ]
 _CANCELABLE = frozenset(
     {"requires_payment_method", "requires_capture", "requires_confirmation", "requires_action", "processing"}
@@ -293,6 +301,8 @@ class FakeStripe:
         self._charges: dict[str, dict[str, Any]] = {}
         self._refunds: dict[str, dict[str, Any]] = {}
         self._idempotent: dict[str, _Stored] = {}
+        # Minted ids (tok_1…, pm_1…) -> test card name; the test names themselves need no minting.
+        self._minted: dict[str, str] = {}
         self._failures: deque[int] = deque()
         self._answers_to_lose = 0
         self._hangs: deque[float] = deque()
@@ -361,6 +371,19 @@ class FakeStripe:
     def refunds(self) -> list[dict[str, Any]]:
         with self._lock:
             return copy.deepcopy(list(self._refunds.values()))
+
+    def create_token(self, card: str = "visa") -> str:
+        return self._mint("tok", card)
+
+    def create_payment_method(self, card: str = "visa") -> str:
+        return self._mint("pm", card)
+
+    def _mint(self, prefix: str, card: str) -> str:
+        assert card in TEST_CARDS, card
+        minted = f"{prefix}_1{secrets.token_hex(12)}"
+        with self._lock:
+            self._minted[minted] = card
+        return minted
 
     def payment_intent(self, intent_id: str) -> dict[str, Any]:
         with self._lock:
@@ -483,8 +506,8 @@ class FakeStripe:
         payment_method = _str_param(params, "payment_method")
         data = params.get("payment_method_data")
         if payment_method is not None:
-            name = payment_method.removeprefix("pm_card_")
-            if not payment_method.startswith("pm_card_") or name not in TEST_CARDS:
+            name = self._card_name(payment_method, test_prefix="pm_card_")
+            if name is None:
                 raise InvalidParam(
                     f"No such PaymentMethod: '{payment_method}'",
                     param="payment_method",
@@ -497,8 +520,8 @@ class FakeStripe:
                     "payment_method_data[type] must be card.", param="payment_method_data[type]"
                 )
             token = (data.get("card") or {}).get("token") if isinstance(data.get("card"), dict) else None
-            name = (token or "").removeprefix("tok_")
-            if not token or not token.startswith("tok_") or name not in TEST_CARDS:
+            name = self._card_name(token, test_prefix="tok_") if isinstance(token, str) else None
+            if name is None:
                 raise InvalidParam(
                     f"No such token: '{token}'",
                     param="payment_method_data[card][token]",
@@ -506,6 +529,52 @@ class FakeStripe:
                 )
             return TEST_CARDS[name], _new_id("pm")
         return None, None
+
+    def _card_name(self, value: str, *, test_prefix: str) -> str | None:
+        """The test card a token or PaymentMethod id stands for; None: Stripe knows no such id."""
+        if value in self._minted:
+            return self._minted[value]
+        name = value.removeprefix(test_prefix)
+        return name if value.startswith(test_prefix) and name in TEST_CARDS else None
+
+    def _retrieve_token(self, params: Params, token: str) -> dict[str, Any]:
+        name = self._card_name(token, test_prefix="tok_")
+        if name is None:
+            raise StripeApiError(
+                404,
+                "invalid_request_error",
+                f"No such token: '{token}'",
+                code="resource_missing",
+                param="token",
+            )
+        card = TEST_CARDS[name]
+        return {
+            "id": token,
+            "object": "token",
+            "type": "card",
+            "used": False,
+            "livemode": False,
+            "card": {"object": "card", "brand": card.brand.title(), "last4": card.last4},
+        }
+
+    def _retrieve_payment_method(self, params: Params, payment_method: str) -> dict[str, Any]:
+        name = self._card_name(payment_method, test_prefix="pm_card_")
+        if name is None:
+            raise StripeApiError(
+                404,
+                "invalid_request_error",
+                f"No such PaymentMethod: '{payment_method}'",
+                code="resource_missing",
+                param="payment_method",
+            )
+        card = TEST_CARDS[name]
+        return {
+            "id": payment_method,
+            "object": "payment_method",
+            "type": "card",
+            "livemode": False,
+            "card": {"brand": card.brand, "last4": card.last4},
+        }
 
     def _create_intent(self, params: Params) -> dict[str, Any]:
         amount = _int_param(params, "amount", required=True)

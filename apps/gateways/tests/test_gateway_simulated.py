@@ -57,7 +57,8 @@ def test_declining_cards_fail_with_their_code(gateway, token, code, last4):
     assert charge_state(result.reference) == ("failed", 0, 0)
 
 
-def test_unknown_token_fails_as_a_missing_payment_method(gateway):
+def test_unknown_token_reaching_authorize_fails_as_a_missing_payment_method(gateway):
+    # `payment_method_check` refuses it first; a charge still asked for answers a failure.
     result = authorize(gateway, "tok_doesNotExist")
 
     assert result.status == "failed"

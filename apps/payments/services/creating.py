@@ -13,6 +13,7 @@ from apps.audit.services import audit_record
 from apps.core.actors import Actor
 from apps.core.outbox import emit_event
 from apps.gateways import get_gateway
+from apps.gateways.payment_methods import payment_method_require_known
 from apps.ledger.models import SystemAccount
 from apps.ledger.services import ledger_system_account
 from apps.payments import cache as payment_cache
@@ -68,12 +69,18 @@ def payment_create(
 ) -> Payment:
     """Creates and runs a payment; declines are a `failed` payment, not an error.
 
+    A token the gateway does not know is refused first (400 `resource_missing`), with nothing
+    written, as Stripe refuses it.
+
     A subscription payment names its `subscription_id` and `billing_period`; the database holds
     one payment per pair, so a second attempt at the same period (billing run twice, two workers
     racing) gets the first one back — and finishes its pending gateway step if it has one, which
     is safe because that step's idempotency key is the payment's own id.
     """
     method = parse_payment_method(payment_method)
+    if method.type == Payment.MethodType.CARD and not subscription_id:
+        # Before anything is written (a subscription's charges were checked when it was set up).
+        payment_method_require_known(token=method.token)
     fields = {
         "owner": owner,
         "amount": amount,

@@ -19,6 +19,7 @@ from apps.audit.services import audit_record
 from apps.core.actors import Actor
 from apps.core.errors import InvalidRequest
 from apps.core.outbox import emit_event
+from apps.gateways.payment_methods import payment_method_require_known
 from apps.payments.services import parse_payment_method
 from apps.subscriptions.errors import NothingToUpdate, SubscriptionCanceled, SubscriptionUnpaid
 from apps.subscriptions.locks import lock_subscription
@@ -244,8 +245,11 @@ def subscription_cancel(
 
 
 def _check_payment_method(*, owner: User, payment_method: str, currency: str) -> None:
-    """A token or the owner's own wallet in the subscription's currency; refused up front."""
+    """A token the gateway knows or the owner's own wallet in the subscription's currency; refused
+    up front, before anything is written."""
     method = parse_payment_method(payment_method)
+    if method.token:
+        payment_method_require_known(token=method.token)
     if method.wallet_id:
         wallet = wallet_get(user=owner, wallet_id=method.wallet_id, param="payment_method")
         if wallet.currency != currency:

@@ -53,7 +53,6 @@ def test_a_charged_deposit_completes_and_credits_the_wallet_from_gateway_clearin
         ("tok_chargeDeclined", "card_declined"),
         ("tok_chargeDeclinedInsufficientFunds", "insufficient_funds"),
         ("tok_riskLevelElevated", "card_review_required"),
-        ("tok_doesNotExist", "resource_missing"),
     ],
 )
 def test_a_declined_deposit_is_a_201_failed_transaction_that_moves_nothing(

@@ -10,6 +10,7 @@ from django.utils import timezone
 from apps.core.models import DeadLetter
 from apps.gateways import GatewayRetryableError
 from apps.gateways.models import GatewayAttempt, SimulatedCharge
+from apps.gateways.payment_methods import PaymentMethodNotFound
 from apps.gateways.simulated import SimulatedGateway
 from apps.ledger.models import JournalEntry
 from apps.wallets import deposits, tasks
@@ -46,7 +47,6 @@ def deposit_entries():
     [
         ("tok_visa", "completed", 1, [("authorize", "captured")]),
         ("tok_chargeDeclined", "failed", 0, [("authorize", "failed")]),
-        ("tok_doesNotExist", "failed", 0, [("authorize", "failed")]),
         ("tok_riskLevelElevated", "failed", 0, [("authorize", "authorized"), ("void", "voided")]),
         ("tok_responseLost", "completed", 1, [("authorize", "lost"), ("retrieve", "captured")]),
         (
@@ -69,6 +69,16 @@ def test_every_outcome_writes_one_ledger_entry_or_none_and_one_attempt_per_gatew
     wallet.refresh_from_db()
     assert wallet.balance == 2_500 * entries
     assert Transaction.objects.get(pk=txn.pk).payment_method_token == ""  # kept only while pending
+
+
+def test_an_unknown_token_is_refused_before_any_deposit_or_gateway_call(wallet):
+    with pytest.raises(PaymentMethodNotFound):
+        deposit(wallet, "tok_doesNotExist")
+
+    assert not Transaction.objects.exists()
+    assert not GatewayAttempt.objects.exists()
+    assert not SimulatedCharge.objects.exists()
+    assert deposit_entries() == 0
 
 
 def test_a_retryable_error_answers_pending_and_the_worker_completes_it(wallet, broker_down):
