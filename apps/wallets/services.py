@@ -11,15 +11,18 @@ from __future__ import annotations
 import logging
 
 from django.db import IntegrityError, transaction
-from django.db.models import Case, F, When
+from django.db.models import F
 
 from apps.accounts.models import User
-from apps.audit.services import audit_record
+from apps.audit.chain import CHAINS
+from apps.audit.services import CHAIN_LOCK_KEY, audit_context, audit_record
 from apps.core.actors import Actor
-from apps.core.outbox import emit_event, emit_events
+from apps.core.ids import new_pk
+from apps.core.models import OutboxEvent
+from apps.core.outbox import emit_event, hand_over_on_commit
 from apps.ledger.models import JournalEntry, LedgerAccount
 from apps.ledger.services import ledger_account_create, ledger_post
-from apps.wallets import cache
+from apps.wallets import cache, engine
 from apps.wallets.deposit_settlement import deposit_settle, wallet_deposit_settle
 from apps.wallets.deposits import (
     deposit_reconcile,
@@ -29,7 +32,6 @@ from apps.wallets.deposits import (
     wallet_deposit_start,
 )
 from apps.wallets.errors import (
-    CurrencyMismatch,
     InsufficientFunds,
     NoteRequired,
     SameWallet,
@@ -40,7 +42,6 @@ from apps.wallets.errors import (
 )
 from apps.wallets.locks import lock_wallets, retry_on_lock_conflict
 from apps.wallets.models import FREEZE_PERMISSION, Transaction, Wallet
-from apps.wallets.payloads import transaction_payload
 
 __all__ = [
     "deposit_reconcile",
@@ -108,85 +109,64 @@ def wallet_transfer(
 ) -> Transaction:
     """Moves `amount` from the user's wallet to any active wallet in the same currency.
 
-    Both rows are locked in id order before anything is read, so concurrent transfers (even
-    A→B against B→A) queue instead of deadlocking, and the funds check sees a balance nobody
-    else can change until commit. Every refusal is raised before anything is written.
+    One call of the PostgreSQL function `wallet_transfer_v1` (migration wallets 0004) does the whole
+    movement in one round trip: both rows locked in id order before anything is read, so
+    concurrent transfers (even A→B against B→A) queue instead of deadlocking, and the funds check
+    sees a balance nobody else can change until commit; then the entry, its postings, both
+    balances, the transaction row, its outbox events and its audit row. Every refusal is raised
+    before anything is written (`apps.wallets.engine` maps it to the API's error).
     """
     if source_wallet_id == destination_wallet_id:
         raise SameWallet(param="destination_wallet")
-    wallets = lock_wallets([source_wallet_id, destination_wallet_id])
-    source = wallets.get(source_wallet_id)
-    destination = wallets.get(destination_wallet_id)
-    if source is None or source.user_id != user.pk:
-        raise WalletNotFound(f"No such wallet: '{source_wallet_id}'", param="source_wallet")
-    if destination is None:
-        raise WalletNotFound(f"No such wallet: '{destination_wallet_id}'", param="destination_wallet")
-    for wallet, param in ((source, "source_wallet"), (destination, "destination_wallet")):
-        if wallet.status != Wallet.Status.ACTIVE:
-            raise WalletInactive(f"Wallet {wallet.pk} is frozen.", param=param)
-    if source.currency != destination.currency:
-        raise CurrencyMismatch(
-            f"The source wallet holds {source.currency} but the destination holds {destination.currency}.",
-            param="destination_wallet",
-        )
-    if source.balance < amount:
-        raise InsufficientFunds(param="amount")
-
-    entry = ledger_post(
-        kind="transfer",
-        memo=f"transfer {source.pk} -> {destination.pk}",
-        lines=[(source.ledger_account, -amount), (destination.ledger_account, amount)],
+    txn_id, entry_id = new_pk(Transaction), new_pk(JournalEntry)
+    event_ids = [new_pk(OutboxEvent) for _ in range(3)]
+    who = audit_context(actor=actor)
+    currency, created_at, source_user, destination_user, *_ = engine.call(
+        _TRANSFER_SQL,
+        [
+            user.pk,
+            source_wallet_id,
+            destination_wallet_id,
+            amount,
+            description,
+            txn_id,
+            entry_id,
+            event_ids,
+            who.actor_type,
+            who.actor_id,
+            who.actor_repr,
+            who.correlation_id,
+            who.ip,
+            who.user_agent,
+            CHAINS,
+            CHAIN_LOCK_KEY,
+        ],
     )
-    # One UPDATE for both rows: a single round trip while the locks are held.
-    Wallet.objects.filter(pk__in=[source.pk, destination.pk]).update(
-        balance=Case(
-            When(pk=source.pk, then=F("balance") - amount),
-            When(pk=destination.pk, then=F("balance") + amount),
-        )
+    hand_over_on_commit(event_ids)
+    cache.bump_on_commit(
+        wallet_ids=[source_wallet_id, destination_wallet_id], user_ids={source_user, destination_user}
     )
-    txn = Transaction.objects.create(
+    # The row as the function wrote it, without reading it back.
+    txn = Transaction(
+        id=txn_id,
         type=Transaction.Type.TRANSFER,
         status=Transaction.Status.COMPLETED,
         amount=amount,
-        currency=source.currency,
-        source_wallet=source,
-        destination_wallet=destination,
+        currency=currency,
+        source_wallet_id=source_wallet_id,
+        destination_wallet_id=destination_wallet_id,
         description=description,
-        journal_entry=entry,
+        journal_entry_id=entry_id,
+        created_at=created_at,
+        updated_at=created_at,
     )
-    source_balance, destination_balance = source.balance - amount, destination.balance + amount
-    common = {"transaction": txn.pk, "amount": amount, "currency": txn.currency}
-    emit_events(
-        events=[
-            ("wallet.funds_deducted", source, {"wallet": source.pk, **common, "balance": source_balance}),
-            (
-                "wallet.funds_added",
-                destination,
-                {"wallet": destination.pk, **common, "balance": destination_balance},
-            ),
-            ("transaction.completed", txn, transaction_payload(txn)),
-        ]
-    )
-    # Last: its chain of the audit trail stays locked from here to commit (apps.audit.services).
-    audit_record(
-        actor=actor,
-        action="wallet.transfer",
-        entity_type="transaction",
-        entity_id=txn.pk,
-        before={"source_balance": source.balance, "destination_balance": destination.balance},
-        after={
-            **common,
-            "source_wallet": source.pk,
-            "destination_wallet": destination.pk,
-            "source_balance": source_balance,
-            "destination_balance": destination_balance,
-            "journal_entry": entry.pk,
-        },
-    )
-    cache.bump_on_commit(
-        wallet_ids=[source.pk, destination.pk], user_ids={source.user_id, destination.user_id}
-    )
+    txn._state.adding, txn._state.db = False, "default"
     return txn
+
+
+_TRANSFER_SQL = (
+    "SELECT * FROM wallet_transfer_v1(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
 
 
 def wallet_post_locked(

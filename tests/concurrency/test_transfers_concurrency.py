@@ -9,10 +9,12 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from io import StringIO
 
+import psycopg
 import pytest
 from django.core.management import call_command
 from django.db import connection
@@ -134,3 +136,74 @@ def test_opposite_transfers_in_a_tight_loop_never_fail_the_caller(caplog):
     call_command("verify_ledger", stdout=out)
     assert "ledger OK" in out.getvalue()
     assert _no_lock_retries(caplog)
+
+
+def _session(**overrides) -> psycopg.Connection:
+    settings = connection.settings_dict
+    return psycopg.connect(
+        dbname=settings["NAME"],
+        user=settings["USER"],
+        password=settings["PASSWORD"] or None,
+        host=settings["HOST"] or None,
+        port=settings["PORT"] or None,
+        **overrides,
+    )
+
+
+def test_both_wallets_are_locked_in_id_order_whichever_side_sends():
+    """The transfer function locks the lower id first even when it is the destination.
+
+    Another session holds the higher-id wallet (the sender). The transfer must already hold the
+    lower-id wallet while it waits for the higher one: a third session finds it locked. Locked
+    the other way round (sender first), the lower one would still be free.
+    """
+    a, b = WalletFactory(), WalletFactory()
+    high, low = sorted([a, b], key=lambda w: w.pk, reverse=True)
+    fund(high, 10)
+    blocker, probe = _session(), _session(autocommit=True)
+    outcome: list[object] = []
+    try:
+        blocker.execute("SELECT id FROM wallets_wallet WHERE id = %s FOR UPDATE", [high.pk])
+
+        def send() -> None:
+            try:
+                outcome.append(
+                    wallet_transfer(
+                        actor=high.user,
+                        user=high.user,
+                        source_wallet_id=high.pk,
+                        destination_wallet_id=low.pk,
+                        amount=10,
+                    )
+                )
+            except BaseException as exc:
+                outcome.append(exc)
+            finally:
+                connection.close()
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        for _ in range(200):  # until the transfer waits on the blocked row
+            waiting = probe.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s",
+                ["%wallet_transfer_v1%"],
+            ).fetchone()
+            if waiting and waiting[0]:
+                break
+            time.sleep(0.02)
+        else:
+            pytest.fail("the transfer never waited for the locked sender")
+
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            probe.execute("SELECT id FROM wallets_wallet WHERE id = %s FOR UPDATE NOWAIT", [low.pk])
+    finally:
+        blocker.rollback()
+        blocker.close()
+        probe.close()
+    sender.join(timeout=30)
+
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], Transaction)
+    high.refresh_from_db()
+    low.refresh_from_db()
+    assert (high.balance, low.balance) == (0, 10)
