@@ -14,15 +14,12 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 
 from apps.accounts.models import User
-from apps.audit.chain import CHAINS
-from apps.audit.services import CHAIN_LOCK_KEY, audit_context, audit_record
+from apps.audit.services import audit_record
 from apps.core.actors import Actor
-from apps.core.ids import new_pk
-from apps.core.models import OutboxEvent
-from apps.core.outbox import emit_event, hand_over_on_commit
+from apps.core.outbox import emit_event
 from apps.ledger.models import JournalEntry, LedgerAccount
 from apps.ledger.services import ledger_account_create, ledger_post
-from apps.wallets import cache, engine
+from apps.wallets import cache
 from apps.wallets.deposit_settlement import deposit_settle, wallet_deposit_settle
 from apps.wallets.deposits import (
     deposit_reconcile,
@@ -34,14 +31,14 @@ from apps.wallets.deposits import (
 from apps.wallets.errors import (
     InsufficientFunds,
     NoteRequired,
-    SameWallet,
     StaffOnly,
     WalletExists,
     WalletInactive,
     WalletNotFound,
 )
-from apps.wallets.locks import lock_wallets, retry_on_lock_conflict
-from apps.wallets.models import FREEZE_PERMISSION, Transaction, Wallet
+from apps.wallets.locks import lock_wallets
+from apps.wallets.models import FREEZE_PERMISSION, Wallet
+from apps.wallets.transfers import TransferRequest, wallet_transfer, wallet_transfer_batch
 
 __all__ = [
     "deposit_reconcile",
@@ -54,7 +51,9 @@ __all__ = [
     "wallet_deposit_start",
     "wallet_freeze",
     "wallet_post_locked",
+    "TransferRequest",
     "wallet_transfer",
+    "wallet_transfer_batch",
     "wallet_unfreeze",
 ]
 
@@ -94,79 +93,6 @@ def wallet_create(*, actor: Actor, user: User, currency: str) -> Wallet:
     )
     cache.bump_on_commit(wallet_ids=[], user_ids=[user.pk])
     return wallet
-
-
-@retry_on_lock_conflict()
-@transaction.atomic(durable=True)
-def wallet_transfer(
-    *,
-    actor: Actor,
-    user: User,
-    source_wallet_id: str,
-    destination_wallet_id: str,
-    amount: int,
-    description: str | None = None,
-) -> Transaction:
-    """Moves `amount` from the user's wallet to any active wallet in the same currency.
-
-    One call of the PostgreSQL function `wallet_transfer_v1` (migration wallets 0004) does the whole
-    movement in one round trip: both rows locked in id order before anything is read, so
-    concurrent transfers (even A→B against B→A) queue instead of deadlocking, and the funds check
-    sees a balance nobody else can change until commit; then the entry, its postings, both
-    balances, the transaction row, its outbox events and its audit row. Every refusal is raised
-    before anything is written (`apps.wallets.engine` maps it to the API's error).
-    """
-    if source_wallet_id == destination_wallet_id:
-        raise SameWallet(param="destination_wallet")
-    txn_id, entry_id = new_pk(Transaction), new_pk(JournalEntry)
-    event_ids = [new_pk(OutboxEvent) for _ in range(3)]
-    who = audit_context(actor=actor)
-    currency, created_at, source_user, destination_user, *_ = engine.call(
-        _TRANSFER_SQL,
-        [
-            user.pk,
-            source_wallet_id,
-            destination_wallet_id,
-            amount,
-            description,
-            txn_id,
-            entry_id,
-            event_ids,
-            who.actor_type,
-            who.actor_id,
-            who.actor_repr,
-            who.correlation_id,
-            who.ip,
-            who.user_agent,
-            CHAINS,
-            CHAIN_LOCK_KEY,
-        ],
-    )
-    hand_over_on_commit(event_ids)
-    cache.bump_on_commit(
-        wallet_ids=[source_wallet_id, destination_wallet_id], user_ids={source_user, destination_user}
-    )
-    # The row as the function wrote it, without reading it back.
-    txn = Transaction(
-        id=txn_id,
-        type=Transaction.Type.TRANSFER,
-        status=Transaction.Status.COMPLETED,
-        amount=amount,
-        currency=currency,
-        source_wallet_id=source_wallet_id,
-        destination_wallet_id=destination_wallet_id,
-        description=description,
-        journal_entry_id=entry_id,
-        created_at=created_at,
-        updated_at=created_at,
-    )
-    txn._state.adding, txn._state.db = False, "default"
-    return txn
-
-
-_TRANSFER_SQL = (
-    "SELECT * FROM wallet_transfer_v1(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-)
 
 
 def wallet_post_locked(

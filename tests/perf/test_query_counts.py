@@ -66,7 +66,7 @@ def test_a_transfer_is_one_function_call_in_eleven_statements(
     _post(auth_client, "/api/v1/transfers", {**body, "amount": 1})  # caches the session's state
 
     # the user; the idempotency claim (BEGIN, INSERT, COMMIT); the transfer (BEGIN, one call of
-    # wallet_transfer_v1, which locks, checks and writes everything, COMMIT); storing the response
+    # wallet_transfer_v2, which locks, checks and writes everything, COMMIT); storing the response
     # (BEGIN, SET LOCAL synchronous_commit, UPDATE, COMMIT)
     with django_assert_num_queries(11):
         response = _post(auth_client, "/api/v1/transfers", body)

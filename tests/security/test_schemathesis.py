@@ -37,6 +37,12 @@ DATA_DEPENDENT_REFUSALS: dict[str, set[str]] = {
     # Compared with the email and with a list of common passwords, which no schema can express.
     "POST /api/v1/auth/register": {"password_too_weak"},
     "POST /api/v1/transfers": {"insufficient_funds", "wallet_inactive", "currency_mismatch", "same_wallet"},
+    "POST /api/v1/transfers/batch": {
+        "insufficient_funds",
+        "wallet_inactive",
+        "currency_mismatch",
+        "same_wallet",
+    },
     # Reached through the links: a deposit in another currency than the wallet's, or to a frozen one.
     "POST /api/v1/wallets/{wallet_id}/deposits": {"currency_mismatch", "wallet_inactive"},
     "POST /api/v1/payments/{payment_id}/capture": {"capture_exceeds_authorized"},

@@ -1,4 +1,4 @@
-"""What `wallet_transfer_v1` writes is exactly what the rest of Paydesk reads back.
+"""What the transfer functions (wallet_transfer_v2, the batch) write is what the rest of Paydesk reads back.
 
 The function writes the transaction row, its events and its audit row in SQL; these tests hold it
 to the Python definitions those rows are read with: the response serializer, the event payload
