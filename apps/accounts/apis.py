@@ -158,7 +158,7 @@ class PasswordChangeApi(APIView):
     permission_classes = [IsLoggedInUser]
 
     @extend_schema_serializer(component_name="PasswordChangeInput")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(BaseInputSerializer):
         current_password = _PasswordField()
         new_password = _PasswordField()
 
@@ -184,7 +184,7 @@ class PasswordResetApi(APIView):
     throttle_classes = [PasswordResetThrottle]
 
     @extend_schema_serializer(component_name="PasswordResetInput")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(BaseInputSerializer):
         email = serializers.EmailField(max_length=254)
 
     @extend_schema(
@@ -207,7 +207,7 @@ class PasswordResetConfirmApi(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema_serializer(component_name="PasswordResetConfirmInput")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(BaseInputSerializer):
         token = TextField(max_length=256)
         new_password = _PasswordField()
 

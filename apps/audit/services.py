@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -54,20 +55,19 @@ def audit_record(
     connection = transaction.get_connection()
     if not connection.in_atomic_block:
         raise RuntimeError("audit_record must run inside the transaction of the change it records")
-    actor_type, actor_id, actor_repr = _describe_actor(actor)
-    meta = get_request_meta()
+    context = audit_context(actor=actor)
     row = AuditLog(
-        actor_type=actor_type,
-        actor_id=actor_id,
-        actor_repr=actor_repr[: AuditLog._meta.get_field("actor_repr").max_length],
+        actor_type=context.actor_type,
+        actor_id=context.actor_id,
+        actor_repr=context.actor_repr,
         action=action,
         entity_type=entity_type,
         entity_id=str(entity_id),
         before=_scrubbed_json(before),
         after=_scrubbed_json(after),
-        correlation_id=get_correlation_id() or "",
-        ip=_valid_ip(meta.get("ip")),
-        user_agent=(meta.get("user_agent") or "")[: AuditLog._meta.get_field("user_agent").max_length],
+        correlation_id=context.correlation_id,
+        ip=context.ip,
+        user_agent=context.user_agent,
     )
     with connection.cursor() as cursor:
         cursor.execute(_LOCK_CHAIN_SQL, [CHAINS, CHAIN_LOCK_KEY])
@@ -78,6 +78,36 @@ def audit_record(
     row.hash = chain_hash(row)
     row.save(force_insert=True)
     return row
+
+
+@dataclass(frozen=True, slots=True)
+class AuditContext:
+    """Who acts and the request they act through, as an audit row records them.
+
+    Money movements that run as one PostgreSQL function pass these as its arguments, with
+    `apps.audit.chain.CHAINS` and `CHAIN_LOCK_KEY`, and the function's `audit_append` (migration 0004) writes
+    and hashes the row exactly as `audit_record` does.
+    """
+
+    actor_type: str
+    actor_id: str
+    actor_repr: str
+    correlation_id: str
+    ip: str | None
+    user_agent: str
+
+
+def audit_context(*, actor: Actor) -> AuditContext:
+    actor_type, actor_id, actor_repr = _describe_actor(actor)
+    meta = get_request_meta()
+    return AuditContext(
+        actor_type=actor_type,
+        actor_id=actor_id,
+        actor_repr=actor_repr[: AuditLog._meta.get_field("actor_repr").max_length],
+        correlation_id=get_correlation_id() or "",
+        ip=_valid_ip(meta.get("ip")),
+        user_agent=(meta.get("user_agent") or "")[: AuditLog._meta.get_field("user_agent").max_length],
+    )
 
 
 def _describe_actor(actor: Actor) -> tuple[str, str, str]:

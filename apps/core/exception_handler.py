@@ -54,12 +54,17 @@ def _first_field_error(detail: Any, path: str = "") -> tuple[str | None, Any]:
     """Walks DRF's nested error detail to the first leaf: (dotted param, ErrorDetail)."""
     if isinstance(detail, dict):
         for key, value in detail.items():
-            name = path if key == "non_field_errors" else (f"{path}.{key}" if path else str(key))
+            if isinstance(key, int):  # a list's items, keyed by index: `transfers[3].amount`
+                name = f"{path}[{key}]"
+            else:
+                name = path if key == "non_field_errors" else (f"{path}.{key}" if path else str(key))
             return _first_field_error(value, name)
     if isinstance(detail, list) and detail:
-        if isinstance(detail[0], (dict, list)):
-            return _first_field_error(detail[0], f"{path}[0]")
-        return path or None, detail[0]
+        for index, item in enumerate(detail):
+            if not isinstance(item, (dict, list)):
+                return path or None, item
+            if item:  # a list of nested objects reports {} for each valid one: name the first invalid
+                return _first_field_error(item, f"{path}[{index}]")
     return path or None, detail
 
 

@@ -82,6 +82,15 @@ class IntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
+class BooleanField(serializers.BooleanField):
+    """A JSON true or false; 0, 1, "true" and "yes" are refused instead of being coerced."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
 METADATA_MAX_KEYS = 50
 METADATA_MAX_KEY_LENGTH = 40
 METADATA_MAX_VALUE_LENGTH = 500

@@ -100,10 +100,24 @@ def _error_code(body: Any) -> str | None:
 
 def idempotent(view_method: View) -> View:
     """Makes a DRF APIView handler honour `Idempotency-Key` as API.md describes (see the module)."""
+    return _idempotent(view_method, required=False)
 
+
+def idempotent_required(view_method: View) -> View:
+    """Like `idempotent`, for a call API.md makes require the key: without one, 400 `parameter_missing`."""
+    return _idempotent(view_method, required=True)
+
+
+def _idempotent(view_method: View, *, required: bool) -> View:
     @functools.wraps(view_method)
     def handler(view: Any, request: Request, *args: Any, **kwargs: Any) -> Any:
         key = _read_key(request)
+        if key is None and required:
+            raise InvalidRequest(
+                f"This call needs an {HEADER} header, so that a retry can never move the money twice.",
+                code="parameter_missing",
+                param=HEADER,
+            )
         if key is None:
             return view_method(view, request, *args, **kwargs)
         scope = build_scope(principal=_principal(request), method=request.method or "", path=request.path)
@@ -124,7 +138,7 @@ def idempotent(view_method: View) -> View:
                 HEADER,
                 {"type": "string", "pattern": f"^{_VALID_KEY.pattern}$"},
                 location=OpenApiParameter.HEADER,
-                required=False,
+                required=required,
                 description=(
                     "Up to 255 printable ASCII characters. A retry with the same key and body replays "
                     "the first response (header `Idempotent-Replayed: true`); keys live at least 24 h."

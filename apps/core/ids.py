@@ -54,3 +54,11 @@ class PrefixedIdField(models.CharField):
         for derived in ("max_length", "default", "editable"):
             kwargs.pop(derived, None)
         return name, path, args, kwargs
+
+
+def new_pk(model: type[models.Model]) -> str:
+    """A fresh primary key for `model`, as its `PrefixedIdField` makes one: for rows written in SQL."""
+    field = model._meta.pk
+    if not isinstance(field, PrefixedIdField):
+        raise TypeError(f"{model.__name__} has no prefixed id")
+    return new_id(field.prefix)

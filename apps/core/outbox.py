@@ -95,9 +95,14 @@ def emit_events(*, events: Sequence[tuple[str, models.Model, dict[str, Any]]]) -
         for event_type, aggregate, payload in events
     ]
     OutboxEvent.objects.bulk_create(rows)
-    event_ids = [row.id for row in rows]
-    transaction.on_commit(lambda: _hand_over(event_ids))
+    hand_over_on_commit([row.id for row in rows])
     return rows
+
+
+def hand_over_on_commit(event_ids: list[str]) -> None:
+    """Hands events written in the current transaction (here, or by an engine function in SQL, as
+    counted-as-handed-over rows) to the broker once it commits."""
+    transaction.on_commit(lambda: _hand_over(event_ids))
 
 
 def publish_event(*, event_id: str) -> bool:

@@ -70,7 +70,8 @@ def _wallet_transaction(event: OutboxEvent) -> list[Message]:
         template = T.DEPOSIT_COMPLETED if completed else T.DEPOSIT_FAILED
         context |= {"wallet": destination, "failure_code": payload.get("failure_code") or ""}
         return [Message(user=owners[destination], template=template, context=context)]
-    if payload.get("type") == "transfer" and completed:
+    if payload.get("type") == "transfer" and completed and not payload.get("batch"):
+        # (a batch's transfers are told together: `_transfer_batch`)
         sender, receiver = owners.get(source), owners.get(destination)
         messages = []
         if sender:
@@ -95,6 +96,63 @@ def _wallet_transaction(event: OutboxEvent) -> list[Message]:
             )
         return messages
     return []
+
+
+@builds("transfer_batch.completed")
+def _transfer_batch(event: OutboxEvent) -> list[Message]:
+    """One email to the sender and one to each receiving user, however many items they share."""
+    payload = event.payload
+    items = [item for item in payload.get("transfers") or [] if isinstance(item, dict)]
+    sender = selectors.users_by_id([payload.get("user")]).get(payload.get("user"))
+    by_receiver: dict[str, list[dict[str, Any]]] = {}
+    for item in items:
+        by_receiver.setdefault(str(item.get("destination_user")), []).append(item)
+    receivers = selectors.users_by_id(list(by_receiver))
+    common = {"batch": payload.get("batch")}
+    messages = []
+    if sender and items:
+        names = {user_id: _display_name(user, "") for user_id, user in receivers.items()}
+        lines = [
+            f"{_money(item.get('amount'), item.get('currency'))} to "
+            f"{names.get(str(item.get('destination_user'))) or 'wallet ' + str(item.get('destination_wallet'))}"
+            f" ({item.get('transaction')})"
+            for item in items
+        ]
+        context = {**common, "count": len(items), "total": _totals(items), "lines": lines}
+        messages.append(
+            Message(
+                user=sender,
+                template=T.TRANSFER_BATCH_SENT,
+                context={**context, "failed": payload.get("failed") or 0},
+            )
+        )
+    for user_id, received in by_receiver.items():
+        receiver = receivers.get(user_id)
+        if receiver is None:
+            continue
+        lines = [
+            f"{_money(item.get('amount'), item.get('currency'))} into your wallet "
+            f"{item.get('destination_wallet')} ({item.get('transaction')})"
+            for item in received
+        ]
+        context = {**common, "count": len(received), "total": _totals(received), "lines": lines}
+        messages.append(
+            Message(
+                user=receiver,
+                template=T.TRANSFER_BATCH_RECEIVED,
+                context={**context, "counterparty": _display_name(sender, "a Paydesk user")},
+            )
+        )
+    return messages
+
+
+def _totals(items: list[dict[str, Any]]) -> str:
+    """ "12.50 USD" or, across currencies, "12.50 USD and 3.00 EUR"."""
+    sums: dict[str, int] = {}
+    for item in items:
+        currency = str(item.get("currency"))
+        sums[currency] = sums.get(currency, 0) + int(item.get("amount") or 0)
+    return " and ".join(_money(amount, currency) for currency, amount in sums.items())
 
 
 _PAYMENT_TEMPLATES = {

@@ -33,6 +33,8 @@ class Notification(models.Model):
         DEPOSIT_FAILED = "deposit_failed"
         TRANSFER_SENT = "transfer_sent"
         TRANSFER_RECEIVED = "transfer_received"
+        TRANSFER_BATCH_SENT = "transfer_batch_sent"
+        TRANSFER_BATCH_RECEIVED = "transfer_batch_received"
         PAYMENT_SUCCEEDED = "payment_succeeded"
         PAYMENT_FAILED = "payment_failed"
         PAYMENT_REFUNDED = "payment_refunded"

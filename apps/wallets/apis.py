@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -10,12 +10,20 @@ from rest_framework.views import APIView
 
 from apps.accounts.selectors import authenticated_user, request_actor
 from apps.accounts.throttles import MoneyMovementThrottle
-from apps.core.fields import AmountField, CurrencyField, TextField
-from apps.core.idempotency import idempotent
+from apps.core.errors import ApplicationError
+from apps.core.fields import AmountField, BooleanField, CurrencyField, TextField
+from apps.core.idempotency import idempotent, idempotent_required
 from apps.core.pagination import PAGE_PARAMETERS, page_body, page_params, page_schema, paginate
 from apps.core.serializers import InputSerializer as BaseInputSerializer
 from apps.wallets.selectors import wallet_get, wallet_list, wallet_transactions
-from apps.wallets.services import wallet_create, wallet_deposit, wallet_transfer
+from apps.wallets.services import (
+    TransferRequest,
+    wallet_create,
+    wallet_deposit,
+    wallet_transfer,
+    wallet_transfer_batch,
+)
+from apps.wallets.transfers import BATCH_MAX_ITEMS
 
 ERROR_RESPONSES = {
     400: OpenApiResponse(description="Invalid request (API.md error envelope)."),
@@ -186,3 +194,81 @@ class TransferCreateApi(APIView):
             description=data.get("description") or None,
         )
         return Response(TransactionOutputSerializer(txn).data, status=201)
+
+
+class TransferBatchApi(APIView):
+    """POST /transfers/batch: up to 100 transfers in one request, one transaction, one function call."""
+
+    throttle_classes = [MoneyMovementThrottle]
+
+    class InputSerializer(BaseInputSerializer):
+        transfers = serializers.ListField(
+            child=TransferCreateApi.InputSerializer(),
+            min_length=1,
+            max_length=BATCH_MAX_ITEMS,
+            help_text="1 to 100 transfers, run in input order.",
+        )
+        atomic = BooleanField(
+            required=False,
+            default=True,
+            help_text="true: all or nothing (the first refused item is the answer). "
+            "false: each item on its own, refused ones answered in place.",
+        )
+
+        class Meta:
+            ref_name = "TransferBatchInput"
+
+    # `data` can't be a Serializer's field name (it is the serializer's own output): described inline.
+    OUTPUT = inline_serializer(
+        "TransferBatchOutput",
+        {
+            "data": serializers.ListField(
+                child=serializers.DictField(),
+                help_text='In input order: each transfer\'s transaction, or (atomic false) {"error": {...}}.',
+            ),
+            "failed": serializers.IntegerField(
+                help_text="How many items were refused (always 0 when atomic)."
+            ),
+        },
+    )
+
+    @extend_schema(
+        operation_id="transfers_batch_create",
+        request=InputSerializer,
+        responses={
+            201: OUTPUT,
+            400: OpenApiResponse(
+                description="atomic: the first refused item's error (param `transfers[i].<field>`), "
+                "nothing moved; or an invalid batch; or no Idempotency-Key."
+            ),
+            401: ERROR_RESPONSES[401],
+            404: ERROR_RESPONSES[404],
+        },
+    )
+    @idempotent_required
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        results = wallet_transfer_batch(
+            actor=request_actor(request),
+            user=authenticated_user(request),
+            transfers=[
+                TransferRequest(
+                    source_wallet_id=item["source_wallet"],
+                    destination_wallet_id=item["destination_wallet"],
+                    amount=item["amount"],
+                    description=item.get("description") or None,
+                )
+                for item in data["transfers"]
+            ],
+            atomic=data["atomic"],
+        )
+        body = [
+            result.as_envelope()
+            if isinstance(result, ApplicationError)
+            else TransactionOutputSerializer(result).data
+            for result in results
+        ]
+        failed = sum(isinstance(result, ApplicationError) for result in results)
+        return Response({"data": body, "failed": failed}, status=201)

@@ -11,12 +11,12 @@ from __future__ import annotations
 import logging
 
 from django.db import IntegrityError, transaction
-from django.db.models import Case, F, When
+from django.db.models import F
 
 from apps.accounts.models import User
 from apps.audit.services import audit_record
 from apps.core.actors import Actor
-from apps.core.outbox import emit_event, emit_events
+from apps.core.outbox import emit_event
 from apps.ledger.models import JournalEntry, LedgerAccount
 from apps.ledger.services import ledger_account_create, ledger_post
 from apps.wallets import cache
@@ -29,18 +29,16 @@ from apps.wallets.deposits import (
     wallet_deposit_start,
 )
 from apps.wallets.errors import (
-    CurrencyMismatch,
     InsufficientFunds,
     NoteRequired,
-    SameWallet,
     StaffOnly,
     WalletExists,
     WalletInactive,
     WalletNotFound,
 )
-from apps.wallets.locks import lock_wallets, retry_on_lock_conflict
-from apps.wallets.models import FREEZE_PERMISSION, Transaction, Wallet
-from apps.wallets.payloads import transaction_payload
+from apps.wallets.locks import lock_wallets
+from apps.wallets.models import FREEZE_PERMISSION, Wallet
+from apps.wallets.transfers import TransferRequest, wallet_transfer, wallet_transfer_batch
 
 __all__ = [
     "deposit_reconcile",
@@ -53,7 +51,9 @@ __all__ = [
     "wallet_deposit_start",
     "wallet_freeze",
     "wallet_post_locked",
+    "TransferRequest",
     "wallet_transfer",
+    "wallet_transfer_batch",
     "wallet_unfreeze",
 ]
 
@@ -93,100 +93,6 @@ def wallet_create(*, actor: Actor, user: User, currency: str) -> Wallet:
     )
     cache.bump_on_commit(wallet_ids=[], user_ids=[user.pk])
     return wallet
-
-
-@retry_on_lock_conflict()
-@transaction.atomic(durable=True)
-def wallet_transfer(
-    *,
-    actor: Actor,
-    user: User,
-    source_wallet_id: str,
-    destination_wallet_id: str,
-    amount: int,
-    description: str | None = None,
-) -> Transaction:
-    """Moves `amount` from the user's wallet to any active wallet in the same currency.
-
-    Both rows are locked in id order before anything is read, so concurrent transfers (even
-    A→B against B→A) queue instead of deadlocking, and the funds check sees a balance nobody
-    else can change until commit. Every refusal is raised before anything is written.
-    """
-    if source_wallet_id == destination_wallet_id:
-        raise SameWallet(param="destination_wallet")
-    wallets = lock_wallets([source_wallet_id, destination_wallet_id])
-    source = wallets.get(source_wallet_id)
-    destination = wallets.get(destination_wallet_id)
-    if source is None or source.user_id != user.pk:
-        raise WalletNotFound(f"No such wallet: '{source_wallet_id}'", param="source_wallet")
-    if destination is None:
-        raise WalletNotFound(f"No such wallet: '{destination_wallet_id}'", param="destination_wallet")
-    for wallet, param in ((source, "source_wallet"), (destination, "destination_wallet")):
-        if wallet.status != Wallet.Status.ACTIVE:
-            raise WalletInactive(f"Wallet {wallet.pk} is frozen.", param=param)
-    if source.currency != destination.currency:
-        raise CurrencyMismatch(
-            f"The source wallet holds {source.currency} but the destination holds {destination.currency}.",
-            param="destination_wallet",
-        )
-    if source.balance < amount:
-        raise InsufficientFunds(param="amount")
-
-    entry = ledger_post(
-        kind="transfer",
-        memo=f"transfer {source.pk} -> {destination.pk}",
-        lines=[(source.ledger_account, -amount), (destination.ledger_account, amount)],
-    )
-    # One UPDATE for both rows: a single round trip while the locks are held.
-    Wallet.objects.filter(pk__in=[source.pk, destination.pk]).update(
-        balance=Case(
-            When(pk=source.pk, then=F("balance") - amount),
-            When(pk=destination.pk, then=F("balance") + amount),
-        )
-    )
-    txn = Transaction.objects.create(
-        type=Transaction.Type.TRANSFER,
-        status=Transaction.Status.COMPLETED,
-        amount=amount,
-        currency=source.currency,
-        source_wallet=source,
-        destination_wallet=destination,
-        description=description,
-        journal_entry=entry,
-    )
-    source_balance, destination_balance = source.balance - amount, destination.balance + amount
-    common = {"transaction": txn.pk, "amount": amount, "currency": txn.currency}
-    emit_events(
-        events=[
-            ("wallet.funds_deducted", source, {"wallet": source.pk, **common, "balance": source_balance}),
-            (
-                "wallet.funds_added",
-                destination,
-                {"wallet": destination.pk, **common, "balance": destination_balance},
-            ),
-            ("transaction.completed", txn, transaction_payload(txn)),
-        ]
-    )
-    # Last: its chain of the audit trail stays locked from here to commit (apps.audit.services).
-    audit_record(
-        actor=actor,
-        action="wallet.transfer",
-        entity_type="transaction",
-        entity_id=txn.pk,
-        before={"source_balance": source.balance, "destination_balance": destination.balance},
-        after={
-            **common,
-            "source_wallet": source.pk,
-            "destination_wallet": destination.pk,
-            "source_balance": source_balance,
-            "destination_balance": destination_balance,
-            "journal_entry": entry.pk,
-        },
-    )
-    cache.bump_on_commit(
-        wallet_ids=[source.pk, destination.pk], user_ids={source.user_id, destination.user_id}
-    )
-    return txn
 
 
 def wallet_post_locked(

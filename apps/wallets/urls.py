@@ -1,6 +1,7 @@
 from django.urls import path
 
 from apps.wallets.apis import (
+    TransferBatchApi,
     TransferCreateApi,
     WalletDepositApi,
     WalletDetailApi,
@@ -16,4 +17,5 @@ urlpatterns = [
         "wallets/<str:wallet_id>/transactions", WalletTransactionListApi.as_view(), name="wallet-transactions"
     ),
     path("transfers", TransferCreateApi.as_view(), name="transfers"),
+    path("transfers/batch", TransferBatchApi.as_view(), name="transfers-batch"),
 ]

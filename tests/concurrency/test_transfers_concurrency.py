@@ -9,10 +9,12 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from io import StringIO
 
+import psycopg
 import pytest
 from django.core.management import call_command
 from django.db import connection
@@ -130,6 +132,137 @@ def test_opposite_transfers_in_a_tight_loop_never_fail_the_caller(caplog):
     assert [s for s in statuses if s[0] != 201] == []
     assert len(statuses) == 4 * 30
     assert Wallet.objects.aggregate(total=Sum("balance"))["total"] == 200_000
+    out = StringIO()
+    call_command("verify_ledger", stdout=out)
+    assert "ledger OK" in out.getvalue()
+    assert _no_lock_retries(caplog)
+
+
+def _session(**overrides) -> psycopg.Connection:
+    settings = connection.settings_dict
+    return psycopg.connect(
+        dbname=settings["NAME"],
+        user=settings["USER"],
+        password=settings["PASSWORD"] or None,
+        host=settings["HOST"] or None,
+        port=settings["PORT"] or None,
+        **overrides,
+    )
+
+
+def test_both_wallets_are_locked_in_id_order_whichever_side_sends():
+    """The transfer function locks the lower id first even when it is the destination.
+
+    Another session holds the higher-id wallet (the sender). The transfer must already hold the
+    lower-id wallet while it waits for the higher one: a third session finds it locked. Locked
+    the other way round (sender first), the lower one would still be free.
+    """
+    a, b = WalletFactory(), WalletFactory()
+    high, low = sorted([a, b], key=lambda w: w.pk, reverse=True)
+    fund(high, 10)
+    blocker, probe = _session(), _session(autocommit=True)
+    outcome: list[object] = []
+    try:
+        blocker.execute("SELECT id FROM wallets_wallet WHERE id = %s FOR UPDATE", [high.pk])
+
+        def send() -> None:
+            try:
+                outcome.append(
+                    wallet_transfer(
+                        actor=high.user,
+                        user=high.user,
+                        source_wallet_id=high.pk,
+                        destination_wallet_id=low.pk,
+                        amount=10,
+                    )
+                )
+            except BaseException as exc:
+                outcome.append(exc)
+            finally:
+                connection.close()
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        for _ in range(200):  # until the transfer waits on the blocked row
+            waiting = probe.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s",
+                ["%wallet_transfer_v%"],
+            ).fetchone()
+            if waiting and waiting[0]:
+                break
+            time.sleep(0.02)
+        else:
+            pytest.fail("the transfer never waited for the locked sender")
+
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            probe.execute("SELECT id FROM wallets_wallet WHERE id = %s FOR UPDATE NOWAIT", [low.pk])
+    finally:
+        blocker.rollback()
+        blocker.close()
+        probe.close()
+    sender.join(timeout=30)
+
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], Transaction)
+    high.refresh_from_db()
+    low.refresh_from_db()
+    assert (high.balance, low.balance) == (0, 10)
+
+
+def test_batches_in_opposite_wallet_orders_with_single_transfers_never_deadlock_or_overdraw(caplog):
+    """Batches A->B,A->C and B->A,B->C and C->B,C->A race each other and single transfers: every
+    batch locks all its wallets once in id order, so nothing deadlocks, nothing overdraws, and each
+    refusal is an item's insufficient_funds, never an error."""
+    caplog.set_level(logging.WARNING, logger="apps.wallets.locks")
+    a, b, c = (WalletFactory() for _ in range(3))
+    for wallet in (a, b, c):
+        fund(wallet, 3_000)
+    batches = [
+        [(a, b), (a, c)] * 5,
+        [(b, a), (b, c)] * 5,
+        [(c, b), (c, a)] * 5,
+    ]
+    outcomes: list[tuple[int, dict]] = []
+
+    def work(index: int) -> None:
+        items = batches[index % 3]
+        source = items[0][0]
+        client = APIClient()
+        client.force_authenticate(user=source.user)
+        for round_ in range(6):
+            body = {
+                "atomic": index % 2 == 0,
+                "transfers": [
+                    {"source_wallet": s.pk, "destination_wallet": d.pk, "amount": 97 + round_}
+                    for s, d in (list(reversed(items)) if round_ % 2 else items)
+                ],
+            }
+            response = client.post(
+                "/api/v1/transfers/batch", body, format="json", HTTP_IDEMPOTENCY_KEY=f"{index}-{round_}"
+            )
+            outcomes.append((response.status_code, response.json()))
+            single = client.post(
+                "/api/v1/transfers",
+                {"source_wallet": source.pk, "destination_wallet": items[1][1].pk, "amount": 13},
+                format="json",
+            )
+            outcomes.append((single.status_code, single.json()))
+
+    errors = run_threads(6, work)
+
+    assert errors == []
+    codes = Counter(body.get("error", {}).get("code") if status != 201 else "ok" for status, body in outcomes)
+    assert set(codes) <= {"ok", "insufficient_funds"}, codes
+    item_codes = {
+        item["error"]["code"]
+        for status, body in outcomes
+        if status == 201 and "failed" in body
+        for item in body["data"]
+        if "error" in item
+    }
+    assert item_codes <= {"insufficient_funds"}
+    assert Wallet.objects.filter(balance__lt=0).count() == 0
+    assert Wallet.objects.aggregate(total=Sum("balance"))["total"] == 9_000
     out = StringIO()
     call_command("verify_ledger", stdout=out)
     assert "ledger OK" in out.getvalue()

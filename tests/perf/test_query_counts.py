@@ -58,18 +58,17 @@ def test_the_no_op_floor_costs_one_query(auth_client, django_assert_num_queries)
     assert response.json() == {"ok": True}
 
 
-def test_a_transfer_costs_twelve_statements_in_three_transactions(
+def test_a_transfer_is_one_function_call_in_eleven_statements(
     auth_client, wallets, broker_not_eager, django_assert_num_queries
 ):
     source, destination = wallets
     body = {"source_wallet": source.pk, "destination_wallet": destination.pk, "amount": 250}
     _post(auth_client, "/api/v1/transfers", {**body, "amount": 1})  # caches the session's state
 
-    # the user; the idempotency claim (BEGIN, INSERT, COMMIT); the transfer (BEGIN, lock both
-    # wallets, journal entry, postings, balances, transaction, its 3 events in one INSERT, audit
-    # chain lock and tip in one call, audit row, COMMIT); storing the response (BEGIN,
-    # SET LOCAL synchronous_commit, UPDATE, COMMIT)
-    with django_assert_num_queries(18):
+    # the user; the idempotency claim (BEGIN, INSERT, COMMIT); the transfer (BEGIN, one call of
+    # wallet_transfer_v2, which locks, checks and writes everything, COMMIT); storing the response
+    # (BEGIN, SET LOCAL synchronous_commit, UPDATE, COMMIT)
+    with django_assert_num_queries(11):
         response = _post(auth_client, "/api/v1/transfers", body)
 
     assert response.status_code == 201, response.json()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 
 import pytest
 from drf_spectacular.generators import SchemaGenerator
@@ -56,6 +57,7 @@ TABLE: list[tuple[str, str, str | None, tuple[int, ...]]] = [
     ("POST", "/api/v1/wallets/{wallet}/deposits", "deposit", (401, 201, 404, 201, 401, 404, 404)),
     ("GET", "/api/v1/wallets/{wallet}/transactions", None,   (401, 200, 404, 200, 401, 404, 404)),
     ("POST", "/api/v1/transfers", "transfer",                (401, 201, 404, 201, 401, 404, 404)),
+    ("POST", "/api/v1/transfers/batch", "batch",             (401, 201, 404, 201, 401, 404, 404)),
     ("GET", "/api/v1/payments", None,                        (401, 200, 200, 200, 401, 200, 200)),
     ("POST", "/api/v1/payments", "payment",                  (401, 201, 201, 201, 401, 201, 201)),
     ("GET", "/api/v1/payments/{payment}", None,              (401, 200, 404, 200, 401, 200, 200)),
@@ -186,6 +188,12 @@ class World:
                 "destination_wallet": self.b_wallet.pk,
                 "amount": 1_000,
             },
+            "batch": lambda: {
+                "transfers": [
+                    {"source_wallet": self.wallet.pk, "destination_wallet": self.b_wallet.pk, "amount": 400},
+                    {"source_wallet": self.wallet.pk, "destination_wallet": self.b_wallet.pk, "amount": 600},
+                ]
+            },
             "payment": lambda: {"amount": 1_000, "currency": "USD", "payment_method": "tok_visa"},
             "review": lambda: {"decision": "approve", "note": "Known customer, verified by phone."},
             "subscription": lambda: {
@@ -207,7 +215,11 @@ def test_access(method, path, body, caller, expected):
     url = path.format(**world.ids())
     payload = world.body(body)
     response = world.client(caller).generic(
-        method, url, data="" if payload is None else json.dumps(payload), content_type="application/json"
+        method,
+        url,
+        data="" if payload is None else json.dumps(payload),
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY=uuid.uuid4().hex,  # a fresh key: what a careful client sends (batch needs one)
     )
     assert response.status_code == expected, response.content[:500]
     if expected >= 400:

@@ -45,6 +45,12 @@ DATA_DEPENDENT_REFUSALS: dict[str, set[str]] = {
     "POST /api/v1/payments": {"resource_missing"},
     "POST /api/v1/subscriptions": {"resource_missing"},
     "PATCH /api/v1/subscriptions/{subscription_id}": {"resource_missing"},
+    "POST /api/v1/transfers/batch": {
+        "insufficient_funds",
+        "wallet_inactive",
+        "currency_mismatch",
+        "same_wallet",
+    },
     # Reached through the links: a deposit in another currency than the wallet's, or to a frozen one.
     "POST /api/v1/wallets/{wallet_id}/deposits": {"currency_mismatch", "wallet_inactive", "resource_missing"},
     "POST /api/v1/payments/{payment_id}/capture": {"capture_exceeds_authorized"},

@@ -1,6 +1,4 @@
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 
 from apps.audit.models import AuditLog
 from apps.core.errors import ApplicationError
@@ -138,23 +136,3 @@ def test_an_unknown_destination_is_a_404(pair):
 
     assert (refused.value.status_code, refused.value.param) == (404, "destination_wallet")
     assert not Transaction.objects.filter(type="transfer").exists()
-
-
-@pytest.mark.django_db
-def test_both_wallets_are_locked_in_id_order_before_any_balance_is_updated(pair):
-    # The order must not depend on which side sends: send from the higher id.
-    high, low = sorted(pair, key=lambda w: w.pk, reverse=True)
-    fund(high, 10)
-
-    with CaptureQueriesContext(connection) as queries:
-        _transfer(high, low, 10)
-
-    sql = [q["sql"] for q in queries.captured_queries]
-    lock_at = next(i for i, s in enumerate(sql) if "FOR UPDATE" in s and '"wallets_wallet"' in s)
-    update_at = next(i for i, s in enumerate(sql) if s.startswith('UPDATE "wallets_wallet"'))
-    assert lock_at < update_at
-    lock = sql[lock_at]
-    assert low.pk in lock
-    assert high.pk in lock
-    assert 'ORDER BY "wallets_wallet"."id" ASC' in lock
-    assert sum("FOR UPDATE" in s for s in sql[:update_at]) == 1
