@@ -13,13 +13,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from django.apps import apps
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
 from apps.accounts.models import Roles
 from apps.accounts.services import api_key_create, auth_session_start, password_reset_token_create
 from apps.accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
+from apps.core.tests.rows import row_counts
 from apps.payments.services import payment_create
 from apps.subscriptions.services import subscription_create
 from apps.wallets.services import wallet_create, wallet_deposit
@@ -150,15 +150,6 @@ VALID: dict[str, Callable[[World], tuple[dict[str, str], dict[str, Any], Any]]] 
 }
 
 
-def _row_counts() -> dict[str, int]:
-    # (models without a table of their own, such as a permission holder, hold nothing)
-    return {
-        model._meta.label: model._default_manager.count()
-        for model in apps.get_models()
-        if model._meta.managed
-    }
-
-
 def _url(route: str, kwargs: dict[str, str]) -> str:
     url = "/" + route
     for name, value in kwargs.items():
@@ -183,7 +174,7 @@ def test_an_unknown_field_is_refused_and_nothing_is_written(method, route, name)
     client = world.client(sender) if sender is not None else APIClient()
     url = _url(route, kwargs)
     key = {"HTTP_IDEMPOTENCY_KEY": f"unknown-field-{name}"}
-    before = _row_counts()
+    before = row_counts()
 
     response = client.generic(
         method.upper(), url, json.dumps({**body, "amout": 100}), content_type="application/json", **key
@@ -198,7 +189,7 @@ def test_an_unknown_field_is_refused_and_nothing_is_written(method, route, name)
             "param": "amout",
         }
     }
-    assert _row_counts() == before  # no payment, ledger entry, audit row, event, nor idempotency key
+    assert row_counts() == before  # no payment, ledger entry, audit row, event, nor idempotency key
 
     # The key was not kept: the corrected request runs (it is not answered with the refusal).
     retried = client.generic(method.upper(), url, json.dumps(body), content_type="application/json", **key)

@@ -8,11 +8,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from django.apps import apps
 from rest_framework.test import APIClient
 
 from apps.accounts.services import auth_session_start
 from apps.accounts.tests.factories import UserFactory
+from apps.core.tests.rows import row_counts
 from apps.ledger.models import JournalEntry
 from apps.payments.models import Payment
 from apps.subscriptions.services import subscription_create
@@ -45,10 +45,6 @@ def client(customer) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {auth_session_start(user=customer).tokens.access}")
     return client
-
-
-def _rows() -> dict[str, int]:
-    return {model._meta.label: model._default_manager.count() for model in apps.get_models()}
 
 
 def _requests(method: str, path: str, customer) -> tuple[str, str, dict]:
@@ -87,7 +83,7 @@ def test_an_unknown_token_is_a_400_resource_missing_and_nothing_is_written(
 ):
     method, url, body = _requests(method, what, customer)
     charges_before = gateway.charges_made if gateway is not None else None
-    before = _rows()
+    before = row_counts()
     key = {"HTTP_IDEMPOTENCY_KEY": f"unknown-token-{what}"}
 
     response = client.generic(
@@ -104,7 +100,7 @@ def test_an_unknown_token_is_a_400_resource_missing_and_nothing_is_written(
     assert UNKNOWN not in error["message"]
     # No payment, deposit, subscription, ledger entry, audit row, event, gateway attempt or
     # simulated charge — and the Idempotency-Key was not kept.
-    assert _rows() == before
+    assert row_counts() == before
     if gateway is not None:
         assert gateway.charges_made == charges_before  # no PaymentIntent at Stripe either
 
