@@ -298,18 +298,7 @@ def _session_rotate(*, claims: RefreshClaims) -> TokenPair | RefreshTokenReused 
     if _revoked_for_replay(session=session, claims=claims):
         return RefreshTokenReused()
     if timezone.now() >= session_ends_at(session):
-        _session_revoke(session=session, reason="max_age")
-        audit_record(
-            actor=None,
-            action="session.revoked",
-            entity_type="auth_session",
-            entity_id=session.id,
-            before={"revoked_at": None},
-            after={
-                "revoked_at": session.revoked_at.isoformat() if session.revoked_at else None,
-                "reason": "max_age",
-            },
-        )
+        _session_revoke_audited(session=session, reason="max_age")
         return SessionExpired()
     tokens = issue_token_pair(session=session)
     blacklist_refresh_tokens(jtis=[claims.jti])
@@ -369,7 +358,19 @@ def _revoked_for_replay(*, session: AuthSession, claims: RefreshClaims) -> bool:
     """
     if claims.jti == session.refresh_jti:
         return False
-    _session_revoke(session=session, reason="refresh_token_reuse")
+    _session_revoke_audited(session=session, reason="refresh_token_reuse")
+    emit_event(
+        event_type="session.revoked",
+        aggregate=session,
+        payload={"session_id": session.id, "user_id": session.user_id, "reason": session.revoked_reason},
+    )
+    logger.warning("refresh token replayed; session %s revoked", session.id)
+    return True
+
+
+def _session_revoke_audited(*, session: AuthSession, reason: str) -> None:
+    """Revokes the session on the system's own decision (replay, age) and says so in the audit trail."""
+    _session_revoke(session=session, reason=reason)
     audit_record(
         actor=None,
         action="session.revoked",
@@ -378,16 +379,9 @@ def _revoked_for_replay(*, session: AuthSession, claims: RefreshClaims) -> bool:
         before={"revoked_at": None},
         after={
             "revoked_at": session.revoked_at.isoformat() if session.revoked_at else None,
-            "reason": session.revoked_reason,
+            "reason": reason,
         },
     )
-    emit_event(
-        event_type="session.revoked",
-        aggregate=session,
-        payload={"session_id": session.id, "user_id": session.user_id, "reason": session.revoked_reason},
-    )
-    logger.warning("refresh token replayed; session %s revoked", session.id)
-    return True
 
 
 def _session_revoke(*, session: AuthSession, reason: str) -> None:

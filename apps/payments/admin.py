@@ -14,6 +14,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import flatten_fieldsets, quote, unquote
 from django.core.exceptions import PermissionDenied
+from django.db import models
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
@@ -54,28 +55,31 @@ def _review_of(payment: Payment) -> Review | None:
         return None
 
 
-class QueueStatusFilter(admin.SimpleListFilter):
-    """Payment status, showing the review queue unless asked otherwise.
+class _QueueFilter(admin.SimpleListFilter):
+    """A status filter showing the review queue (`default`) unless asked otherwise.
 
-    "All statuses" is a choice of its own (`?status=all`): with no parameter the list is the
-    queue, so clearing the filter must be something the reviewer can click.
+    "All" is a choice of its own (`?status=all`): with no parameter the list is the queue, so
+    clearing the filter must be something the reviewer can click.
     """
 
     title = "status"
     parameter_name = "status"
     ALL = "all"
+    all_title = "All"
+    statuses: type[models.TextChoices]
+    default: str
 
     def lookups(self, request, model_admin):
-        return [(self.ALL, "All statuses"), *Payment.Status.choices]
+        return [(self.ALL, self.all_title), *self.statuses.choices]
 
     def current(self) -> str:
-        return self.value() or QUEUE
+        return self.value() or self.default
 
     def queryset(self, request, queryset):
         value = self.current()
         if value == self.ALL:
             return queryset
-        if value not in Payment.Status.values:
+        if value not in self.statuses.values:
             raise IncorrectLookupParameters(f"Unknown status {value!r}")
         return queryset.filter(status=value)
 
@@ -86,6 +90,14 @@ class QueueStatusFilter(admin.SimpleListFilter):
                 "query_string": changelist.get_query_string({self.parameter_name: lookup}),
                 "display": title,
             }
+
+
+class QueueStatusFilter(_QueueFilter):
+    """Payment status, showing the review queue unless asked otherwise."""
+
+    all_title = "All statuses"
+    statuses = Payment.Status
+    default = QUEUE
 
 
 class ReviewStatusFilter(admin.SimpleListFilter):
@@ -394,34 +406,12 @@ class RefundAdmin(ReadOnlyAdmin):
 # --- the whole review queue: payments and deposits ---------------------------------------------
 
 
-class ReviewQueueFilter(admin.SimpleListFilter):
+class ReviewQueueFilter(_QueueFilter):
     """Review status, showing the open ones (the queue) unless asked otherwise."""
 
     title = "review status"
-    parameter_name = "status"
-    ALL = "all"
-
-    def lookups(self, request, model_admin):
-        return [(self.ALL, "All"), *Review.Status.choices]
-
-    def current(self) -> str:
-        return self.value() or Review.Status.OPEN
-
-    def queryset(self, request, queryset):
-        value = self.current()
-        if value == self.ALL:
-            return queryset
-        if value not in Review.Status.values:
-            raise IncorrectLookupParameters(f"Unknown status {value!r}")
-        return queryset.filter(status=value)
-
-    def choices(self, changelist):
-        for lookup, title in self.lookup_choices:
-            yield {
-                "selected": self.current() == lookup,
-                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
-                "display": title,
-            }
+    statuses = Review.Status
+    default = Review.Status.OPEN
 
 
 class HeldKindFilter(admin.SimpleListFilter):
