@@ -66,6 +66,14 @@ class User(AbstractBaseUser, PermissionsMixin):
     def __str__(self) -> str:
         return self.email
 
+    def save(self, *args, **kwargs) -> None:
+        _refuse_if_cached(self)
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        _refuse_if_cached(self)
+        return super().delete(*args, **kwargs)
+
     def has_perm(self, perm, obj=None) -> bool:
         return not self.customer_role_only and super().has_perm(perm, obj)
 
@@ -77,7 +85,27 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     @property
     def roles(self) -> list[str]:
+        known = self.__dict__.get(CACHED_ROLES)  # set by authentication (apps.accounts.session_cache)
+        if known is not None:
+            return list(known)
         return sorted(self.groups.filter(name__in=Roles.ALL).values_list("name", flat=True))
+
+
+# Instance attributes authentication sets on the request's user (apps.accounts.session_cache).
+CACHED_ROLES = "_cached_roles"
+FROM_CACHE = "_built_from_cache"
+
+
+class CachedUserNotSaved(RuntimeError):
+    """A user built from the authentication cache is a read-only snapshot: saving it would write
+    back whatever was cached (possibly a moment stale) over the row. Load the user to change it."""
+
+
+def _refuse_if_cached(user: User) -> None:
+    if user.__dict__.get(FROM_CACHE):
+        raise CachedUserNotSaved(
+            f"user {user.pk} was built from the authentication cache; load it to save it"
+        )
 
 
 class AuthSession(models.Model):

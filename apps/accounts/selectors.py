@@ -27,12 +27,16 @@ def user_has_permission(user: User | AnonymousUser | None, permission: str) -> b
     Django's `has_perm` loads every permission the user has, directly and through groups (two
     queries), to answer for one. Permissions here come only from `ModelBackend` (roles are groups),
     so asking for the one permission, either way, is the same answer. Remembered on the user
-    object, which lives for one request, as `has_perm` remembers its own.
+    object, which lives for one request, as `has_perm` remembers its own. No query at all when
+    authentication has put the user's permissions on it (`apps.accounts.session_cache`).
     """
     if not (user and user.is_authenticated and user.is_active) or getattr(user, "customer_role_only", False):
         return False
     if user.is_superuser:
         return True
+    known = user.__dict__.get("_perm_cache")  # ModelBackend's own, as filled from the session cache
+    if known is not None:
+        return permission in known
     answers = user.__dict__.setdefault("_permission_answers", {})
     if permission not in answers:
         app_label, codename = permission.split(".", 1)

@@ -42,7 +42,7 @@ from apps.accounts.errors import (
 from apps.accounts.keys import display_prefix, hash_api_key_secret, new_api_key_secret
 from apps.accounts.models import ApiKey, AuthSession, PasswordResetToken, Roles, User
 from apps.accounts.selectors import user_get_by_email
-from apps.accounts.session_cache import remember_revoked
+from apps.accounts.session_cache import remember_revoked, user_changed
 from apps.accounts.tokens import (
     RefreshClaims,
     TokenPair,
@@ -414,6 +414,8 @@ def user_sessions_end(*, user: User, reason: str, actor: Actor = None) -> list[s
         )
         for session in sessions:
             _session_revoke(session=session, reason=reason)
+        # and the cached user (a new password is stored with an UPDATE, which sends no signal)
+        transaction.on_commit(functools.partial(user_changed, user_ids=[user.pk]), robust=True)
         ended = [session.id for session in sessions]
         audit_record(
             actor=actor,
