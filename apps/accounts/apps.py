@@ -10,10 +10,11 @@ class AccountsConfig(AppConfig):
     def ready(self) -> None:
         from django.contrib.auth.models import Group, Permission
 
-        from apps.accounts.models import User
+        from apps.accounts.models import ApiKey, User
         from apps.accounts.roles import grant_role_permissions
         from apps.accounts.signals import (
             end_sessions_on_new_password,
+            forget_cached_api_key,
             forget_cached_memberships,
             forget_cached_permissions,
             forget_cached_user,
@@ -25,6 +26,9 @@ class AccountsConfig(AppConfig):
         # What authentication caches of a user (apps.accounts.session_cache) is forgotten on commit.
         for name, signal in (("save", post_save), ("delete", post_delete)):
             signal.connect(forget_cached_user, sender=User, dispatch_uid=f"accounts-cached-user-{name}")
+            signal.connect(
+                forget_cached_api_key, sender=ApiKey, dispatch_uid=f"accounts-cached-api-key-{name}"
+            )
             for model in (Group, Permission):
                 signal.connect(
                     forget_cached_permissions,

@@ -63,7 +63,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         secret = secret.strip()
         if not secret or " " in secret:
             raise exceptions.AuthenticationFailed("The Authorization header must be 'Api-Key <key>'.")
-        api_key = api_key_get_by_secret(secret=secret)
+        api_key = api_key_get_by_secret(secret=secret, cached=True)
         if api_key is None:
             raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
         api_key_record_use(api_key=api_key)

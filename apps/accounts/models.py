@@ -97,14 +97,14 @@ FROM_CACHE = "_built_from_cache"
 
 
 class CachedUserNotSaved(RuntimeError):
-    """A user built from the authentication cache is a read-only snapshot: saving it would write
-    back whatever was cached (possibly a moment stale) over the row. Load the user to change it."""
+    """A user (or API key) built from the authentication cache is a read-only snapshot: saving it
+    would write back whatever was cached (possibly a moment stale) over the row. Load it to change it."""
 
 
-def _refuse_if_cached(user: User) -> None:
-    if user.__dict__.get(FROM_CACHE):
+def _refuse_if_cached(instance: models.Model) -> None:
+    if instance.__dict__.get(FROM_CACHE):
         raise CachedUserNotSaved(
-            f"user {user.pk} was built from the authentication cache; load it to save it"
+            f"{instance._meta.model_name} {instance.pk} was built from the authentication cache; load it to save it"
         )
 
 
@@ -155,6 +155,14 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+    def save(self, *args, **kwargs) -> None:
+        _refuse_if_cached(self)
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        _refuse_if_cached(self)
+        return super().delete(*args, **kwargs)
 
     @property
     def is_active(self) -> bool:

@@ -9,6 +9,7 @@ from rest_framework.exceptions import NotAuthenticated
 
 from apps.accounts.keys import KEY_PREFIX, hash_api_key_secret
 from apps.accounts.models import ApiKey, User
+from apps.accounts.session_cache import api_key_principal
 from apps.core.errors import NotFound
 
 if TYPE_CHECKING:
@@ -76,10 +77,13 @@ def request_actor(request: Request) -> User | ApiKey | AnonymousUser:
     return request.auth if isinstance(request.auth, ApiKey) else request.user
 
 
-def api_key_get_by_secret(*, secret: str) -> ApiKey | None:
-    """The active key of an active user matching the secret, with its user; None otherwise."""
+def api_key_get_by_secret(*, secret: str, cached: bool = False) -> ApiKey | None:
+    """The active key of an active user matching the secret, with its user; None otherwise.
+    `cached`: from the authentication cache (a read-only snapshot), for authentication."""
     if not secret.startswith(KEY_PREFIX):
         return None
+    if cached:
+        return api_key_principal(hashed_key=hash_api_key_secret(secret))
     return (
         ApiKey.objects.select_related("user")
         .filter(hashed_key=hash_api_key_secret(secret), revoked_at__isnull=True, user__is_active=True)

@@ -37,7 +37,7 @@ from typing import Any, TypeGuard
 from django.contrib.auth.backends import ModelBackend
 from django.core.cache import cache
 
-from apps.accounts.models import CACHED_ROLES, FROM_CACHE, AuthSession, User
+from apps.accounts.models import CACHED_ROLES, FROM_CACHE, ApiKey, AuthSession, User
 
 logger = logging.getLogger(__name__)
 
@@ -48,11 +48,17 @@ _REVOKED = "revoked"
 _PERMISSIONS_GENERATION = "accounts:permissions-generation"
 # The user's fields a snapshot holds (the others are deferred on the user built from it).
 SNAPSHOT_FIELDS = ("id", "email", "full_name", "is_active", "is_staff", "is_superuser")
+# An API key's, likewise (its last use is told by a marker of its own: see api_key_use_is_new).
+API_KEY_FIELDS = ("id", "user_id", "name", "prefix", "created_at", "last_used_at")
 _SNAPSHOT_VERSION = 1
 
 
 def _key(session_id: str) -> str:
     return f"accounts:session-state:{session_id}"
+
+
+def _api_key_key(hashed_key: str) -> str:
+    return f"accounts:api-key:{hashed_key}"
 
 
 def _user_key(user_id: str) -> str:
@@ -105,6 +111,86 @@ def _state_in_database(session_id: str) -> str:
 
 def remember_revoked(*, session_id: str) -> None:
     cache.set(_key(session_id), _REVOKED, timeout=CACHE_SECONDS)
+
+
+# --- API keys ----------------------------------------------------------------------------------
+
+
+def api_key_principal(*, hashed_key: str) -> ApiKey | None:
+    """The active API key with this hash, its active user on `.user`; None otherwise.
+
+    Cached like a session's state: a live key as a snapshot written with `add`, a revoked one as
+    "revoked" written with `set` on the revocation's commit, so a request that read the key just
+    before it was revoked cannot put it back. Its user comes from the user's snapshot (above). An
+    unknown hash is never cached: guessing keys does not fill the cache.
+    """
+    key = _api_key_key(hashed_key)
+    try:
+        entry = cache.get(key)
+    except Exception:
+        logger.warning("session cache unreachable; asking the database", exc_info=True)
+        return _api_key_in_database(hashed_key, with_user=True)
+    if entry is None:
+        api_key = _api_key_in_database(hashed_key, with_user=False)
+        if api_key is None:
+            return None
+        entry = _REVOKED if api_key.revoked_at is not None else _api_key_snapshot(api_key)
+        _quietly(cache.add, key, entry, timeout=CACHE_SECONDS)
+    if not (isinstance(entry, dict) and entry.get("v") == _SNAPSHOT_VERSION):
+        return None if entry == _REVOKED else _api_key_in_database(hashed_key, with_user=True)
+    api_key = _api_key_from_snapshot(entry)
+    try:
+        found = cache.get_many(_user_keys(api_key.user_id))
+    except Exception:
+        logger.warning("session cache unreachable; asking the database", exc_info=True)
+        found = {}
+    user = _user(api_key.user_id, found)
+    if user is None:
+        return None
+    api_key.user = user
+    return api_key
+
+
+def _api_key_in_database(hashed_key: str, *, with_user: bool) -> ApiKey | None:
+    """With its active user (the request's), or any row with the hash, revoked or not (to cache)."""
+    if not with_user:
+        return ApiKey.objects.filter(hashed_key=hashed_key).first()
+    api_key = ApiKey.objects.filter(hashed_key=hashed_key, revoked_at__isnull=True).first()
+    user = _user_in_database(api_key.user_id) if api_key is not None else None
+    if api_key is None or user is None:
+        return None
+    api_key.user = user
+    return api_key
+
+
+def _api_key_snapshot(api_key: ApiKey) -> dict[str, Any]:
+    return {"v": _SNAPSHOT_VERSION, "fields": [getattr(api_key, name) for name in API_KEY_FIELDS]}
+
+
+def _api_key_from_snapshot(snapshot: dict[str, Any]) -> ApiKey:
+    values = dict(zip(API_KEY_FIELDS, snapshot["fields"], strict=True))
+    names = [field.attname for field in ApiKey._meta.concrete_fields if field.attname in values]
+    api_key = ApiKey.from_db("default", names, [values[name] for name in names])
+    api_key.__dict__[FROM_CACHE] = True
+    return api_key
+
+
+def remember_api_key_revoked(*, hashed_key: str) -> None:
+    cache.set(_api_key_key(hashed_key), _REVOKED, timeout=CACHE_SECONDS)
+
+
+def forget_api_key(*, hashed_key: str) -> None:
+    cache.delete(_api_key_key(hashed_key))
+
+
+def api_key_use_is_new(*, api_key_id: str, seconds: int) -> bool:
+    """Whether no use of the key was recorded in the last `seconds` (then this one is); True with
+    the cache down (the caller's row, read from the database then, has the last use)."""
+    try:
+        return bool(cache.add(f"accounts:api-key-used:{api_key_id}", 1, timeout=seconds))
+    except Exception:
+        logger.warning("session cache unreachable; recording the API key's use", exc_info=True)
+        return True
 
 
 # --- the user's snapshot ------------------------------------------------------------------------

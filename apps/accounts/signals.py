@@ -15,9 +15,10 @@ from typing import Any
 
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django.db.models.signals import post_delete
 
 from apps.accounts import session_cache
-from apps.accounts.models import User
+from apps.accounts.models import ApiKey, User
 from apps.accounts.services import user_password_changed_elsewhere
 
 
@@ -69,3 +70,12 @@ def forget_cached_memberships(
         _users_changed(pk_set)
     else:  # group.user_set.clear(): whose memberships went is no longer known
         _after_commit(session_cache.permissions_changed)
+
+
+def forget_cached_api_key(sender: type[ApiKey], instance: ApiKey, **kwargs: Any) -> None:
+    """post_save, post_delete of an API key: a revoked (or deleted) key is refused from the commit on."""
+    if instance.revoked_at is not None or kwargs.get("signal") is post_delete:
+        callback = functools.partial(session_cache.remember_api_key_revoked, hashed_key=instance.hashed_key)
+    else:
+        callback = functools.partial(session_cache.forget_api_key, hashed_key=instance.hashed_key)
+    _after_commit(callback)

@@ -2,16 +2,19 @@
 very next request: the cached snapshot is forgotten when the change commits."""
 
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Group, Permission
 from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from apps.accounts import session_cache
-from apps.accounts.models import CachedUserNotSaved, Roles, User
-from apps.accounts.services import auth_session_start, user_password_change
+from apps.accounts.models import ApiKey, CachedUserNotSaved, Roles, User
+from apps.accounts.selectors import api_key_get_by_secret
+from apps.accounts.services import api_key_create, api_key_revoke, auth_session_start, user_password_change
 from apps.accounts.tests.factories import DEFAULT_PASSWORD
 
 ME = "/api/v1/auth/me"
@@ -239,3 +242,87 @@ def test_a_snapshot_of_another_format_is_ignored(auth_client, user):
 
     assert response.status_code == 200
     assert response.json()["email"] == user.email
+
+
+# --- API keys -----------------------------------------------------------------------------------
+
+
+def test_a_cached_api_key_request_costs_no_query(api_key_client, user, django_assert_num_queries):
+    _cached(api_key_client)  # reads the key and the user, records the key's first use
+
+    with django_assert_num_queries(0):
+        response = api_key_client.get(ME)
+
+    assert response.status_code == 200
+    assert response.json()["id"] == user.id
+    assert user.api_keys.get().last_used_at is not None
+
+
+def test_a_revoked_api_key_is_refused_on_the_next_request(
+    api_key_client, user, django_capture_on_commit_callbacks
+):
+    _cached(api_key_client)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        api_key_revoke(api_key=user.api_keys.get(), actor=user)
+
+    response = api_key_client.get(ME)
+    assert response.status_code == 401
+    assert response.json()["error"]["type"] == "authentication_error"
+
+
+def test_an_api_key_of_a_deactivated_user_is_refused_on_the_next_request(
+    api_key_client, user, django_capture_on_commit_callbacks
+):
+    _cached(api_key_client)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        user.is_active = False
+        user.save()
+
+    assert api_key_client.get(ME).status_code == 401
+
+
+def test_a_cached_api_key_of_a_reviewer_still_acts_as_a_customer_only(api_key_client_for, staff_reviewer):
+    client = api_key_client_for(staff_reviewer)
+    _cached(client)
+
+    response = _review(client)
+
+    assert response.status_code == 403
+
+
+def test_a_cached_api_key_records_its_use_again_after_a_minute(api_key_client, user, monkeypatch):
+    _cached(api_key_client)
+    api_key = user.api_keys.get()
+    first_use = api_key.last_used_at
+    later = first_use + timedelta(minutes=2)
+    monkeypatch.setattr(timezone, "now", lambda: later)
+    cache.delete(f"accounts:api-key-used:{api_key.id}")  # the minute's marker has expired by then
+
+    assert api_key_client.get(ME).status_code == 200
+
+    api_key.refresh_from_db()
+    assert api_key.last_used_at == later
+
+
+def test_with_the_cache_down_a_revoked_api_key_is_refused(api_key_client, user, settings):
+    _cached(api_key_client)
+    settings.CACHES = UNREACHABLE_CACHE  # ... and so the revocation's invalidation is lost too
+    ApiKey.objects.filter(user=user).update(revoked_at=timezone.now())
+
+    assert api_key_client.get(ME).status_code == 401
+
+
+def test_an_api_key_built_from_the_cache_cannot_be_saved_back(api_key_client_for, user):
+    _, secret = api_key_create(user=user, name="cached", actor=user)
+    api_key_get_by_secret(secret=secret, cached=True)  # caches the key
+    cached = api_key_get_by_secret(secret=secret, cached=True)
+    assert cached is not None
+    cached.name = "Overwritten"
+
+    with pytest.raises(CachedUserNotSaved):
+        cached.save()
+    with pytest.raises(CachedUserNotSaved):
+        cached.user.save()
+    assert ApiKey.objects.get(pk=cached.pk).name == "cached"
