@@ -66,6 +66,14 @@ class User(AbstractBaseUser, PermissionsMixin):
     def __str__(self) -> str:
         return self.email
 
+    def save(self, *args, **kwargs) -> None:
+        _refuse_if_cached(self)
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        _refuse_if_cached(self)
+        return super().delete(*args, **kwargs)
+
     def has_perm(self, perm, obj=None) -> bool:
         return not self.customer_role_only and super().has_perm(perm, obj)
 
@@ -77,7 +85,27 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     @property
     def roles(self) -> list[str]:
+        known = self.__dict__.get(CACHED_ROLES)  # set by authentication (apps.accounts.session_cache)
+        if known is not None:
+            return list(known)
         return sorted(self.groups.filter(name__in=Roles.ALL).values_list("name", flat=True))
+
+
+# Instance attributes authentication sets on the request's user (apps.accounts.session_cache).
+CACHED_ROLES = "_cached_roles"
+FROM_CACHE = "_built_from_cache"
+
+
+class CachedUserNotSaved(RuntimeError):
+    """A user (or API key) built from the authentication cache is a read-only snapshot: saving it
+    would write back whatever was cached (possibly a moment stale) over the row. Load it to change it."""
+
+
+def _refuse_if_cached(instance: models.Model) -> None:
+    if instance.__dict__.get(FROM_CACHE):
+        raise CachedUserNotSaved(
+            f"{instance._meta.model_name} {instance.pk} was built from the authentication cache; load it to save it"
+        )
 
 
 class AuthSession(models.Model):
@@ -127,6 +155,14 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+    def save(self, *args, **kwargs) -> None:
+        _refuse_if_cached(self)
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        _refuse_if_cached(self)
+        return super().delete(*args, **kwargs)
 
     @property
     def is_active(self) -> bool:

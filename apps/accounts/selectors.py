@@ -9,6 +9,7 @@ from rest_framework.exceptions import NotAuthenticated
 
 from apps.accounts.keys import KEY_PREFIX, hash_api_key_secret
 from apps.accounts.models import ApiKey, User
+from apps.accounts.session_cache import api_key_principal
 from apps.core.errors import NotFound
 
 if TYPE_CHECKING:
@@ -27,12 +28,16 @@ def user_has_permission(user: User | AnonymousUser | None, permission: str) -> b
     Django's `has_perm` loads every permission the user has, directly and through groups (two
     queries), to answer for one. Permissions here come only from `ModelBackend` (roles are groups),
     so asking for the one permission, either way, is the same answer. Remembered on the user
-    object, which lives for one request, as `has_perm` remembers its own.
+    object, which lives for one request, as `has_perm` remembers its own. No query at all when
+    authentication has put the user's permissions on it (`apps.accounts.session_cache`).
     """
     if not (user and user.is_authenticated and user.is_active) or getattr(user, "customer_role_only", False):
         return False
     if user.is_superuser:
         return True
+    known = user.__dict__.get("_perm_cache")  # ModelBackend's own, as filled from the session cache
+    if known is not None:
+        return permission in known
     answers = user.__dict__.setdefault("_permission_answers", {})
     if permission not in answers:
         app_label, codename = permission.split(".", 1)
@@ -72,10 +77,13 @@ def request_actor(request: Request) -> User | ApiKey | AnonymousUser:
     return request.auth if isinstance(request.auth, ApiKey) else request.user
 
 
-def api_key_get_by_secret(*, secret: str) -> ApiKey | None:
-    """The active key of an active user matching the secret, with its user; None otherwise."""
+def api_key_get_by_secret(*, secret: str, cached: bool = False) -> ApiKey | None:
+    """The active key of an active user matching the secret, with its user; None otherwise.
+    `cached`: from the authentication cache (a read-only snapshot), for authentication."""
     if not secret.startswith(KEY_PREFIX):
         return None
+    if cached:
+        return api_key_principal(hashed_key=hash_api_key_secret(secret))
     return (
         ApiKey.objects.select_related("user")
         .filter(hashed_key=hash_api_key_secret(secret), revoked_at__isnull=True, user__is_active=True)

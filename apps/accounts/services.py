@@ -42,7 +42,7 @@ from apps.accounts.errors import (
 from apps.accounts.keys import display_prefix, hash_api_key_secret, new_api_key_secret
 from apps.accounts.models import ApiKey, AuthSession, PasswordResetToken, Roles, User
 from apps.accounts.selectors import user_get_by_email
-from apps.accounts.session_cache import remember_revoked
+from apps.accounts.session_cache import api_key_use_is_new, remember_revoked, user_changed
 from apps.accounts.tokens import (
     RefreshClaims,
     TokenPair,
@@ -408,6 +408,8 @@ def user_sessions_end(*, user: User, reason: str, actor: Actor = None) -> list[s
         )
         for session in sessions:
             _session_revoke(session=session, reason=reason)
+        # and the cached user (a new password is stored with an UPDATE, which sends no signal)
+        transaction.on_commit(functools.partial(user_changed, user_ids=[user.pk]), robust=True)
         ended = [session.id for session in sessions]
         audit_record(
             actor=actor,
@@ -626,7 +628,8 @@ def api_key_create(*, user: User, name: str, actor: Actor) -> tuple[ApiKey, str]
 
 @transaction.atomic(durable=True)
 def api_key_revoke(*, api_key: ApiKey, actor: Actor) -> ApiKey:
-    """Revokes at once (authentication reads the row on every request). Revoking twice is a no-op."""
+    """Revokes at once (the authentication cache is told on commit: apps.accounts.signals).
+    Revoking twice is a no-op."""
     api_key = ApiKey.objects.select_for_update().get(pk=api_key.pk)
     if api_key.revoked_at is not None:
         return api_key
@@ -651,6 +654,9 @@ def api_key_revoke(*, api_key: ApiKey, actor: Actor) -> ApiKey:
 def api_key_record_use(*, api_key: ApiKey) -> None:
     now = timezone.now()
     if api_key.last_used_at is not None and now - api_key.last_used_at < API_KEY_USE_RESOLUTION:
+        return
+    # The key may come from the authentication cache, its last use as old as the snapshot.
+    if not api_key_use_is_new(api_key_id=api_key.pk, seconds=int(API_KEY_USE_RESOLUTION.total_seconds())):
         return
     ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
     api_key.last_used_at = now

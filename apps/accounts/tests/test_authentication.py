@@ -94,15 +94,21 @@ def test_an_expired_access_token_is_401(api_client, user):
     assert api_client.get(ME, **bearer(str(token))).status_code == 401
 
 
-def test_the_session_check_costs_no_query_once_cached(api_client, user, django_assert_num_queries):
+def test_an_authenticated_request_costs_no_query_once_cached(api_client, user, django_assert_num_queries):
     access = auth_session_start(user=user).tokens.access
-    api_client.get(ME, **bearer(access))  # the first request reads the session and caches its state
+    api_client.get(ME, **bearer(access))  # the first request reads the session and the user, caches both
 
-    # loading the user and their roles: the session is answered by the cache
-    with django_assert_num_queries(2):
+    # the session's state, the user and their roles are all answered by the cache
+    with django_assert_num_queries(0):
         response = api_client.get(ME, **bearer(access))
 
     assert response.status_code == 200
+    assert response.json() == {
+        "id": user.id,
+        "email": user.email,
+        "full_name": user.full_name,
+        "roles": ["customer"],
+    }
 
 
 def test_a_cache_miss_falls_back_to_the_database(api_client, user):
