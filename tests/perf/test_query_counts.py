@@ -71,17 +71,17 @@ def test_who_am_i_costs_no_query(auth_client, user, django_assert_num_queries):
     assert response.json()["roles"] == ["customer"]
 
 
-def test_a_transfer_is_one_function_call_in_eleven_statements(
+def test_a_transfer_is_one_function_call_in_ten_statements(
     auth_client, wallets, broker_not_eager, django_assert_num_queries
 ):
     source, destination = wallets
     body = {"source_wallet": source.pk, "destination_wallet": destination.pk, "amount": 250}
     _post(auth_client, "/api/v1/transfers", {**body, "amount": 1})  # caches the session's state
 
-    # the user; the idempotency claim (BEGIN, INSERT, COMMIT); the transfer (BEGIN, one call of
+    # the idempotency claim (BEGIN, INSERT, COMMIT); the transfer (BEGIN, one call of
     # wallet_transfer_v2, which locks, checks and writes everything, COMMIT); storing the response
-    # (BEGIN, SET LOCAL synchronous_commit, UPDATE, COMMIT)
-    with django_assert_num_queries(11):
+    # (BEGIN, SET LOCAL synchronous_commit, UPDATE, COMMIT). The user comes from the session cache.
+    with django_assert_num_queries(10):
         response = _post(auth_client, "/api/v1/transfers", body)
 
     assert response.status_code == 201, response.json()
@@ -95,12 +95,12 @@ def test_a_card_payment_costs_a_pinned_number_of_queries(
     body = {"amount": 1500, "currency": "USD", "payment_method": "tok_visa"}
     _post(auth_client, "/api/v1/payments", body)  # caches the session's state, creates system accounts
 
-    # the user; the claim (3); opening the payment (BEGIN, the owner's row lock and velocity count
+    # the claim (3; the user comes from the session cache); opening the payment (BEGIN, the owner's row lock and velocity count
     # over payments and deposits, payment, event, audit chain, audit row, COMMIT); the simulated
     # gateway's own transaction (7); settling (BEGIN, lock, gateway attempt, raw-log event, 2
     # system accounts, journal entry, postings, payment, event, audit chain, audit row, COMMIT);
     # storing the response (4). No review lookup: a payment without risk reasons has none.
-    with django_assert_num_queries(37):
+    with django_assert_num_queries(36):
         response = _post(auth_client, "/api/v1/payments", body)
 
     assert response.status_code == 201
