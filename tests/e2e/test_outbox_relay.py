@@ -174,7 +174,8 @@ def test_a_transfers_events_reach_the_worker_through_the_relay_without_an_on_com
     stack, request_publishes
 ):
     worker = stack.start_worker()
-    relay = stack.start_relay()
+    heartbeat = stack.tmp / "relay.heartbeat"
+    relay = stack.start_relay("--heartbeat-file", str(heartbeat))
     ada, source, destination = _money()
 
     request_publishes.clear()
@@ -193,6 +194,7 @@ def test_a_transfers_events_reach_the_worker_through_the_relay_without_an_on_com
         "transfer_sent",
     ]
     assert "handed over" in relay.log_path.read_text()
+    assert heartbeat.exists()  # what the container's health check looks at
 
 
 def test_the_relay_publishes_one_task_per_batch(stack):

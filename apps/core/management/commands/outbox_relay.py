@@ -6,6 +6,7 @@ import argparse
 import math
 import signal
 import time
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -51,6 +52,13 @@ class Command(BaseCommand):
             f"{settings.OUTBOX_RELAY_BATCH_SIZE}).",
         )
         parser.add_argument(
+            "--heartbeat-file",
+            type=Path,
+            default=None,
+            help="Touch this file after every pass (at least every --poll-interval seconds): a "
+            "health check can tell a relay that is stuck from one that is idle.",
+        )
+        parser.add_argument(
             "--poll-interval",
             type=float,
             default=settings.OUTBOX_RELAY_POLL_SECONDS,
@@ -59,7 +67,14 @@ class Command(BaseCommand):
         )
 
     def handle(
-        self, *args: Any, once: bool, dry_run: bool, batch_size: int, poll_interval: float, **options: Any
+        self,
+        *args: Any,
+        once: bool,
+        dry_run: bool,
+        batch_size: int,
+        poll_interval: float,
+        heartbeat_file: Path | None,
+        **options: Any,
     ) -> None:
         if dry_run:
             self._dry_run(batch_size)
@@ -74,14 +89,14 @@ class Command(BaseCommand):
             )
         previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
-            self._serve(batch_size, poll_interval)
+            self._serve(batch_size, poll_interval, heartbeat_file)
         except _Stop:
             self.stdout.write("relay: stopped")
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 
-    def _serve(self, batch_size: int, poll_interval: float) -> None:
+    def _serve(self, batch_size: int, poll_interval: float, heartbeat_file: Path | None) -> None:
         listener = None
         while True:
             try:
@@ -92,6 +107,8 @@ class Command(BaseCommand):
                     )
                 # Also on start and after every wake-up or timeout: what committed meanwhile.
                 events, tasks, refused = self._drain(batch_size)
+                if heartbeat_file is not None:
+                    heartbeat_file.touch()
                 if events:
                     self.stdout.write(f"relay: handed over {events} event(s) in {tasks} task(s)")
                 if refused:
