@@ -135,9 +135,12 @@ def _hand_over(event_ids: list[str]) -> bool:
     from apps.core.tasks import deliver_outbox_events
 
     published = enqueue(deliver_outbox_events, event_ids, fallback="the sweep")
-    OutboxEvent.objects.filter(pk__in=event_ids).update(
-        publish_attempts=models.F("publish_attempts") + 1, published_at=timezone.now() if published else None
-    )
+    # Bookkeeping, not waiting for the WAL flush: lost in a PostgreSQL crash, the sweep re-sends.
+    with unflushed_commit():
+        OutboxEvent.objects.filter(pk__in=event_ids).update(
+            publish_attempts=models.F("publish_attempts") + 1,
+            published_at=timezone.now() if published else None,
+        )
     return published
 
 

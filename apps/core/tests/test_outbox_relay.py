@@ -194,6 +194,16 @@ def test_a_refused_publish_leaves_the_batch_unpublished_for_the_next_pass(event_
 
 
 @relay_on
+def test_a_relay_pass_the_broker_refuses_fails_the_command_and_marks_nothing(event_type):
+    ids = _change(event_type)
+    out = StringIO()
+    with tasks_published_to(), pytest.raises(CommandError, match="the broker refused"):
+        call_command("outbox_relay", "--once", stdout=out)
+    assert "handed over 0 event(s) in 0 task(s)" in out.getvalue()
+    assert OutboxEvent.objects.filter(pk__in=ids, published_at__isnull=True, publish_attempts=0).count() == 3
+
+
+@relay_on
 def test_with_the_relay_down_the_sweep_delivers(event_type, seen):
     ids = _change(event_type)
     assert outbox.undelivered_events() == []  # fresh: left to the relay for now

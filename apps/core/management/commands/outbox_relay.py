@@ -11,7 +11,7 @@ from types import FrameType
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, connection, connections
 
 from apps.core import outbox
@@ -60,7 +60,7 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--poll-interval",
-            type=float,
+            type=_positive_float,
             default=settings.OUTBOX_RELAY_POLL_SECONDS,
             help="Seconds between looks for unpublished events when no notification comes, and "
             f"before a retry after the broker refused (default: {settings.OUTBOX_RELAY_POLL_SECONDS}).",
@@ -80,8 +80,12 @@ class Command(BaseCommand):
             self._dry_run(batch_size)
             return
         if once:
-            events, tasks, _ = self._drain(batch_size)
+            events, tasks, refused = self._drain(batch_size)
             self.stdout.write(f"relay: handed over {events} event(s) in {tasks} task(s)")
+            if refused:
+                raise CommandError(
+                    "the broker refused a batch; what is left waits for the next relay pass or the sweep"
+                )
             return
         if not outbox.relay_enabled():
             self.stderr.write(
@@ -161,6 +165,16 @@ def _listen() -> Any:
 
 def _raise_stop(signum: int, frame: FrameType | None) -> None:
     raise _Stop
+
+
+def _positive_float(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not number > 0:
+        raise argparse.ArgumentTypeError("must be more than 0")
+    return number
 
 
 def _positive_int(value: str) -> int:
