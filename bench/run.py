@@ -668,6 +668,9 @@ def start_stack(
         worker_log,
     )
     wait_worker_consuming(args, queue, worker, worker_log)
+    # Requests publish no outbox events (OUTBOX_RELAY, on in production): the relay does, in batches.
+    relay_log = logs / "relay.log"
+    stack.start("outbox relay", [PYTHON, "manage.py", "outbox_relay"], env, relay_log)
     port = free_port()
     server_log = logs / "gunicorn.log"
     server = stack.start(

@@ -4,9 +4,20 @@
         ...change rows, ledger entry, audit row...
         emit_event(event_type="user.registered", aggregate=user, payload={...})
 
-The event row commits or rolls back with the change. After commit the change's events are handed
-to Celery as one task (`deliver_outbox_events`, which delivers them in order); if that hand-off
-fails (broker down) the periodic `outbox_sweep` hands them over again. Delivery runs each consumer
+The event row commits or rolls back with the change, and is born not yet handed over
+(`published_at` NULL: a trigger sees to it, for the ORM and the engine's SQL functions alike).
+Handing it to the broker is off the request path (`OUTBOX_RELAY`, on wherever tasks are not eager):
+the INSERT's trigger sends a NOTIFY on channel `paydesk_outbox`, which PostgreSQL delivers when the
+change commits, and the relay process (`manage.py outbox_relay`, LISTENing there) claims the
+unpublished rows (`FOR NO KEY UPDATE SKIP LOCKED`, so two relays never take the same ones),
+publishes them as one `deliver_outbox_events` task per batch of up to OUTBOX_RELAY_BATCH_SIZE
+events (never splitting a change, each change's events in the order it wrote them) and marks
+the batch published in the same transaction (one UPDATE). A relay that dies between its publish
+and its commit leaves the rows unpublished: the next pass publishes them again (at least once).
+With the relay off (eager tasks: `make run`, the tests), the change's events are handed over as
+one task right after commit, as before. Whatever is still undelivered after
+OUTBOX_REDELIVER_AFTER_SECONDS (the relay down, the broker down, a lost task) the periodic
+`outbox_sweep` hands over again. Delivery runs each consumer
 registered for the event type at most once per event: a `ConsumedEvent` row is inserted in the
 consumer's own transaction, so a redelivered event finds the row and skips, and two workers racing
 on the same event are serialised by its unique index.
@@ -21,11 +32,12 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
 from apps.core.commits import unflushed_commit
@@ -70,13 +82,8 @@ def emit_event(*, event_type: str, aggregate: models.Model, payload: dict[str, A
 def emit_events(*, events: Sequence[tuple[str, models.Model, dict[str, Any]]]) -> list[OutboxEvent]:
     """Writes several events of one change, in order, with one INSERT (like `emit_event` each).
 
-    The rows are written already counted as handed over (`published_at`, one attempt): the
-    hand-off right after commit is all but certain, and recording it in the INSERT spares every
-    event an UPDATE of its own (a commit, and an fsync, per event, after every money transaction).
-    If the hand-off fails, `published_at` is cleared again; if the process dies before it, the
-    event looks published-but-undelivered, which the sweep re-sends once
-    OUTBOX_REDELIVER_AFTER_SECONDS have passed, exactly as when a process dies right after
-    publishing.
+    The rows are written not yet handed over; whoever hands them to the broker marks them (the
+    relay, one UPDATE per batch; with the relay off, the hand-off right after commit).
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("emit_event must run inside the transaction of the change it announces")
@@ -89,8 +96,6 @@ def emit_events(*, events: Sequence[tuple[str, models.Model, dict[str, Any]]]) -
             payload=payload,
             correlation_id=correlation_id,
             created_at=now,
-            published_at=now,
-            publish_attempts=1,
         )
         for event_type, aggregate, payload in events
     ]
@@ -99,9 +104,18 @@ def emit_events(*, events: Sequence[tuple[str, models.Model, dict[str, Any]]]) -
     return rows
 
 
+def relay_enabled() -> bool:
+    """Whether the relay process hands events over (OUTBOX_RELAY), not the request after commit.
+    OUTBOX_RELAY is off by default with eager tasks (`make run`, the tests): the on-commit hand-off
+    runs the delivery inline, with no broker to relay to."""
+    return bool(settings.OUTBOX_RELAY)
+
+
 def hand_over_on_commit(event_ids: list[str]) -> None:
-    """Hands events written in the current transaction (here, or by an engine function in SQL, as
-    counted-as-handed-over rows) to the broker once it commits."""
+    """Hands events written in the current transaction (here, or by an engine function in SQL) to
+    the broker once it commits: nothing to do with the relay on, whom the commit's NOTIFY wakes."""
+    if relay_enabled():
+        return
     transaction.on_commit(lambda: _hand_over(event_ids))
 
 
@@ -112,26 +126,96 @@ def publish_event(*, event_id: str) -> bool:
 
 def publish_events(*, event_ids: list[str]) -> bool:
     """Hands events to the broker (again) as one task. A failure is logged and left to the sweep."""
-    OutboxEvent.objects.filter(pk__in=event_ids).update(
-        publish_attempts=models.F("publish_attempts") + 1, published_at=timezone.now()
-    )
     return _hand_over(event_ids)
 
 
 def _hand_over(event_ids: list[str]) -> bool:
-    """Publishes the events as one task, which delivers them in order.
-
-    One message per change, not per event: a transfer's three events cost one broker round trip
-    and one task. If the broker is down or refuses, nothing is published: the rows are marked so,
-    and the sweep hands them over again.
-    """
+    """Publishes the events as one task, which delivers them in order, and records the attempt
+    (one UPDATE): published now, or, the broker down or refusing, still unpublished for the sweep."""
     from apps.core.tasks import deliver_outbox_events
 
-    if enqueue(deliver_outbox_events, event_ids, fallback="the sweep"):
-        return True
-    # the broker is down or refused: marked unpublished, the sweep will hand it over again
-    OutboxEvent.objects.filter(pk__in=event_ids).update(published_at=None)
-    return False
+    published = enqueue(deliver_outbox_events, event_ids, fallback="the sweep")
+    # Bookkeeping, not waiting for the WAL flush: lost in a PostgreSQL crash, the sweep re-sends.
+    with unflushed_commit():
+        OutboxEvent.objects.filter(pk__in=event_ids).update(
+            publish_attempts=models.F("publish_attempts") + 1,
+            published_at=timezone.now() if published else None,
+        )
+    return published
+
+
+# --- the relay (`manage.py outbox_relay`) ---------------------------------------------------------
+
+OUTBOX_CHANNEL = "paydesk_outbox"
+
+
+@dataclass(frozen=True)
+class RelayBatch:
+    """One pass of the relay: the events it claimed, in order, and whether the broker took them."""
+
+    event_ids: list[str]
+    published: bool
+
+
+def claim_unpublished(*, limit: int) -> list[str]:
+    """Locks and returns, in the order they were written, the next committed events nobody has
+    handed over: whole changes, as many as fit in `limit` events (at least one change, however big).
+
+    Runs in the caller's transaction, which holds the rows until it ends: `SKIP LOCKED` makes a
+    second relay take the next rows instead of the same ones (or waiting), and `NO KEY UPDATE`
+    lets a worker already delivering them insert its `ConsumedEvent` rows meanwhile. The events of
+    one change share the id of the transaction that wrote them (`xmin`).
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("claim_unpublished must run inside the relay's transaction")
+    table = connection.ops.quote_name(OutboxEvent._meta.db_table)
+    pending = f"FROM {table} WHERE published_at IS NULL AND delivered_at IS NULL"
+    lock = "ORDER BY relay_seq FOR NO KEY UPDATE SKIP LOCKED"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id, xmin::text {pending} {lock} LIMIT %s", [limit])
+        rows = cursor.fetchall()
+        if len(rows) == limit:
+            # The last changes may have events beyond the limit: all of theirs, to cut between changes.
+            cursor.execute(
+                f"SELECT id, xmin::text {pending} AND xmin = ANY(%s::xid[]) {lock}",
+                [sorted({change for _, change in rows})],
+            )
+            rows = cursor.fetchall()
+    changes: dict[str, list[str]] = {}
+    for event_id, change in rows:
+        changes.setdefault(change, []).append(event_id)
+    batch: list[str] = []
+    for events in changes.values():  # in the order of their first event
+        if batch and len(batch) + len(events) > limit:
+            break
+        batch.extend(events)
+    return batch
+
+
+def relay_batch(*, batch_size: int, dry_run: bool = False) -> RelayBatch:
+    """Claims the next batch, publishes it as one task and marks it published, in one transaction;
+    if the broker refuses, or on a dry run, nothing is marked (the rows stay for the next pass)."""
+    from apps.core.tasks import deliver_outbox_events
+
+    with transaction.atomic(durable=True):
+        event_ids = claim_unpublished(limit=batch_size)
+        if not event_ids or dry_run:
+            transaction.set_rollback(True)
+            return RelayBatch(event_ids, published=False)
+        if not enqueue(deliver_outbox_events, event_ids, fallback="the next relay pass or the sweep"):
+            transaction.set_rollback(True)
+            return RelayBatch(event_ids, published=False)
+        # Bookkeeping: lost in a PostgreSQL crash, the batch is only published again (at least once).
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        OutboxEvent.objects.filter(pk__in=event_ids).update(
+            publish_attempts=models.F("publish_attempts") + 1, published_at=timezone.now()
+        )
+    return RelayBatch(event_ids, published=True)
+
+
+def count_unpublished() -> int:
+    return OutboxEvent.objects.filter(published_at__isnull=True, delivered_at__isnull=True).count()
 
 
 def deliver_event(*, event_id: str) -> list[str]:

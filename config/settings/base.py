@@ -279,6 +279,13 @@ CELERY_BEAT_SCHEDULE = {
 IDEMPOTENCY_TTL_HOURS = env.int("IDEMPOTENCY_TTL_HOURS", default=24)
 IDEMPOTENCY_WAIT_SECONDS = env.float("IDEMPOTENCY_WAIT_SECONDS", default=5.0)
 
+# The relay process (`manage.py outbox_relay`) hands outbox events to the broker, woken by NOTIFY,
+# in tasks of up to OUTBOX_RELAY_BATCH_SIZE events; requests no longer publish. Off, or with eager
+# tasks (`make run`, tests), each change's events are published right after its commit instead.
+OUTBOX_RELAY = env.bool("OUTBOX_RELAY", default=not CELERY_TASK_ALWAYS_EAGER)
+OUTBOX_RELAY_BATCH_SIZE = env.int("OUTBOX_RELAY_BATCH_SIZE", default=100)
+# Without a notification the relay still looks for unpublished events this often (seconds).
+OUTBOX_RELAY_POLL_SECONDS = env.float("OUTBOX_RELAY_POLL_SECONDS", default=5.0)
 # Events older than this and not yet delivered are handed to Celery again by the sweep.
 OUTBOX_REDELIVER_AFTER_SECONDS = env.int("OUTBOX_REDELIVER_AFTER_SECONDS", default=60)
 # A delivery whose consumers failed is retried after backoff_delay(base, max): full jitter.

@@ -24,6 +24,7 @@ EXPECTED_SERVICES = {
     "release",
     "web",
     "worker",
+    "relay",
     "beat",
     "nginx",
     "postgres",
@@ -136,7 +137,7 @@ def test_dependencies_name_defined_services_with_conditions_they_can_meet(projec
                 assert condition == "service_completed_successfully", (name, dependency, condition)
                 assert services[dependency].get("restart") == "no", f"{dependency} is not a one-shot job"
     # the application waits for every service it talks to, and for the migrations
-    for app in ("web", "worker", "beat"):
+    for app in ("web", "worker", "relay", "beat"):
         assert {"release", "postgres", "postgres-replica", "redis", "rabbitmq", "mongo", "mailhog"} <= set(
             services[app]["depends_on"]
         )
@@ -188,7 +189,7 @@ def test_the_application_reads_only_documented_variables(project):
         for line in (ROOT / ".env.example").read_text().splitlines()
         if re.match(r"^[A-Z][A-Z0-9_]*=", line)
     }
-    for name in ("release", "web", "worker", "beat"):
+    for name in ("release", "web", "worker", "relay", "beat"):
         undocumented = set(project["services"][name]["environment"]) - documented
         assert not undocumented, f"{name} sets variables .env.example does not document: {undocumented}"
 
@@ -252,3 +253,13 @@ def _seconds(duration: str | int) -> float:
         return duration / 1e9 if duration > 10_000 else duration  # compose may print nanoseconds
     units = {"h": 3600, "m": 60, "s": 1}
     return sum(float(n) * units[u] for n, u in re.findall(r"([\d.]+)([hms])", duration))
+
+
+def test_the_outbox_relay_runs_beside_the_workers_and_requests_do_not_publish(project):
+    relay = project["services"]["relay"]
+    assert relay["command"][:3] == ["python", "manage.py", "outbox_relay"]
+    assert relay["stop_signal"] == "SIGTERM"
+    heartbeat = relay["command"][relay["command"].index("--heartbeat-file") + 1]
+    assert heartbeat in " ".join(relay["healthcheck"]["test"])
+    for name in ("web", "worker", "relay", "beat"):
+        assert project["services"][name]["environment"]["OUTBOX_RELAY"] == "true", name

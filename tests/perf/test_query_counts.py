@@ -19,9 +19,11 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def broker_not_eager():
-    """Events go to Celery's in-memory broker (the test settings' default), as to RabbitMQ in
-    production: the request publishes them and no consumer runs in it."""
+def broker_not_eager(settings):
+    """As in production: the outbox relay, not the request, hands events to the broker (OUTBOX_RELAY),
+    and tasks the request itself queues go to Celery's in-memory broker (the test settings'
+    default) as to RabbitMQ; no consumer runs in the request."""
+    settings.OUTBOX_RELAY = True
     saved = celery_app.conf.task_always_eager, celery_app.conf.broker_url
     celery_app.conf.update(task_always_eager=False, broker_url="memory://")
     celery_app._pool = None
