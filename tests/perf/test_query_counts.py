@@ -1,8 +1,9 @@
 """What the hot endpoints cost the database, pinned: a change that adds a query to one of them
 fails here and has to say why (bench/README "Performance" has what each query costs under load).
 
-The requests run as in production: committed transactions (the idempotency claim commits before
-the view, every money service owns its transaction) and events handed to a broker rather than
+The requests run as in production: committed transactions (a gateway call's idempotency claim
+commits before the view; a transfer's claim, work and response commit together; every money
+service owns its transaction) and events handed to a broker rather than
 consumed inline, so the counts are the web request's own, not those of the consumers that a
 worker runs later. Each transaction's BEGIN and COMMIT are round trips too, and are counted.
 """
@@ -11,6 +12,7 @@ import uuid
 
 import pytest
 
+from apps.core.models import IdempotencyRecord
 from apps.payments.models import Payment
 from apps.wallets.services import wallet_create, wallet_deposit_settle, wallet_deposit_start
 from config.celery import app as celery_app
@@ -58,22 +60,47 @@ def test_the_no_op_floor_costs_one_query(auth_client, django_assert_num_queries)
     assert response.json() == {"ok": True}
 
 
-def test_a_transfer_is_one_function_call_in_eleven_statements(
+def test_a_transfer_is_one_transaction_of_claim_function_call_and_response_in_six_statements(
     auth_client, wallets, broker_not_eager, django_assert_num_queries
 ):
     source, destination = wallets
     body = {"source_wallet": source.pk, "destination_wallet": destination.pk, "amount": 250}
     _post(auth_client, "/api/v1/transfers", {**body, "amount": 1})  # caches the session's state
 
-    # the user; the idempotency claim (BEGIN, INSERT, COMMIT); the transfer (BEGIN, one call of
-    # wallet_transfer_v2, which locks, checks and writes everything, COMMIT); storing the response
-    # (BEGIN, SET LOCAL synchronous_commit, UPDATE, COMMIT)
-    with django_assert_num_queries(11):
+    # 1 the user; then ONE transaction (@idempotent(atomic=True)): 2 BEGIN; 3 the idempotency claim
+    # (INSERT ... ON CONFLICT DO NOTHING, a racer with the key waits on the unique index here);
+    # 4 one call of wallet_transfer_v2, which locks, checks and writes everything; 5 the response
+    # stored on the claimed row (UPDATE); 6 COMMIT. (Before: 11 statements in 3 transactions.)
+    with django_assert_num_queries(6) as captured:
         response = _post(auth_client, "/api/v1/transfers", body)
 
     assert response.status_code == 201, response.json()
+    statements = [query["sql"] for query in captured.captured_queries]
+    assert (statements[1], statements[-1]) == ("BEGIN", "COMMIT")
+    assert statements[2].startswith('INSERT INTO "core_idempotencyrecord"')
+    assert "FROM wallet_transfer_v2(" in statements[3]
+    assert statements[4].startswith('UPDATE "core_idempotencyrecord"')
     source.refresh_from_db()
     assert source.balance == 100_000 - 1 - 250
+    record = IdempotencyRecord.objects.get(key=response.wsgi_request.headers["Idempotency-Key"])
+    assert (record.state, record.response_status, record.response_body) == ("completed", 201, response.json())
+
+
+def test_a_batch_is_one_transaction_of_claim_function_call_and_response_in_six_statements(
+    auth_client, wallets, broker_not_eager, django_assert_num_queries
+):
+    source, destination = wallets
+    item = {"source_wallet": source.pk, "destination_wallet": destination.pk, "amount": 10}
+    _post(auth_client, "/api/v1/transfers/batch", {"transfers": [item]})  # caches the session's state
+
+    # 1 the user; 2 BEGIN; 3 the claim; 4 one call of wallet_transfer_batch_v1 for all 3 items;
+    # 5 the stored response; 6 COMMIT
+    with django_assert_num_queries(6):
+        response = _post(auth_client, "/api/v1/transfers/batch", {"transfers": [item] * 3})
+
+    assert response.status_code == 201, response.json()
+    source.refresh_from_db()
+    assert source.balance == 100_000 - 10 - 30
 
 
 def test_a_card_payment_costs_a_pinned_number_of_queries(
