@@ -11,14 +11,49 @@ import time
 
 import pytest
 from django.db import connection, transaction
+from django.urls import path
+from rest_framework.response import Response
+from rest_framework.test import APIClient
+from rest_framework.views import APIView
 
-from apps.core.models import IdempotencyRecord
+from apps.core.idempotency import durable_atomic, idempotent
+from apps.core.models import IdempotencyRecord, OutboxEvent
+from apps.wallets.locks import retry_on_lock_conflict
 from apps.wallets.models import Transaction, Wallet
 from apps.wallets.services import wallet_transfer
 from apps.wallets.tests.conftest import money_state
 from apps.wallets.tests.factories import WalletFactory, fund
 
 KEY = "rent-2027-01"
+LOCK_PAIR = "/api/v1/test/lock-pairs"
+LOCKED = "test.lock_pair_locked"
+
+_deadlock = threading.Barrier(2)
+_attempts: list[str] = []
+
+
+@retry_on_lock_conflict(attempts=3)
+@durable_atomic
+def _lock_pair(*, first: str, second: str) -> OutboxEvent:
+    """A service that takes two row locks in the order it is given (what lock_wallets prevents)."""
+    _attempts.append(first)
+    Wallet.objects.select_for_update().get(pk=first)
+    if len(_attempts) <= 2:
+        _deadlock.wait(timeout=10)  # both requests hold their first row before asking for the second
+    Wallet.objects.select_for_update().get(pk=second)
+    return OutboxEvent.objects.create(
+        event_type=LOCKED, aggregate_type="wallet", aggregate_id=first, payload={}
+    )
+
+
+class LockPairApi(APIView):
+    @idempotent(atomic=True)
+    def post(self, request):
+        event = _lock_pair(first=request.data["first"], second=request.data["second"])
+        return Response({"event": event.pk}, status=201)
+
+
+urlpatterns = [path(LOCK_PAIR.removeprefix("/"), LockPairApi.as_view())]
 
 
 def _waiting_on_a_lock() -> int:
@@ -177,3 +212,41 @@ def test_the_transfer_service_stays_durable_outside_an_idempotent_request():
 
     assert Transaction.objects.filter(type="transfer").count() == 0
     assert Wallet.objects.get(pk=source.pk).balance == 1_000
+
+
+@pytest.mark.urls(__name__)
+@pytest.mark.django_db(transaction=True)
+def test_a_deadlocked_idempotent_request_reruns_its_whole_transaction_claim_included():
+    """PostgreSQL aborts one of two requests that lock in opposite orders (40P01). The service
+    joined the request's transaction, so it cannot rerun alone in an aborted transaction: the
+    request's transaction reruns whole, claim included, and both answer 201 once each."""
+    a, b = WalletFactory(), WalletFactory()
+    _attempts.clear()
+    _deadlock.reset()
+    answers: dict[str, object] = {}
+
+    def send(key: str, first: str, second: str) -> None:
+        try:
+            client = APIClient()
+            client.force_authenticate(a.user)
+            body = {"first": first, "second": second}
+            answers[key] = client.post(LOCK_PAIR, body, format="json", HTTP_IDEMPOTENCY_KEY=key)
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=send, args=("ab", a.pk, b.pk)),
+        threading.Thread(target=send, args=("ba", b.pk, a.pk)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert {key: response.status_code for key, response in answers.items()} == {"ab": 201, "ba": 201}
+    assert len(_attempts) == 3  # two first tries, one aborted by the deadlock and rerun
+    assert OutboxEvent.objects.filter(event_type=LOCKED).count() == 2  # the aborted try left nothing
+    records = IdempotencyRecord.objects.order_by("key")
+    assert [(r.key, r.state, r.response_body) for r in records] == [
+        (key, IdempotencyRecord.State.COMPLETED, answers[key].json()) for key in ("ab", "ba")
+    ]
