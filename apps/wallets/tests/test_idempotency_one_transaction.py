@@ -53,7 +53,18 @@ class LockPairApi(APIView):
         return Response({"event": event.pk}, status=201)
 
 
-urlpatterns = [path(LOCK_PAIR.removeprefix("/"), LockPairApi.as_view())]
+class LockTimeoutApi(APIView):
+    @idempotent(atomic=True)
+    def post(self, request):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_setting('lock_timeout')")
+            return Response({"lock_timeout": cursor.fetchone()[0]}, status=201)
+
+
+urlpatterns = [
+    path(LOCK_PAIR.removeprefix("/"), LockPairApi.as_view()),
+    path("api/v1/test/lock-timeouts", LockTimeoutApi.as_view()),
+]
 
 
 def _waiting_on_a_lock() -> int:
@@ -250,3 +261,20 @@ def test_a_deadlocked_idempotent_request_reruns_its_whole_transaction_claim_incl
     assert [(r.key, r.state, r.response_body) for r in records] == [
         (key, IdempotencyRecord.State.COMPLETED, answers[key].json()) for key in ("ab", "ba")
     ]
+
+
+@pytest.mark.urls(__name__)
+@pytest.mark.django_db(transaction=True)
+def test_only_the_claim_is_bounded_by_the_idempotency_wait_not_the_work(settings):
+    settings.IDEMPOTENCY_WAIT_SECONDS = 0.3
+    client = APIClient()
+    client.force_authenticate(WalletFactory().user)
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW lock_timeout")
+        session_default = cursor.fetchone()[0]
+
+    response = client.post("/api/v1/test/lock-timeouts", {}, format="json", HTTP_IDEMPOTENCY_KEY=KEY)
+
+    assert response.status_code == 201
+    assert response.json() == {"lock_timeout": session_default}  # the work waits for locks as ever
+    assert IdempotencyRecord.objects.get(key=KEY).state == IdempotencyRecord.State.COMPLETED
