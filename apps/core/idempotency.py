@@ -35,7 +35,8 @@ its own INSERT until the first commits (it then reads the completed row and repl
 that INSERT only), then 409 `idempotency_key_in_use`. An error answer (raised or returned, 4xx or
 5xx) rolls the whole transaction back, claim included: nothing was written, so nothing is stored
 and a retry with the key runs again, as step 4 decides for an error whose work rolled back. A
-deadlock or serialization failure reruns the whole transaction, claim included.
+deadlock or serialization failure reruns the whole transaction, claim included. A failure to
+store the response rolls the work back with it (500, key free): no work is ever left unanswered.
 The services the view calls stay `@durable_atomic` (a durable `transaction.atomic`): called by
 such a view, directly inside the transaction the decorator opened, they join it; called anywhere
 else (another transaction open, a task, a command, a test), they are durable as before.
@@ -319,7 +320,15 @@ def _run_in_one_transaction(
         attempt += 1
         try:
             outcome = _one_transaction(
-                view, view_method, request, args, kwargs, scope=scope, key=key, fingerprint=fingerprint
+                view,
+                view_method,
+                request,
+                args,
+                kwargs,
+                scope=scope,
+                key=key,
+                fingerprint=fingerprint,
+                wait=deadline - time.monotonic(),
             )
         except _RolledBack as rolled_back:
             return rolled_back.response
@@ -357,11 +366,12 @@ def _one_transaction(
     scope: str,
     key: str,
     fingerprint: str,
+    wait: float,
 ) -> tuple[IdempotencyRecord, Any] | Response | str:
     block = transaction.atomic(durable=True)
     with block:
         try:
-            record = _claim_in_transaction(scope=scope, key=key, fingerprint=fingerprint)
+            record = _claim_in_transaction(scope=scope, key=key, fingerprint=fingerprint, wait=wait)
         except OperationalError as exc:
             if _sqlstate(exc) == _LOCK_NOT_AVAILABLE:  # a racer still holds the key after the wait
                 raise _key_in_use() from exc
@@ -383,13 +393,16 @@ def _one_transaction(
     return record, response
 
 
-def _claim_in_transaction(*, scope: str, key: str, fingerprint: str) -> IdempotencyRecord | None:
-    """Inserts the `started` row in the open transaction, or None if a committed row holds the key."""
+def _claim_in_transaction(*, scope: str, key: str, fingerprint: str, wait: float) -> IdempotencyRecord | None:
+    """Inserts the `started` row in the open transaction, or None if a committed row holds the key.
+
+    A racer's uncommitted row of the same key is waited for at most `wait` seconds (then 55P03).
+    """
     created_at = timezone.now()
-    wait = f"{max(1, int(_wait_seconds() * 1000))}ms"
+    lock_timeout = f"{max(1, int(wait * 1000))}ms"  # 0 would mean no bound at all
     with transaction.get_connection().cursor() as cursor:
         cursor.execute(
-            _CLAIM_SQL, [scope, key, fingerprint, IdempotencyRecord.State.STARTED, created_at, wait]
+            _CLAIM_SQL, [scope, key, fingerprint, IdempotencyRecord.State.STARTED, created_at, lock_timeout]
         )
         row = cursor.fetchone()
     if row is None:
