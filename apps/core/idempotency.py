@@ -25,6 +25,21 @@ A `started` row left by a process that died is never run again automatically: th
 have committed money before it died, and nothing here can tell. It answers 409 until it expires
 (IDEMPOTENCY_TTL_HOURS after it was created); then the key is free again, and
 `purge_expired_records` (the Celery task `apps.core.tasks.purge_idempotency_records`) deletes it.
+
+`@idempotent(atomic=True)`: one transaction for a pure-database request (no gateway call), e.g.
+a transfer. Steps 3 and 4 become one durable transaction that the decorator opens: BEGIN, the claim
+(`INSERT ... ON CONFLICT DO NOTHING`), the view, the response stored on the row, COMMIT. The claim is
+never visible uncommitted: a racing request with the same key blocks on the unique index inside
+its own INSERT until the first commits (it then reads the completed row and replays) or rolls back
+(it then claims and runs). The wait is bounded by IDEMPOTENCY_WAIT_SECONDS (`lock_timeout` for
+that INSERT only), then 409 `idempotency_key_in_use`. An error answer (raised or returned, 4xx or
+5xx) rolls the whole transaction back, claim included: nothing was written, so nothing is stored
+and a retry with the key runs again, as step 4 decides for an error whose work rolled back. A
+deadlock or serialization failure reruns the whole transaction, claim included. A failure to
+store the response rolls the work back with it (500, key free): no work is ever left unanswered.
+The services the view calls stay `@durable_atomic` (a durable `transaction.atomic`): called by
+such a view, directly inside the transaction the decorator opened, they join it; called anywhere
+else (another transaction open, a task, a command, a test), they are durable as before.
 """
 
 from __future__ import annotations
@@ -37,12 +52,14 @@ import logging
 import re
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, ParamSpec, TypeVar, cast
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import DatabaseError, IntegrityError, connections, transaction
+from django.db import DatabaseError, IntegrityError, OperationalError, connections, transaction
+from django.db.transaction import Atomic
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.renderers import JSONRenderer
@@ -82,6 +99,25 @@ _UNSTORED_400_CODES = frozenset(
 )
 
 View = Callable[..., Any]
+P = ParamSpec("P")
+R = TypeVar("R")
+
+# The durable transaction `@idempotent(atomic=True)` opened for the request being handled.
+_REQUEST_TRANSACTION: ContextVar[Atomic | None] = ContextVar("idempotent_request_transaction", default=None)
+# deadlock_detected, serialization_failure: the one transaction is rolled back and reruns whole.
+_RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+_ATTEMPTS = 3
+_LOCK_NOT_AVAILABLE = "55P03"
+_CLAIM_SQL = (
+    # The claim, bounded: `lock_timeout` is raised for this statement (it waits on a racer's
+    # uncommitted row of the same key) and put back in RETURNING, which runs only once the row is in.
+    'INSERT INTO "core_idempotencyrecord" ("scope", "key", "fingerprint", "state", "created_at") '
+    "SELECT %s, %s, %s, %s, %s FROM ("
+    "SELECT set_config('paydesk.lock_timeout', current_setting('lock_timeout'), true), "
+    "set_config('lock_timeout', %s, true)) AS bound "
+    'ON CONFLICT ("scope", "key") DO NOTHING '
+    "RETURNING \"id\", set_config('lock_timeout', current_setting('paydesk.lock_timeout'), true)"
+)
 
 
 def is_stored(status: int, body: Any) -> bool:
@@ -98,17 +134,26 @@ def _error_code(body: Any) -> str | None:
     return error.get("code") if isinstance(error, dict) else None
 
 
-def idempotent(view_method: View) -> View:
-    """Makes a DRF APIView handler honour `Idempotency-Key` as API.md describes (see the module)."""
-    return _idempotent(view_method, required=False)
+def idempotent(view_method: View | None = None, *, atomic: bool = False) -> View:
+    """Makes a DRF APIView handler honour `Idempotency-Key` as API.md describes (see the module).
+
+    `@idempotent` or `@idempotent(atomic=True)`: the latter only for a view that does nothing but
+    database work, all of it through `@durable_atomic` services (no gateway or other outside call:
+    its claim, work and response share one transaction that a racer waits on).
+    """
+    if view_method is None:
+        return lambda method: _idempotent(method, required=False, atomic=atomic)
+    return _idempotent(view_method, required=False, atomic=atomic)
 
 
-def idempotent_required(view_method: View) -> View:
+def idempotent_required(view_method: View | None = None, *, atomic: bool = False) -> View:
     """Like `idempotent`, for a call API.md makes require the key: without one, 400 `parameter_missing`."""
-    return _idempotent(view_method, required=True)
+    if view_method is None:
+        return lambda method: _idempotent(method, required=True, atomic=atomic)
+    return _idempotent(view_method, required=True, atomic=atomic)
 
 
-def _idempotent(view_method: View, *, required: bool) -> View:
+def _idempotent(view_method: View, *, required: bool, atomic: bool) -> View:
     @functools.wraps(view_method)
     def handler(view: Any, request: Request, *args: Any, **kwargs: Any) -> Any:
         key = _read_key(request)
@@ -127,6 +172,10 @@ def _idempotent(view_method: View, *, required: bool) -> View:
             if cached["fingerprint"] != fingerprint:
                 raise _key_reused()
             return _replay(cached["status"], cached["body"])
+        if atomic:
+            return _run_in_one_transaction(
+                view, view_method, request, args, kwargs, scope=scope, key=key, fingerprint=fingerprint
+            )
         claimed = _claim(scope=scope, key=key, fingerprint=fingerprint)
         if isinstance(claimed, Response):
             return claimed
@@ -209,12 +258,176 @@ def _claim(*, scope: str, key: str, fingerprint: str) -> IdempotencyRecord | Res
             # A completed row always has its status (the table's check constraint).
             return _replay(cast(int, held.response_status), held.response_body)
         if time.monotonic() >= deadline:
-            raise IdempotencyError(
-                f"A request with this {HEADER} is still being processed; retry later.",
-                code="idempotency_key_in_use",
-            )
+            raise _key_in_use()
         time.sleep(pause)
         pause = min(pause * 2, _MAX_POLL_SECONDS)
+
+
+def durable_atomic(func: Callable[P, R]) -> Callable[P, R]:
+    """`transaction.atomic(durable=True)` for a service, which joins the one transaction that
+    `@idempotent(atomic=True)` opened when it is called directly inside it (by that view).
+
+    Anywhere else it is the durable block CONVENTIONS asks of every money service: inside any
+    other transaction Django refuses it, so the service's commit is never someone else's.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        if in_request_transaction():
+            with transaction.atomic(savepoint=False):  # no statement; a failure dooms the whole
+                return func(*args, **kwargs)
+        with transaction.atomic(durable=True):
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
+def in_request_transaction() -> bool:
+    """Whether the innermost open block is the transaction `@idempotent(atomic=True)` opened.
+
+    Then the request's commit is the decorator's, and a lock conflict is retried there (the whole
+    transaction, claim included), not by the service.
+    """
+    block = _REQUEST_TRANSACTION.get()
+    atomic_blocks = transaction.get_connection().atomic_blocks
+    return block is not None and bool(atomic_blocks) and atomic_blocks[-1] is block
+
+
+class _RolledBack(Exception):
+    """Leaves the request's transaction with an error answer the view returned: nothing is kept."""
+
+    def __init__(self, response: Any) -> None:
+        super().__init__()
+        self.response = response
+
+
+def _run_in_one_transaction(
+    view: Any,
+    view_method: View,
+    request: Request,
+    args: Any,
+    kwargs: Any,
+    *,
+    scope: str,
+    key: str,
+    fingerprint: str,
+) -> Any:
+    """Claim, view and stored response in one durable transaction (see the module)."""
+    deadline = time.monotonic() + _wait_seconds()
+    pause = _FIRST_POLL_SECONDS
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            outcome = _one_transaction(
+                view,
+                view_method,
+                request,
+                args,
+                kwargs,
+                scope=scope,
+                key=key,
+                fingerprint=fingerprint,
+                wait=deadline - time.monotonic(),
+            )
+        except _RolledBack as rolled_back:
+            return rolled_back.response
+        except OperationalError as exc:
+            if _sqlstate(exc) in _RETRYABLE_SQLSTATES and attempt < _ATTEMPTS:
+                logger.warning("idempotent request: lock conflict (attempt %d), rerunning it", attempt)
+                time.sleep(_FIRST_POLL_SECONDS * attempt)
+                continue
+            raise
+        if isinstance(outcome, tuple):
+            record, response = outcome
+            _cache_completed(record, status=response.status_code, body=record.response_body)
+            return response
+        if isinstance(outcome, Response):
+            return outcome
+        if outcome == "wait":  # a committed `started` row: its holder is not in this mode
+            if time.monotonic() >= deadline:
+                raise _key_in_use()
+            time.sleep(pause)
+            pause = min(pause * 2, _MAX_POLL_SECONDS)
+        # "retry": the key was let go between the claim and the read; claim it again
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    return getattr(exc.__cause__, "sqlstate", None)
+
+
+def _one_transaction(
+    view: Any,
+    view_method: View,
+    request: Request,
+    args: Any,
+    kwargs: Any,
+    *,
+    scope: str,
+    key: str,
+    fingerprint: str,
+    wait: float,
+) -> tuple[IdempotencyRecord, Any] | Response | str:
+    block = transaction.atomic(durable=True)
+    with block:
+        try:
+            record = _claim_in_transaction(scope=scope, key=key, fingerprint=fingerprint, wait=wait)
+        except OperationalError as exc:
+            if _sqlstate(exc) == _LOCK_NOT_AVAILABLE:  # a racer still holds the key after the wait
+                raise _key_in_use() from exc
+            raise
+        if record is None:
+            return _answer_from_held(scope=scope, key=key, fingerprint=fingerprint)
+        token = _REQUEST_TRANSACTION.set(block)
+        try:
+            response = view_method(view, request, *args, **kwargs)
+        finally:
+            _REQUEST_TRANSACTION.reset(token)
+        if response.status_code >= 400:
+            raise _RolledBack(response)
+        record.state = IdempotencyRecord.State.COMPLETED
+        record.response_status = response.status_code
+        record.response_body = _body_of(response)
+        record.completed_at = timezone.now()
+        record.save(update_fields=["state", "response_status", "response_body", "completed_at"])
+    return record, response
+
+
+def _claim_in_transaction(*, scope: str, key: str, fingerprint: str, wait: float) -> IdempotencyRecord | None:
+    """Inserts the `started` row in the open transaction, or None if a committed row holds the key.
+
+    A racer's uncommitted row of the same key is waited for at most `wait` seconds (then 55P03).
+    """
+    created_at = timezone.now()
+    lock_timeout = f"{max(1, int(wait * 1000))}ms"  # 0 would mean no bound at all
+    with transaction.get_connection().cursor() as cursor:
+        cursor.execute(
+            _CLAIM_SQL, [scope, key, fingerprint, IdempotencyRecord.State.STARTED, created_at, lock_timeout]
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    record = IdempotencyRecord(
+        id=row[0], scope=scope, key=key, fingerprint=fingerprint, created_at=created_at
+    )
+    record._state.adding, record._state.db = False, "default"
+    return record
+
+
+def _answer_from_held(*, scope: str, key: str, fingerprint: str) -> Response | str:
+    """What a request says about the committed row that holds its key ("retry": claim again)."""
+    held = IdempotencyRecord.objects.filter(scope=scope, key=key).first()
+    if held is None:
+        return "retry"  # its holder let the key go between our INSERT and this read
+    if held.created_at <= timezone.now() - _ttl():
+        IdempotencyRecord.objects.filter(pk=held.pk, created_at=held.created_at).delete()
+        return "retry"
+    if held.fingerprint != fingerprint:
+        raise _key_reused()
+    if held.state == IdempotencyRecord.State.COMPLETED:
+        _cache_completed(held, status=held.response_status, body=held.response_body)
+        return _replay(cast(int, held.response_status), held.response_body)
+    return "wait"
 
 
 _READ_ONLY_PREFIXES = ("SELECT", "SAVEPOINT", "RELEASE", "ROLLBACK", "SET", "SHOW")
@@ -315,6 +528,13 @@ def _body_of(response: Any) -> Any:
 
 def _replay(status: int, body: Any) -> Response:
     return Response(body, status=status, headers={REPLAYED_HEADER: "true"})
+
+
+def _key_in_use() -> IdempotencyError:
+    return IdempotencyError(
+        f"A request with this {HEADER} is still being processed; retry later.",
+        code="idempotency_key_in_use",
+    )
 
 
 def _key_reused() -> IdempotencyError:

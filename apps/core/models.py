@@ -52,9 +52,11 @@ class ConsumedEvent(models.Model):
 class IdempotencyRecord(models.Model):
     """One Idempotency-Key of one principal on one endpoint, and the response it produced.
 
-    The row is inserted `started` and committed before the view runs; its unique (scope, key) is
-    what lets a request execute once, whatever Redis knows. `completed` rows hold the response to
-    replay. See `apps.core.idempotency`.
+    For a request that calls a gateway the row is inserted `started` and committed before the view
+    runs; for a pure-database one (a transfer, a batch: `@idempotent(atomic=True)`) it is inserted,
+    the work done and the response stored in one transaction, a racer waiting on the unique index.
+    Either way its unique (scope, key) is what lets a request execute once, whatever Redis knows.
+    `completed` rows hold the response to replay. See `apps.core.idempotency`.
     """
 
     class State(models.TextChoices):

@@ -180,7 +180,7 @@ class TransferCreateApi(APIView):
             404: ERROR_RESPONSES[404],
         },
     )
-    @idempotent
+    @idempotent(atomic=True)  # pure database: claim, transfer and response in one transaction
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -245,7 +245,7 @@ class TransferBatchApi(APIView):
             404: ERROR_RESPONSES[404],
         },
     )
-    @idempotent_required
+    @idempotent_required(atomic=True)  # pure database: claim, batch and response in one transaction
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

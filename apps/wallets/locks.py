@@ -14,6 +14,7 @@ from typing import ParamSpec, TypeVar
 
 from django.db import OperationalError
 
+from apps.core.idempotency import in_request_transaction
 from apps.wallets.models import Transaction, Wallet
 
 logger = logging.getLogger(__name__)
@@ -62,7 +63,9 @@ def retry_on_lock_conflict(
                 try:
                     return func(*args, **kwargs)
                 except OperationalError as exc:
-                    if attempt == attempts or not _is_retryable(exc):
+                    # Joined into an idempotent request's transaction, that one is aborted: the
+                    # decorator that opened it reruns it whole.
+                    if attempt == attempts or not _is_retryable(exc) or in_request_transaction():
                         raise
                     logger.warning("%s: lock conflict (attempt %d), retrying", func.__name__, attempt)
                     time.sleep(backoff * attempt)

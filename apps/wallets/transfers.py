@@ -5,6 +5,10 @@ everything a transfer writes (entry, postings, balances, transaction row, outbox
 row) in one round trip, both through `wallet_transfer_apply`, the one place a transfer's rules
 live. This module makes the ids, passes who acts, hands the events over and bumps the caches after
 commit, and builds the answer from what the function returned, without reading the rows back.
+
+Both services are durable (`durable_atomic`), except when TransferCreateApi/TransferBatchApi call
+them inside the one transaction `@idempotent(atomic=True)` opened: then the idempotency claim, the
+function call and the stored response commit together (apps.core.idempotency).
 """
 
 from __future__ import annotations
@@ -15,13 +19,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
-
 from apps.accounts.models import User
 from apps.audit.chain import CHAINS
 from apps.audit.services import CHAIN_LOCK_KEY, AuditContext, audit_context
 from apps.core.actors import Actor
 from apps.core.errors import ApplicationError
+from apps.core.idempotency import durable_atomic
 from apps.core.ids import new_id, new_pk
 from apps.core.models import OutboxEvent
 from apps.core.outbox import hand_over_on_commit
@@ -50,7 +53,7 @@ class TransferRequest:
 
 
 @retry_on_lock_conflict()
-@transaction.atomic(durable=True)
+@durable_atomic
 def wallet_transfer(
     *,
     actor: Actor,
@@ -91,7 +94,7 @@ def wallet_transfer(
 
 
 @retry_on_lock_conflict()
-@transaction.atomic(durable=True)
+@durable_atomic
 def wallet_transfer_batch(
     *, actor: Actor, user: User, transfers: Sequence[TransferRequest], atomic: bool = True
 ) -> list[Transaction | ApplicationError]:
