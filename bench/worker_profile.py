@@ -45,6 +45,7 @@ from django.db import connection  # noqa: E402
 from tests.fakes.smtp_sink import SmtpSink  # noqa: E402
 
 queued: list[tuple[Task, list[Any], dict[str, Any]]] = []
+spent: Counter[str] = Counter()  # CPU seconds by task name
 
 
 def capture(self: Task, args: Any = None, kwargs: Any = None, **options: Any) -> None:
@@ -85,13 +86,16 @@ def main(transfers: int) -> None:
                     amount=1,
                 )
             ran: Counter[str] = Counter()
+            spent.clear()
             started = time.thread_time()
             if profile:
                 profile.enable()
             while queued:  # the worker's side, measured
                 task, args, kwargs = queued.pop(0)
                 ran[task.name] += 1
+                task_started = time.thread_time()
                 task.apply(args=args, kwargs=kwargs)
+                spent[task.name] += time.thread_time() - task_started
             if profile:
                 profile.disable()
             return time.thread_time() - started, ran
@@ -100,6 +104,7 @@ def main(transfers: int) -> None:
         sink.wait_for(20)
         before = (len(sink.received()), sink.connections)
         cpu, ran = transfer_and_drain(transfers)
+        by_task = {name: round(seconds * 1000 / transfers, 2) for name, seconds in spent.items()}
         sink.wait_for(before[0] + 2 * transfers)
         emails, connections = len(sink.received()) - before[0], sink.connections - before[1]
         profile = cProfile.Profile(time.thread_time)  # CPU of this thread, not wall time
@@ -108,11 +113,16 @@ def main(transfers: int) -> None:
     print(f"{transfers} transfers; tasks run: {dict(ran)}")
     print(f"emails received: {emails}; SMTP connections: {connections}")
     print(f"worker CPU: {cpu * 1000:.1f} ms in all, {cpu * 1000 / transfers:.2f} ms per transfer")
+    print(f"ms per transfer by task: {by_task}")
     print(f"(under cProfile, a second round: {profiled * 1000 / transfers:.2f} ms per transfer)")
     for key in ("tottime", "cumulative"):
         out = io.StringIO()
         pstats.Stats(profile, stream=out).sort_stats(key).print_stats(25)
         print(f"--- top by {key}", out.getvalue().split("\n", 6)[-1], sep="\n")
+    if os.environ.get("BENCH_DETAIL"):
+        out = io.StringIO()
+        pstats.Stats(profile, stream=out).sort_stats("cumulative").print_stats(os.environ["BENCH_DETAIL"], 60)
+        print(out.getvalue().split("\n", 6)[-1])
 
 
 if __name__ == "__main__":

@@ -109,17 +109,14 @@ def notifications_create_many(*, batch: Iterable[tuple[OutboxEvent, list[Message
     return pending
 
 
-SEND_BATCH = 100
-
-
 def _enqueue(notification_ids: Iterable[str]) -> None:
-    """One send task per batch of up to SEND_BATCH emails (never one per email)."""
+    """One send task per batch of up to NOTIFICATION_SEND_BATCH emails (never one per email)."""
     from apps.notifications.tasks import send_notifications
 
-    ids = list(notification_ids)
-    for start in range(0, len(ids), SEND_BATCH):
+    ids, size = list(notification_ids), settings.NOTIFICATION_SEND_BATCH
+    for start in range(0, len(ids), size):
         # the broker is down: the rows are pending, the sweep queues them again
-        enqueue(send_notifications, ids[start : start + SEND_BATCH], fallback="the sweep")
+        enqueue(send_notifications, ids[start : start + size], fallback="the sweep")
 
 
 # --- sending ------------------------------------------------------------------------------------
@@ -208,13 +205,24 @@ def _log_failure(notification: Notification, error: Exception, batch: int = 1) -
 
 @transaction.atomic(durable=True)
 def _claim(notification_ids: list[str]) -> list[Notification]:
-    """pending → sending for those still pending, under their row locks (taken in id order)."""
-    notifications = list(
-        Notification.objects.select_for_update(of=("self",))
-        .select_related("user")
-        .filter(pk__in=notification_ids, status=S.PENDING)
-        .order_by("pk")
-    )
+    """pending → sending for those of the given ones still pending, under their row locks (taken
+    in id order), and for other pending emails already due, up to NOTIFICATION_SEND_BATCH in all.
+
+    Gathering the due ones is what makes a backlog cheap: the first send task of many takes the
+    emails of the tasks queued behind it, over its one connection, and theirs then find nothing to
+    do. Those are taken with SKIP LOCKED (a row another worker is claiming is its to send), never
+    before they are due (a retry waits out its backoff).
+    """
+    rows = Notification.objects.select_for_update(of=("self",)).select_related("user")
+    notifications = list(rows.filter(pk__in=notification_ids, status=S.PENDING).order_by("pk"))
+    room = settings.NOTIFICATION_SEND_BATCH - len(notifications)
+    if room > 0:
+        notifications += list(
+            rows.select_for_update(of=("self",), skip_locked=True)
+            .filter(status=S.PENDING, next_attempt_at__lte=timezone.now())
+            .exclude(pk__in=[n.pk for n in notifications])
+            .order_by("next_attempt_at")[:room]
+        )
     if not notifications:
         return []
     now = timezone.now()

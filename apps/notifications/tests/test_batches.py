@@ -1,14 +1,18 @@
 """A batch of events' emails: one send task, one SMTP connection, each email once; a relay in
 trouble mid-batch gets only the unsent ones again."""
 
+from datetime import timedelta
+
 import pytest
 from celery.signals import task_prerun
+from django.utils import timezone
 
 from apps.accounts.tests.factories import UserFactory
 from apps.core.models import OutboxEvent
 from apps.core.tasks import deliver_outbox_events
 from apps.notifications.models import Notification
 from apps.notifications.services import message_id
+from apps.notifications.tasks import send_notifications
 from apps.wallets.services import wallet_create, wallet_transfer
 from apps.wallets.tests.factories import fund
 
@@ -125,3 +129,34 @@ def test_a_relay_failing_mid_batch_then_recovering_gets_only_the_unsent_again(
     assert sorted(sends[1]) == retried
     # one connection for the batch, one for its retry
     assert smtp_sink.connections == 2
+
+
+def test_a_send_task_takes_the_due_emails_queued_behind_it_but_not_one_waiting_for_its_retry(
+    smtp_sink, transfer_events, django_capture_on_commit_callbacks
+):
+    # given: the transfers' emails written, their send task still in the queue (a backlog), and
+    # one email of an earlier send waiting out its retry backoff
+    with django_capture_on_commit_callbacks(execute=False):
+        deliver_outbox_events.apply(args=[transfer_events])
+    rows = Notification.objects.filter(event__in=transfer_events).order_by("pk")
+    first, waiting = rows[0], rows[1]
+    Notification.objects.filter(pk=waiting.pk).update(
+        attempts=1, next_attempt_at=timezone.now() + timedelta(hours=1)
+    )
+
+    # when: a send task for one email runs
+    sent = send_notifications.apply(args=[[first.pk]]).get()
+
+    # then: it sent every due email over its one connection, and not the one waiting
+    assert sent == 2 * TRANSFERS - 1
+    assert smtp_sink.connections == 1
+    assert message_id(waiting.pk) not in {m["Message-ID"] for m in smtp_sink.wait_for(2 * TRANSFERS - 1)}
+    assert Notification.objects.get(pk=waiting.pk).status == "pending"
+    assert rows.filter(status="sent").count() == 2 * TRANSFERS - 1
+
+    # when: the tasks queued behind it run (for emails it already sent)
+    assert send_notifications.apply(args=[[rows[2].pk, rows[3].pk]]).get() == 0
+
+    # then: nothing is sent twice
+    assert len(smtp_sink.received()) == 2 * TRANSFERS - 1
+    assert set(rows.exclude(pk=waiting.pk).values_list("attempts", flat=True)) == {1}
