@@ -145,12 +145,13 @@ def deliver_events(*, event_ids: Sequence[str]) -> dict[str, list[str]]:
     """Runs every consumer of each event that has not yet run on it, a batch at a time; returns,
     for each event with a failed consumer, the names of those that failed (in the events' order).
 
-    Each consumer gets all of its events of the batch at once, in their order, in one transaction
-    that also records them consumed with one INSERT (an event it already consumed is left out, as
-    `deliver_event` skips it); a batch consumer (`batch_consumer`) works on them together. If the
-    batch fails, its transaction rolls back and the consumer runs again event by event, each in a
-    transaction of its own, so one bad event fails alone. A consumer that owns its transactions
-    still runs event by event.
+    One transaction for the batch: each consumer gets all of its events of the batch at once, in
+    their order, in a savepoint that also records them consumed with one INSERT (an event it
+    already consumed is left out, as `deliver_event` skips it); a batch consumer (`batch_consumer`)
+    works on them together. If its batch fails, the savepoint rolls back and the consumer runs
+    again event by event, each in a savepoint of its own, so one bad event fails alone. The events
+    done are marked delivered in the same transaction. A consumer that owns its transactions runs
+    afterwards, event by event, outside it.
     """
     order = {event_id: index for index, event_id in enumerate(event_ids)}
     events = sorted(
@@ -163,42 +164,61 @@ def deliver_events(*, event_ids: Sequence[str]) -> dict[str, list[str]]:
             work.setdefault(key, []).append(event)
             functions[key] = func
     failed: dict[str, list[str]] = {}
-    for key, batch in work.items():
-        if key in _owning_transactions:
-            for event in batch:
-                try:
-                    _consume_at_least_once(event, key, functions[key])
-                except Exception:
-                    logger.exception("consumer %s failed on event %s", key, event.pk)
-                    failed.setdefault(event.pk, []).append(key)
-            continue
-        try:
-            for event_id in _consume_batch_once(batch, key, functions[key]):
-                failed.setdefault(event_id, []).append(key)
-            continue
-        except Exception:
-            if len(batch) == 1:
-                logger.exception("consumer %s failed on event %s", key, batch[0].pk)
-                failed.setdefault(batch[0].pk, []).append(key)
-                continue
-            logger.warning(
-                "consumer %s failed on a batch of %d events: one by one", key, len(batch), exc_info=True
-            )
-        for event in batch:
+    owning = [key for key in work if key in _owning_transactions]
+    after_owners = {event.pk for key in owning for event in work[key]}
+    if len(owning) < len(work):
+        # One transaction for the batch: every consumer's work and records (each consumer in a
+        # savepoint of its own), and the events whose consumers have all run marked delivered.
+        with transaction.atomic():
+            for key, batch in work.items():
+                if key not in _owning_transactions:
+                    _consume_batch(batch, key, functions[key], failed)
+            _mark_delivered([e.pk for e in events if e.pk not in failed and e.pk not in after_owners])
+    else:
+        after_owners = {event.pk for event in events}  # no consumer's work to commit with
+    for key in owning:
+        for event in work[key]:
             try:
-                _consume_once(event, key, functions[key])
+                _consume_at_least_once(event, key, functions[key])
             except Exception:
                 logger.exception("consumer %s failed on event %s", key, event.pk)
                 failed.setdefault(event.pk, []).append(key)
-    delivered = [event.pk for event in events if event.pk not in failed]
+    delivered = [event.pk for event in events if event.pk in after_owners and event.pk not in failed]
     if delivered:
         # Bookkeeping for the sweep: lost in a PostgreSQL crash, the events are delivered again and
         # every consumer skips them (their ConsumedEvent rows committed with the consumers' work).
         with unflushed_commit():
-            OutboxEvent.objects.filter(pk__in=delivered, delivered_at__isnull=True).update(
-                delivered_at=timezone.now()
-            )
+            _mark_delivered(delivered)
     return {event.pk: failed[event.pk] for event in events if event.pk in failed}
+
+
+def _mark_delivered(event_ids: list[str]) -> None:
+    if event_ids:
+        OutboxEvent.objects.filter(pk__in=event_ids, delivered_at__isnull=True).update(
+            delivered_at=timezone.now()
+        )
+
+
+def _consume_batch(batch: list[OutboxEvent], key: str, func: Consumer, failed: dict[str, list[str]]) -> None:
+    """Runs one consumer on its events of the batch (see `deliver_events`), noting failures."""
+    try:
+        for event_id in _consume_batch_once(batch, key, func):
+            failed.setdefault(event_id, []).append(key)
+        return
+    except Exception:
+        if len(batch) == 1:
+            logger.exception("consumer %s failed on event %s", key, batch[0].pk)
+            failed.setdefault(batch[0].pk, []).append(key)
+            return
+        logger.warning(
+            "consumer %s failed on a batch of %d events: one by one", key, len(batch), exc_info=True
+        )
+    for event in batch:
+        try:
+            _consume_once(event, key, func)
+        except Exception:
+            logger.exception("consumer %s failed on event %s", key, event.pk)
+            failed.setdefault(event.pk, []).append(key)
 
 
 BatchConsumer = Callable[[list[OutboxEvent]], None]

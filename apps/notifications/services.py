@@ -210,13 +210,13 @@ def _claim(notification_ids: list[str]) -> list[Notification]:
 
     Gathering the due ones is what makes a backlog cheap: the first send task of many takes the
     emails of the tasks queued behind it, over its one connection, and theirs then find nothing to
-    do. Those are taken with SKIP LOCKED (a row another worker is claiming is its to send), never
+    do (a task with none of its own left gathers nothing: one before it is doing so). Those are taken with SKIP LOCKED (a row another worker is claiming is its to send), never
     before they are due (a retry waits out its backoff).
     """
     rows = Notification.objects.select_for_update(of=("self",)).select_related("user")
     notifications = list(rows.filter(pk__in=notification_ids, status=S.PENDING).order_by("pk"))
     room = settings.NOTIFICATION_SEND_BATCH - len(notifications)
-    if room > 0:
+    if notifications and room > 0:  # (none of its own left: a task before it gathered them)
         notifications += list(
             rows.select_for_update(of=("self",), skip_locked=True)
             .filter(status=S.PENDING, next_attempt_at__lte=timezone.now())
