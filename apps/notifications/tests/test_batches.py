@@ -160,3 +160,27 @@ def test_a_send_task_takes_the_due_emails_queued_behind_it_but_not_one_waiting_f
     # then: nothing is sent twice
     assert len(smtp_sink.received()) == 2 * TRANSFERS - 1
     assert set(rows.exclude(pk=waiting.pk).values_list("attempts", flat=True)) == {1}
+
+
+def test_each_email_of_a_batch_keeps_the_correlation_id_of_its_own_change(
+    smtp_sink, transfer_events, django_capture_on_commit_callbacks
+):
+    # given: the transfers were made by different requests (each its own correlation id)
+    events = OutboxEvent.objects.filter(pk__in=transfer_events)
+    for n, txn in enumerate(sorted({e.payload["transaction"] for e in events})):
+        events.filter(payload__transaction=txn).update(correlation_id=f"req-{n}")
+
+    # when: their events are delivered, and the emails sent, as one batch
+    deliver(transfer_events, django_capture_on_commit_callbacks)
+
+    # then: each email, and the event saying it was sent, carries its own change's id
+    smtp_sink.wait_for(2 * TRANSFERS)
+    rows = Notification.objects.filter(event__in=transfer_events).select_related("event")
+    assert {row.correlation_id for row in rows} == {f"req-{n}" for n in range(TRANSFERS)}
+    for row in rows:
+        assert row.correlation_id == row.event.correlation_id
+        sent = OutboxEvent.objects.get(event_type="notification.sent", aggregate_id=row.pk)
+        assert (sent.correlation_id, sent.payload["correlation_id"]) == (
+            row.correlation_id,
+            row.correlation_id,
+        )
