@@ -1,13 +1,15 @@
 """What a transfer's deferred work costs the worker, in-process (run by hand, not by the tests).
 
-    DJANGO_SETTINGS_MODULE=config.settings.test .venv/bin/python bench/worker_profile.py [TRANSFERS]
+    DJANGO_SETTINGS_MODULE=config.settings.test .venv/bin/python bench/worker_profile.py [TRANSFERS] [--each]
 
 Against real PostgreSQL (a database of its own, BENCH_DATABASE_NAME, default test_worker_bench,
 created with the migrations on first run and kept) and the tests' SMTP sink (tests/fakes/smtp_sink.py,
 a thread of this process). The web side is played first, unmeasured: TRANSFERS transfers (default
 200), each its own change, whose tasks are captured instead of published. Then every captured task
 is run in this thread, as a worker would, in the order they were queued, including the tasks they
-queue in turn (send the emails, deliver the `notification.sent` events), until nothing is left.
+queue in turn (send the emails, deliver the `notification.sent` events), until nothing is left: a
+backlog, as a busy worker has. With --each, each transfer's work is drained before the next
+transfer is made (an idle worker: no batch to share).
 
 Printed: the tasks run by name, the CPU time of this thread while draining (time.thread_time: the
 sink's thread and PostgreSQL's processes are not counted) in ms per transfer, the emails received
@@ -52,6 +54,9 @@ def capture(self: Task, args: Any = None, kwargs: Any = None, **options: Any) ->
     queued.append((self, list(args or []), dict(kwargs or {})))
 
 
+EACH = "--each" in sys.argv
+
+
 def main(transfers: int) -> None:
     from apps.accounts.tests.factories import UserFactory
     from apps.wallets.services import wallet_create, wallet_transfer
@@ -86,7 +91,6 @@ def main(transfers: int) -> None:
                     amount=1,
                 )
             ran: Counter[str] = Counter()
-            spent.clear()
             started = time.thread_time()
             if profile:
                 profile.enable()
@@ -102,17 +106,25 @@ def main(transfers: int) -> None:
 
         transfer_and_drain(10)  # warm-up: imports, first template loads, connections
         sink.wait_for(20)
+        spent.clear()
         before = (len(sink.received()), sink.connections)
-        cpu, ran = transfer_and_drain(transfers)
-        by_task = {name: round(seconds * 1000 / transfers, 2) for name, seconds in spent.items()}
+        if EACH:  # no backlog: each transfer's work drained before the next is made
+            cpu, ran = 0.0, Counter()
+            for _ in range(transfers):
+                one_cpu, one_ran = transfer_and_drain(1)
+                cpu, ran = cpu + one_cpu, ran + one_ran
+        else:
+            cpu, ran = transfer_and_drain(transfers)
         sink.wait_for(before[0] + 2 * transfers)
         emails, connections = len(sink.received()) - before[0], sink.connections - before[1]
+        spent_measured = dict(spent)
         profile = cProfile.Profile(time.thread_time)  # CPU of this thread, not wall time
         profiled, _ = transfer_and_drain(transfers, profile)
 
     print(f"{transfers} transfers; tasks run: {dict(ran)}")
     print(f"emails received: {emails}; SMTP connections: {connections}")
     print(f"worker CPU: {cpu * 1000:.1f} ms in all, {cpu * 1000 / transfers:.2f} ms per transfer")
+    by_task = {name: round(seconds * 1000 / transfers, 2) for name, seconds in spent_measured.items()}
     print(f"ms per transfer by task: {by_task}")
     print(f"(under cProfile, a second round: {profiled * 1000 / transfers:.2f} ms per transfer)")
     for key in ("tottime", "cumulative"):
@@ -123,7 +135,12 @@ def main(transfers: int) -> None:
         out = io.StringIO()
         pstats.Stats(profile, stream=out).sort_stats("cumulative").print_stats(os.environ["BENCH_DETAIL"], 60)
         print(out.getvalue().split("\n", 6)[-1])
+    if os.environ.get("BENCH_CALLEES"):
+        out = io.StringIO()
+        pstats.Stats(profile, stream=out).sort_stats("cumulative").print_callees(os.environ["BENCH_CALLEES"])
+        print(out.getvalue())
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 200)
+    counts = [arg for arg in sys.argv[1:] if arg.isdigit()]
+    main(int(counts[0]) if counts else 200)
