@@ -15,6 +15,7 @@ fails it after NOTIFICATION_SENDING_TIMEOUT_SECONDS with a dead letter an operat
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import smtplib
 from collections.abc import Iterable
@@ -174,13 +175,13 @@ def notifications_send(*, notification_ids: list[str]) -> Sending:
                 errors[notification.pk] = exc
                 _log_failure(notification, exc)
                 if not isinstance(exc, (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused)):
-                    smtp.close()  # not an answer from the server: the connection may be gone
+                    _close(smtp)  # not an answer from the server: the connection may be gone
                     smtp = None
                 continue
             sent.append(notification)
     finally:
         if smtp is not None:
-            smtp.close()
+            _close(smtp)
     if sent:
         _mark_sent(notifications=sent)
     if not errors:
@@ -191,6 +192,13 @@ def notifications_send(*, notification_ids: list[str]) -> Sending:
         retry_ids=[n.pk for n in failed if n.status == S.PENDING] if retry_in is not None else [],
         retry_in=retry_in,
     )
+
+
+def _close(smtp: BaseEmailBackend) -> None:
+    # A QUIT the server does not answer well changes nothing about what was sent: never raised,
+    # or the batch's outcomes would go unrecorded (its rows left `sending`).
+    with contextlib.suppress(Exception):
+        smtp.close()
 
 
 def _log_failure(notification: Notification, error: Exception, batch: int = 1) -> None:
@@ -210,8 +218,9 @@ def _claim(notification_ids: list[str]) -> list[Notification]:
 
     Gathering the due ones is what makes a backlog cheap: the first send task of many takes the
     emails of the tasks queued behind it, over its one connection, and theirs then find nothing to
-    do (a task with none of its own left gathers nothing: one before it is doing so). Those are taken with SKIP LOCKED (a row another worker is claiming is its to send), never
-    before they are due (a retry waits out its backoff).
+    do (a task with none of its own left gathers nothing: one before it is doing so). Those are
+    taken with SKIP LOCKED (a row another worker is claiming is its to send), never before they
+    are due (a retry waits out its backoff).
     """
     rows = Notification.objects.select_for_update(of=("self",)).select_related("user")
     notifications = list(rows.filter(pk__in=notification_ids, status=S.PENDING).order_by("pk"))
