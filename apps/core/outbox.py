@@ -20,7 +20,9 @@ OUTBOX_REDELIVER_AFTER_SECONDS (the relay down, the broker down, a lost task) th
 `outbox_sweep` hands over again. Delivery runs each consumer
 registered for the event type at most once per event: a `ConsumedEvent` row is inserted in the
 consumer's own transaction, so a redelivered event finds the row and skips, and two workers racing
-on the same event are serialised by its unique index.
+on the same event are serialised by its unique index. A task's events are delivered as a batch
+(`deliver_events`): each consumer gets all of them in one transaction (one INSERT of their
+`ConsumedEvent` rows), and one registered with `batch_consumer` works on them together.
 
 A consumer whose work commits in transactions of its own (a payment step's durable one) is
 registered with `owns_transactions=True`: it runs outside any transaction and is recorded as
@@ -220,27 +222,135 @@ def count_unpublished() -> int:
 
 def deliver_event(*, event_id: str) -> list[str]:
     """Runs every consumer of the event that has not yet run; returns the names of those that failed."""
-    event = OutboxEvent.objects.filter(pk=event_id).first()
-    if event is None or event.delivered_at is not None:
-        return []
-    failed = []
-    for key, func in consumers_for(event.event_type).items():
-        try:
-            if key in _owning_transactions:
-                _consume_at_least_once(event, key, func)
-            else:
-                _consume_once(event, key, func)
-        except Exception:
-            logger.exception("consumer %s failed on event %s", key, event_id)
-            failed.append(key)
-    if not failed:
-        # Bookkeeping for the sweep: lost in a PostgreSQL crash, the event is delivered again and
-        # every consumer skips it (its ConsumedEvent row committed with the consumer's work).
+    return deliver_events(event_ids=[event_id]).get(event_id, [])
+
+
+def deliver_events(*, event_ids: Sequence[str]) -> dict[str, list[str]]:
+    """Runs every consumer of each event that has not yet run on it, a batch at a time; returns,
+    for each event with a failed consumer, the names of those that failed (in the events' order).
+
+    One transaction for the batch: each consumer gets all of its events of the batch at once, in
+    their order, in a savepoint that also records them consumed with one INSERT (an event it
+    already consumed is left out, as `deliver_event` skips it); a batch consumer (`batch_consumer`)
+    works on them together. If its batch fails, the savepoint rolls back and the consumer runs
+    again event by event, each in a savepoint of its own, so one bad event fails alone. The events
+    done are marked delivered in the same transaction. A consumer that owns its transactions runs
+    afterwards, event by event, outside it.
+    """
+    order = {event_id: index for index, event_id in enumerate(event_ids)}
+    events = sorted(
+        OutboxEvent.objects.filter(pk__in=list(order), delivered_at__isnull=True), key=lambda e: order[e.pk]
+    )
+    work: dict[str, list[OutboxEvent]] = {}
+    functions: dict[str, Consumer] = {}
+    for event in events:
+        for key, func in consumers_for(event.event_type).items():
+            work.setdefault(key, []).append(event)
+            functions[key] = func
+    failed: dict[str, list[str]] = {}
+    owning = [key for key in work if key in _owning_transactions]
+    after_owners = {event.pk for key in owning for event in work[key]}
+    if len(owning) < len(work):
+        # One transaction for the batch: every consumer's work and records (each consumer in a
+        # savepoint of its own), and the events whose consumers have all run marked delivered.
+        with transaction.atomic():
+            for key, batch in work.items():
+                if key not in _owning_transactions:
+                    _consume_batch(batch, key, functions[key], failed)
+            _mark_delivered([e.pk for e in events if e.pk not in failed and e.pk not in after_owners])
+    else:
+        after_owners = {event.pk for event in events}  # no consumer's work to commit with
+    for key in owning:
+        for event in work[key]:
+            try:
+                _consume_at_least_once(event, key, functions[key])
+            except Exception:
+                logger.exception("consumer %s failed on event %s", key, event.pk)
+                failed.setdefault(event.pk, []).append(key)
+    delivered = [event.pk for event in events if event.pk in after_owners and event.pk not in failed]
+    if delivered:
+        # Bookkeeping for the sweep: lost in a PostgreSQL crash, the events are delivered again and
+        # every consumer skips them (their ConsumedEvent rows committed with the consumers' work).
         with unflushed_commit():
-            OutboxEvent.objects.filter(pk=event_id, delivered_at__isnull=True).update(
-                delivered_at=timezone.now()
+            _mark_delivered(delivered)
+    return {event.pk: failed[event.pk] for event in events if event.pk in failed}
+
+
+def _mark_delivered(event_ids: list[str]) -> None:
+    if event_ids:
+        OutboxEvent.objects.filter(pk__in=event_ids, delivered_at__isnull=True).update(
+            delivered_at=timezone.now()
+        )
+
+
+def _consume_batch(batch: list[OutboxEvent], key: str, func: Consumer, failed: dict[str, list[str]]) -> None:
+    """Runs one consumer on its events of the batch (see `deliver_events`), noting failures."""
+    try:
+        for event_id in _consume_batch_once(batch, key, func):
+            failed.setdefault(event_id, []).append(key)
+        return
+    except Exception:
+        if len(batch) == 1:
+            logger.exception("consumer %s failed on event %s", key, batch[0].pk)
+            failed.setdefault(batch[0].pk, []).append(key)
+            return
+        logger.warning(
+            "consumer %s failed on a batch of %d events: one by one", key, len(batch), exc_info=True
+        )
+    for event in batch:
+        try:
+            _consume_once(event, key, func)
+        except Exception:
+            logger.exception("consumer %s failed on event %s", key, event.pk)
+            failed.setdefault(event.pk, []).append(key)
+
+
+BatchConsumer = Callable[[list[OutboxEvent]], None]
+_batch_consumers: dict[str, BatchConsumer] = {}
+
+
+def batch_consumer(*event_types: str, name: str) -> Callable[[BatchConsumer], BatchConsumer]:
+    """Registers a function that is given the events of a delivery together (a list, in order),
+    at most once for each event, like a `consumer` (which it also is, given one event at a time)."""
+
+    def register(func: BatchConsumer) -> BatchConsumer:
+        _batch_consumers[name] = func
+        consumer(*event_types, name=name)(lambda event: func([event]))
+        return func
+
+    return register
+
+
+def _consume_batch_once(events: list[OutboxEvent], key: str, func: Consumer) -> list[str]:
+    """The consumer's work on the events and the records that it ran commit together, or neither
+    does; events it already consumed (a redelivery, a racing worker) are left out. A batch
+    consumer that fails raises (the batch rolls back); a consumer of one event at a time runs each
+    in a savepoint, and an event it fails on is left unconsumed: returns their ids."""
+    with transaction.atomic():
+        with transaction.get_connection().cursor() as cursor:
+            # one INSERT for the batch; a racing worker's rows make it wait, then skip those events
+            cursor.execute(
+                f"INSERT INTO {ConsumedEvent._meta.db_table} (event_id, consumer, consumed_at) "
+                "SELECT unnest(%s::varchar[]), %s, %s ON CONFLICT DO NOTHING RETURNING event_id",
+                [[event.pk for event in events], key, timezone.now()],
             )
-    return failed
+            fresh = {row[0] for row in cursor.fetchall()}
+        todo = [event for event in events if event.pk in fresh]
+        if key in _batch_consumers:
+            if todo:
+                _batch_consumers[key](todo)
+            return []
+        failed = []
+        for event in todo:
+            try:
+                with transaction.atomic():
+                    func(event)
+            except Exception:
+                logger.exception("consumer %s failed on event %s", key, event.pk)
+                failed.append(event.pk)
+        if failed:
+            ConsumedEvent.objects.filter(event_id__in=failed, consumer=key).delete()
+        return failed
 
 
 def _consume_once(event: OutboxEvent, key: str, func: Consumer) -> None:

@@ -15,10 +15,10 @@ class ConsumerFailed(Exception):
 
 @shared_task(bind=True, acks_late=True, max_retries=8, default_retry_delay=5)
 def deliver_outbox_events(self, event_ids: list[str]) -> None:
-    """Delivers the events of one change, in order. Retried for the events whose consumers failed;
+    """Delivers the events of one change (or of a sweep's batch), in order, as one batch
+    (apps.core.outbox.deliver_events). Retried for the events whose consumers failed;
     consumers that already ran are skipped on the retry (idempotent by event id)."""
-    failures = {event_id: outbox.deliver_event(event_id=event_id) for event_id in event_ids}
-    failures = {event_id: failed for event_id, failed in failures.items() if failed}
+    failures = outbox.deliver_events(event_ids=event_ids)
     logger.debug("%d outbox event(s) delivered, %d with failed consumers", len(event_ids), len(failures))
     if failures:
         summary = "; ".join(f"{event_id}: {', '.join(failed)}" for event_id, failed in failures.items())

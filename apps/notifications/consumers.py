@@ -1,7 +1,8 @@
 """Who hears about what: the outbox events that send email, and to whom.
 
-One consumer ("notifications") runs once per event (apps.core.outbox), turns it into messages with
-the builder registered for its type, and hands them to `notifications_create`. A builder only
+One consumer ("notifications") runs once per event (apps.core.outbox), given the events of a
+delivery together, turns each into messages with the builder registered for its type, and hands
+them all to `notifications_create_many` (one INSERT, one send task). A builder only
 reads: it resolves the recipients (a transfer tells both parties) and the few values the
 templates need, formatted for people. Payment emails go to the payment's owner (the API user who
 made it). Subscription payments get their payment email like any other (it is the receipt) and
@@ -17,10 +18,10 @@ from typing import Any
 from apps.accounts.models import User
 from apps.core.models import OutboxEvent
 from apps.core.money import Money
-from apps.core.outbox import consumer
+from apps.core.outbox import batch_consumer
 from apps.notifications import selectors
 from apps.notifications.models import Notification
-from apps.notifications.services import Message, notifications_create
+from apps.notifications.services import Message, notifications_create_many
 
 logger = logging.getLogger(__name__)
 
@@ -227,8 +228,11 @@ def _subscription_owner(event: OutboxEvent) -> User | None:
 NOTIFYING_EVENTS = tuple(_builders)
 
 
-@consumer(*NOTIFYING_EVENTS, name="notifications")
+@batch_consumer(*NOTIFYING_EVENTS, name="notifications")
+def notify_all(events: list[OutboxEvent]) -> None:
+    """The emails of a delivery's events, written together and sent by one task."""
+    notifications_create_many(batch=[(event, _builders[event.event_type](event)) for event in events])
+
+
 def notify(event: OutboxEvent) -> None:
-    messages = _builders[event.event_type](event)
-    if messages:
-        notifications_create(event=event, messages=messages)
+    notify_all([event])

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from celery.signals import task_prerun
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from apps.core import correlation, outbox
 from apps.core.models import ConsumedEvent, OutboxEvent
@@ -203,3 +204,43 @@ def test_a_consumer_owning_its_transactions_commits_its_own_work_and_is_recorded
     assert ran == [event.id, event.id]
     assert seen == [event.id]  # the ordinary consumer ran exactly once
     assert ConsumedEvent.objects.filter(event=event).count() == 2
+
+
+def test_a_tasks_events_are_recorded_consumed_with_one_insert_per_consumer(event_type, seen):
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
+        anchor = OutboxEvent.objects.create(event_type="anchor", aggregate_type="x", aggregate_id="1")
+        emitted = outbox.emit_events(events=[(event_type, anchor, {"n": n}) for n in range(3)])
+
+    ids = [event.id for event in emitted]
+    assert seen == ids
+    inserts = [
+        q["sql"]
+        for q in queries.captured_queries
+        if q["sql"].startswith("INSERT") and "consumedevent" in q["sql"]
+    ]
+    assert len(inserts) == 1
+    assert ConsumedEvent.objects.filter(event_id__in=ids, consumer=f"recorder-{event_type}").count() == 3
+    assert not OutboxEvent.objects.filter(pk__in=ids, delivered_at__isnull=True).exists()
+
+
+def test_a_batch_consumer_gets_the_events_together_and_one_by_one_when_the_batch_fails(event_type):
+    batches = []
+
+    @outbox.batch_consumer(event_type, name=f"batcher-{event_type}")
+    def _batcher(events):
+        batches.append([event.payload["n"] for event in events])
+        if len(batches) == 1:
+            raise ConnectionError("the first batch fails")
+
+    try:
+        with transaction.atomic():
+            anchor = OutboxEvent.objects.create(event_type="anchor", aggregate_type="x", aggregate_id="1")
+            emitted = outbox.emit_events(events=[(event_type, anchor, {"n": n}) for n in range(3)])
+    finally:
+        outbox._consumers.pop(event_type, None)
+        outbox._batch_consumers.pop(f"batcher-{event_type}", None)
+
+    assert batches == [[0, 1, 2], [0], [1], [2]]
+    ids = [event.id for event in emitted]
+    assert ConsumedEvent.objects.filter(event_id__in=ids, consumer=f"batcher-{event_type}").count() == 3
+    assert not OutboxEvent.objects.filter(pk__in=ids, delivered_at__isnull=True).exists()
