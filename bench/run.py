@@ -10,7 +10,7 @@ RabbitMQ on their usual local ports, and `wrk` and `pgbench` on the PATH):
    (database --redis-db, prefix "bench") and seeds --users users through the real services, each
    with a funded USD wallet, a JWT access token and an API key (bench/seed.py).
 2. Starts the real stack with config.settings.production and generated secrets: a Celery worker on
-   a RabbitMQ queue of its own, and gunicorn (gthread, --workers x --threads) on a free port.
+   RabbitMQ queues of its own (default and routed), and gunicorn (gthread, --workers x --threads) on a free port.
 3. For each scenario: a short warm-up, then `wrk` with bench/scenario.lua for --duration seconds at
    --clients connections, every request as a random seeded user, every money-moving POST with a
    fresh Idempotency-Key. After each one it waits until the stack's backlog is drained: its RabbitMQ
