@@ -7,7 +7,10 @@ connection happened to send it. Closed-loop wrk slows down with the server and s
 
 `make_request(index)` returns (method, path, headers, body bytes | None); every connection is one
 keep-alive http.client connection of its own thread. A request whose answer is not
-`expected_status`, or that fails on the socket (the connection is then reopened), is an error.
+`expected_status`, or that fails on the socket (the connection is then reopened), is an error. The
+run ends after `seconds`, as wrk2's does: a request still waiting for a free connection then is not
+sent ("unsent"), so a server that cannot keep up shows a lower achieved rate and the latency of the
+requests it was late for, instead of stretching the run.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ Request = tuple[str, str, dict[str, str], bytes | None]
 class OpenLoopResult:
     scheduled: int  # requests due within the run
     sent: int
+    unsent: int  # due, but no connection was free before the run ended
     seconds: float  # from the first due time until the last answer
     achieved_rps: float  # answered requests per second of that span
     p50_ms: float
@@ -65,6 +69,7 @@ def run(
     counters = {"errors": 0, "late": 0, "sent": 0}
     last_answer = [0.0]
     start = time.monotonic() + 0.2  # every thread is waiting on its first slot before it is due
+    end = start + seconds
 
     def worker() -> None:
         nonlocal next_index
@@ -80,6 +85,8 @@ def run(
                 wait = due - time.monotonic()
                 if wait > 0:
                     time.sleep(wait)
+                elif time.monotonic() >= end:
+                    return  # the run is over; this request and the later ones stay unsent
                 late = time.monotonic() - due > 0.005
                 method, path, headers, body = make_request(index)
                 try:
@@ -114,6 +121,7 @@ def run(
     return OpenLoopResult(
         scheduled=total,
         sent=counters["sent"],
+        unsent=total - counters["sent"],
         seconds=round(span, 2),
         achieved_rps=round(answered_ok / span, 1),
         p50_ms=round(percentile(latencies, 50), 1),

@@ -682,6 +682,7 @@ def measure_open_loop(
             "drained": drained,
             "target_rps": round(rate, 1),
             "scheduled": run_.scheduled,
+            "unsent": run_.unsent,
             "late_starts": run_.late_starts,
             "cpu_ms_per_request_during_load_only": cpu_per_request(during_load, run_.sent),
         },
@@ -967,7 +968,8 @@ def targets(results: list[Result], clients: int) -> list[Target]:
         out.append(
             Target(
                 name,
-                f"p95 {r.p95_ms:.1f} ms, {r.rps:.1f} of {wanted:.1f}/s answered, {r.errors} errors",
+                f"p95 {r.p95_ms:.1f} ms, {r.rps:.1f} of {wanted:.1f}/s answered, {r.errors} errors, "
+                f"{r.extra.get('unsent', 0)} unsent",
                 r.p95_ms < p95 and reached and r.errors == 0,
             )
         )
