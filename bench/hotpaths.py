@@ -44,6 +44,10 @@ def requester(scenario: str, users: list[tuple[str, str]]):
 
     def send() -> int:
         token, wallet = rng.choice(users)
+        destination = users[0][1] if scenario == "transfers_hot" else rng.choice(users)[1]
+        while scenario.startswith("transfers") and destination == wallet:
+            token, wallet = rng.choice(users)
+        # After the source is final: a token of another user than the source wallet's is a 404.
         headers = {"HTTP_AUTHORIZATION": f"Bearer {token}", "HTTP_IDEMPOTENCY_KEY": uuid.uuid4().hex}
         if scenario == "ping":
             return client.get("/api/v1/ping", **headers).status_code
@@ -53,9 +57,6 @@ def requester(scenario: str, users: list[tuple[str, str]]):
             body = {"amount": rng.randint(100, 50000), "currency": "USD", "payment_method": "tok_visa"}
             path = "/api/v1/payments"
         else:
-            destination = users[0][1] if scenario == "transfers_hot" else rng.choice(users)[1]
-            while destination == wallet:
-                token, wallet = rng.choice(users)
             body = {"source_wallet": wallet, "destination_wallet": destination, "amount": rng.randint(1, 100)}
             path = "/api/v1/transfers"
         response = client.post(path, json.dumps(body), content_type="application/json", **headers)
