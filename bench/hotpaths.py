@@ -1,6 +1,7 @@
 """Profiles one scenario in-process (run by `bench/run.py --profile SCENARIO`, not by hand).
 
     python bench/hotpaths.py SCENARIO SEED_FILE REQUESTS OUT_DIR
+    python bench/hotpaths.py --top SCENARIO SEED_FILE REQUESTS N   # what `make bench` prints
 
 Sends REQUESTS requests of the scenario through Django's test client (the whole middleware and DRF
 stack, no network, no gunicorn) in the environment bench/run.py gives the server, and writes:
@@ -9,6 +10,8 @@ stack, no network, no gunicorn) in the environment bench/run.py gives the server
   whatever the database and the network do meanwhile);
 - OUT_DIR/queries-SCENARIO.txt: the SQL of one request (what each request costs the database),
   and the Redis commands it sent.
+With --top it writes nothing: it prints the request's queries and Redis round trips, its CPU in this
+process without a profiler, and cProfile's N functions by cumulative time over REQUESTS requests.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from pathlib import Path
 
 import django
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 django.setup()
 
 from django.db import connection  # noqa: E402
@@ -40,6 +44,10 @@ def requester(scenario: str, users: list[tuple[str, str]]):
 
     def send() -> int:
         token, wallet = rng.choice(users)
+        destination = users[0][1] if scenario == "transfers_hot" else rng.choice(users)[1]
+        while scenario.startswith("transfers") and destination == wallet:
+            token, wallet = rng.choice(users)
+        # After the source is final: a token of another user than the source wallet's is a 404.
         headers = {"HTTP_AUTHORIZATION": f"Bearer {token}", "HTTP_IDEMPOTENCY_KEY": uuid.uuid4().hex}
         if scenario == "ping":
             return client.get("/api/v1/ping", **headers).status_code
@@ -49,14 +57,11 @@ def requester(scenario: str, users: list[tuple[str, str]]):
             body = {"amount": rng.randint(100, 50000), "currency": "USD", "payment_method": "tok_visa"}
             path = "/api/v1/payments"
         else:
-            destination = users[0][1] if scenario == "transfers_hot" else rng.choice(users)[1]
-            while destination == wallet:
-                token, wallet = rng.choice(users)
             body = {"source_wallet": wallet, "destination_wallet": destination, "amount": rng.randint(1, 100)}
             path = "/api/v1/transfers"
         response = client.post(path, json.dumps(body), content_type="application/json", **headers)
         if response.status_code >= 400:
-            print(response.status_code, response.content[:300], file=sys.stderr)
+            print("refused:", response.status_code, response.content[:300].decode(errors="replace"))
         return response.status_code
 
     return send
@@ -95,7 +100,60 @@ class Recorder:
             client_class.execute_command, pipeline_class.execute = original, original_pipeline
 
 
+def top(scenario: str, seed_file: Path, count: int, limit: int) -> None:
+    users = [tuple(line.split()[:2]) for line in seed_file.read_text().splitlines() if line.strip()]
+    send = requester(scenario, users)
+    for _ in range(20):  # warm: imports, connections, caches
+        send()
+    recorder = Recorder()
+    recorder.record(send)
+    started = time.process_time()
+    for _ in range(count):
+        send()
+    cpu_ms = (time.process_time() - started) * 1000 / count
+    cpu = cProfile.Profile(time.process_time)
+    statuses: dict[int, int] = {}
+    cpu.enable()
+    for _ in range(count):
+        code = send()
+        statuses[code] = statuses.get(code, 0) + 1
+    cpu.disable()
+    print(
+        f"{scenario}: {count} requests in-process (Django test client), statuses {statuses}; "
+        f"{len(recorder.sql)} queries and {len(recorder.redis)} Redis round trips per request; "
+        f"{cpu_ms:.2f} ms CPU per request in this process without the profiler"
+    )
+    print("\n".join(cumulative_top(pstats.Stats(cpu), count, limit)))
+
+
+def cumulative_top(stats: pstats.Stats, count: int, limit: int) -> list[str]:
+    """The `limit` functions with the most cumulative CPU time, per request, below the request's
+    wrappers: the test client, the handler and each middleware hold nearly all of it and say
+    nothing, so the functions with at least 90 % of the whole are counted, not listed."""
+    rows = stats.stats  # {(file, line, name): (cc, ncalls, tottime, cumtime, callers)}
+    whole = max((row[3] for row in rows.values()), default=0.0) or 1e-9
+    ranked = sorted(rows.items(), key=lambda item: -item[1][3])
+    wrappers = [key for key, row in ranked if row[3] >= 0.9 * whole]
+    lines = [
+        f"top {limit} by cumulative CPU time, ms per request ({count} requests, {whole * 1000 / count:.2f} ms "
+        f"each under the profiler; {len(wrappers)} wrappers holding >= 90 % not listed):",
+        f"{'cum ms':>8} {'own ms':>8} {'calls':>7}  function",
+    ]
+    for (filename, line, name), (_, ncalls, tottime, cumtime, _) in ranked[
+        len(wrappers) : len(wrappers) + limit
+    ]:
+        where = filename.split("site-packages/")[-1].replace(str(ROOT) + "/", "")
+        lines.append(
+            f"{cumtime * 1000 / count:8.3f} {tottime * 1000 / count:8.3f} {ncalls / count:7.1f}  "
+            f"{where}:{line}({name})"
+        )
+    return lines
+
+
 def main() -> None:
+    if sys.argv[1] == "--top":
+        top(sys.argv[2], Path(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
+        return
     scenario, seed_file, count, out_dir = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4])
     users = [tuple(line.split()[:2]) for line in seed_file.read_text().splitlines() if line.strip()]
     send = requester(scenario, users)

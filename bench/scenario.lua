@@ -4,7 +4,9 @@
 --
 -- SEED_FILE has one line per seeded user: "<access token> <wallet id>". Every request is sent as a
 -- random user; money-moving POSTs carry a fresh Idempotency-Key (NONCE keeps keys of separate runs
--- apart) and transfers go to a random other wallet, or to the first seeded wallet in "transfers_hot".
+-- apart) and transfers go to a random other wallet, or to the first seeded wallet in "transfers_hot";
+-- "transfers_batch" sends POST /transfers/batch with BATCH_SIZE (fourth argument, default 100)
+-- transfers from the caller's wallet to random other wallets.
 -- The closing line is one JSON object prefixed "BENCH_RESULT ", read by bench/run.py.
 
 local threads = {}
@@ -17,12 +19,14 @@ function setup(thread)
 end
 
 local scenario, nonce
+local batch_size = 100
 local users = {}
 local counter = 0
 statuses = {}
 
 function init(args)
   scenario, nonce = args[1], args[3]
+  batch_size = tonumber(args[4] or "100")
   for line in io.lines(args[2]) do
     local token, wallet = line:match("^(%S+)%s+(%S+)")
     if token then
@@ -67,7 +71,17 @@ function request()
   headers["Content-Type"] = "application/json"
   headers["Idempotency-Key"] = string.format("bench-%s-%d-%d", nonce, id, counter)
   local path, body
-  if scenario == "payments" then
+  if scenario == "transfers_batch" then
+    local items = {}
+    for n = 1, batch_size do
+      items[n] = string.format(
+        '{"source_wallet": "%s", "destination_wallet": "%s", "amount": %d}',
+        user.wallet, pick_other(user), math.random(1, 100)
+      )
+    end
+    path = "/api/v1/transfers/batch"
+    body = '{"atomic": true, "transfers": [' .. table.concat(items, ", ") .. ']}'
+  elseif scenario == "payments" then
     path = "/api/v1/payments"
     body = string.format(
       '{"amount": %d, "currency": "USD", "payment_method": "tok_visa"}', math.random(100, 50000)

@@ -55,6 +55,7 @@ def main() -> int:
     seed_file = logs / "seed.txt"
     stack = run.Stack()
     samples: list[dict] = []
+    queues = [queue]
     failures: list[str] = []
     try:
         run.recreate_database(args, run.BENCH_DB)
@@ -63,6 +64,7 @@ def main() -> int:
         run.run_python(
             env, str(run.BENCH / "seed.py"), "users", str(args.users), str(run.SEED_BALANCE), str(seed_file)
         )
+        queues = run.queue_names(env)  # the default one and every routed one, this run's own
         port, server, worker = run.start_stack(args, env, stack, logs, queue)
         started = time.monotonic()
         deadline = started + args.minutes * 60
@@ -81,7 +83,11 @@ def main() -> int:
                 f"web {sample['web_mib']} MiB  worker {sample['worker_mib']} MiB",
                 flush=True,
             )
-        print(f"[soak] worker drained in {run.wait_outbox_drained(args):.1f} s", flush=True)
+        backlog = run.Backlog(args, queues)
+        try:
+            print(f"[soak] worker drained in {backlog.wait_empty():.1f} s", flush=True)
+        finally:
+            backlog.close()
         stack.stop()
         for check in ("verify_ledger", "verify_audit_chain"):
             print(f"[soak] {run.run_python(env, 'manage.py', check).strip().splitlines()[-1]}", flush=True)
@@ -105,7 +111,8 @@ def main() -> int:
         stack.stop()
         if not args.keep:
             run.psql(args, f'DROP DATABASE IF EXISTS "{run.BENCH_DB}" WITH (FORCE)')
-            run.delete_queue(args, queue)
+            for name in queues:
+                run.delete_queue(args, name)
             run.clear_cache(args)
         shutil.rmtree(logs, ignore_errors=True)
     for failure in failures:
