@@ -76,6 +76,29 @@ def test_a_transfer_is_one_function_call_in_eleven_statements(
     assert source.balance == 100_000 - 1 - 250
 
 
+def test_a_card_deposit_credits_the_wallet_in_a_pinned_number_of_queries(
+    auth_client, wallets, broker_not_eager, django_assert_num_queries
+):
+    wallet, _ = wallets
+    path = f"/api/v1/wallets/{wallet.pk}/deposits"
+    body = {"amount": 1500, "payment_method": "tok_visa"}
+    _post(auth_client, path, body)  # caches the session's state
+
+    # the user; the claim (3); the wallet; opening the deposit (BEGIN, the wallet's row lock, the
+    # owner and velocity count, transaction, audit chain, audit row, COMMIT); the simulated
+    # gateway's own transaction (7); settling (BEGIN, the deposit's wallet, its lock, the
+    # transaction's lock, gateway attempt, raw-log event, one call of wallet_deposit_credit_v1,
+    # which writes the clearing account's entry, postings, balance, transaction, events and audit
+    # row, COMMIT); reading the deposit again; storing the response (4). 41 before the function.
+    with django_assert_num_queries(34):
+        response = _post(auth_client, path, body)
+
+    assert response.status_code == 201, response.json()
+    assert response.json()["status"] == "completed"
+    wallet.refresh_from_db()
+    assert wallet.balance == 100_000 + 2 * 1500
+
+
 def test_a_card_payment_costs_a_pinned_number_of_queries(
     auth_client, broker_not_eager, django_assert_num_queries
 ):
