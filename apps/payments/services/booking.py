@@ -7,22 +7,32 @@ Every function here runs inside its caller's transaction, on rows the caller has
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from apps.audit.services import audit_record
+from apps.audit.services import audit_context, audit_record
 from apps.core.actors import Actor
-from apps.core.outbox import emit_event
-from apps.ledger.models import SystemAccount
+from apps.core.ids import new_pk
+from apps.core.models import OutboxEvent
+from apps.core.outbox import emit_event, hand_over_on_commit
+from apps.core.scrubbing import scrub
+from apps.ledger.models import JournalEntry, LedgerAccount, SystemAccount
 from apps.ledger.services import ledger_post, ledger_system_account
 from apps.payments import cache as payment_cache
 from apps.payments.models import Payment, Refund, Review
 from apps.payments.services.payloads import audit_view, payment_payload
 from apps.payments.states import transition
+from apps.wallets import engine
 from apps.wallets.locks import lock_wallets
 from apps.wallets.services import wallet_post_locked
 
 S = Payment.Status
 Op = Payment.Operation
+# The last eight parameters: apps.wallets.engine.audit_args.
+_CARD_CAPTURE_SQL = (
+    "SELECT * FROM payment_card_capture_v1(%s, %s, %s, %s::jsonb, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, "
+    "%s, %s, %s, %s, %s, %s, %s, %s)"
+)
 
 
 def payment_move(
@@ -68,14 +78,40 @@ def begin_operation(payment: Payment, operation: str, amount: int) -> None:
     payment.next_attempt_at = None
 
 
-def capture_card_money(payment: Payment, amount: int) -> None:
-    """Captured card money: the gateway's clearing account owes it to the platform's revenue."""
-    clearing = ledger_system_account(code=SystemAccount.GATEWAY_CLEARING, currency=payment.currency)
-    revenue = ledger_system_account(code=SystemAccount.PLATFORM_REVENUE, currency=payment.currency)
-    ledger_post(
-        kind="payment_capture", memo=f"payment {payment.pk}", lines=[(clearing, -amount), (revenue, amount)]
+def capture_card_payment(
+    *, actor: Actor, payment: Payment, amount: int, action: str, extra: dict[str, str] | None = None
+) -> None:
+    """Captured card money booked and the payment `succeeded`, in one call of
+    `payment_card_capture_v1` (migration payments 0007): the entry (the gateway's clearing account
+    owes `amount` to the platform's revenue), the payment row, its `payment.succeeded` event and its
+    `payment.<action>` audit row, as `payment_move` writes them. `extra` joins the event's payload
+    and the audit row's `after`."""
+    transition(payment, S.SUCCEEDED, action=action)  # refuses a payment that can't succeed from here
+    event = new_pk(OutboxEvent)
+    (updated_at,) = engine.call(
+        _CARD_CAPTURE_SQL,
+        [
+            payment.pk,
+            amount,
+            action,
+            json.dumps(extra) if extra else None,
+            json.dumps(scrub(extra)) if extra else None,  # as audit_record scrubs it
+            payment.gateway_reference,
+            payment.card_brand,
+            payment.card_last4,
+            new_pk(JournalEntry),
+            new_pk(LedgerAccount),  # the system accounts' ids, if this is the currency's first capture
+            new_pk(LedgerAccount),
+            event,
+            *engine.audit_args(audit_context(actor=actor)),
+        ],
     )
+    hand_over_on_commit([event])
     payment.amount_captured = amount
+    payment.pending_operation = Op.NONE
+    payment.next_attempt_at = None
+    payment.updated_at = updated_at
+    payment_cache.bump_on_commit(owner_ids=[payment.owner_id])
 
 
 def capture_wallet_hold(*, actor: Actor, payment: Payment, amount: int) -> None:
