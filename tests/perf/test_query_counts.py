@@ -118,6 +118,27 @@ def test_a_card_payment_costs_a_pinned_number_of_queries(
     assert response.json()["status"] == Payment.Status.SUCCEEDED
 
 
+def test_a_card_refund_costs_a_pinned_number_of_queries(
+    auth_client, broker_not_eager, django_assert_num_queries
+):
+    body = {"amount": 1500, "currency": "USD", "payment_method": "tok_visa"}
+    payment = _post(auth_client, "/api/v1/payments", body).json()
+    _post(auth_client, f"/api/v1/payments/{payment['id']}/refunds", {"amount": 100})  # system accounts
+
+    # the user; the claim (3); opening the refund (BEGIN, the payment's lock, refunds in flight,
+    # refund, audit chain, audit row, COMMIT); reading it; the simulated gateway's own transaction
+    # (9); settling (BEGIN, the refund's payment, its lock, the refund's lock, gateway attempt,
+    # raw-log event, one call of payment_card_refund_v1, which writes the entry, postings, refund,
+    # payment, event and audit row, COMMIT); reading the payment; storing the response (4).
+    # 42 before the function.
+    with django_assert_num_queries(34):
+        response = _post(auth_client, f"/api/v1/payments/{payment['id']}/refunds", {"amount": 400})
+
+    assert response.status_code == 201, response.json()
+    assert response.json()["status"] == "succeeded"
+    assert Payment.objects.get(pk=payment["id"]).amount_refunded == 500
+
+
 def test_a_cached_payment_list_costs_only_the_principal(
     auth_client, user, broker_not_eager, django_assert_num_queries
 ):

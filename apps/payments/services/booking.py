@@ -17,7 +17,7 @@ from apps.core.models import OutboxEvent
 from apps.core.outbox import emit_event, hand_over_on_commit
 from apps.core.scrubbing import scrub
 from apps.ledger.models import JournalEntry, LedgerAccount, SystemAccount
-from apps.ledger.services import ledger_post, ledger_system_account
+from apps.ledger.services import ledger_system_account
 from apps.payments import cache as payment_cache
 from apps.payments.models import Payment, Refund, Review
 from apps.payments.services.payloads import audit_view, payment_payload
@@ -32,6 +32,9 @@ Op = Payment.Operation
 _CARD_CAPTURE_SQL = (
     "SELECT * FROM payment_card_capture_v1(%s, %s, %s, %s::jsonb, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, "
     "%s, %s, %s, %s, %s, %s, %s, %s)"
+)
+_CARD_REFUND_SQL = (
+    "SELECT * FROM payment_card_refund_v1(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
 
 
@@ -140,25 +143,20 @@ def release_wallet_hold(*, actor: Actor, payment: Payment) -> None:
 
 
 def complete_refund(*, actor: Actor, payment: Payment, refund: Refund) -> None:
+    if payment.method_type == Payment.MethodType.CARD:
+        _complete_card_refund(actor=actor, payment=payment, refund=refund)
+        return
     revenue = ledger_system_account(code=SystemAccount.PLATFORM_REVENUE, currency=payment.currency)
-    if payment.method_type == Payment.MethodType.WALLET:
-        # Money going back to its owner is received even by a frozen wallet: freezing stops money
-        # leaving, and a refund has nowhere else to go.
-        wallet = lock_wallets([payment.wallet_id])[payment.wallet_id]
-        wallet_post_locked(
-            wallet=wallet,
-            kind="refund",
-            memo=f"refund {refund.pk}",
-            lines=[(revenue, -refund.amount), (wallet.ledger_account, refund.amount)],
-            allow_frozen=True,
-        )
-    else:
-        clearing = ledger_system_account(code=SystemAccount.GATEWAY_CLEARING, currency=payment.currency)
-        ledger_post(
-            kind="refund",
-            memo=f"refund {refund.pk}",
-            lines=[(revenue, -refund.amount), (clearing, refund.amount)],
-        )
+    # Money going back to its owner is received even by a frozen wallet: freezing stops money
+    # leaving, and a refund has nowhere else to go.
+    wallet = lock_wallets([payment.wallet_id])[payment.wallet_id]
+    wallet_post_locked(
+        wallet=wallet,
+        kind="refund",
+        memo=f"refund {refund.pk}",
+        lines=[(revenue, -refund.amount), (wallet.ledger_account, refund.amount)],
+        allow_frozen=True,
+    )
     refund.status = Refund.Status.SUCCEEDED
     refund.save(update_fields=["status", "gateway_reference", "updated_at"])
     payment.amount_refunded += refund.amount
@@ -171,6 +169,35 @@ def complete_refund(*, actor: Actor, payment: Payment, refund: Refund) -> None:
         event="payment.refunded",
         extra={"refund": refund.pk, "refund_amount": refund.amount},
     )
+
+
+def _complete_card_refund(*, actor: Actor, payment: Payment, refund: Refund) -> None:
+    """The refund of a card payment in one call of `payment_card_refund_v1` (migration payments
+    0008): the entry (the platform's revenue gives the amount back to the gateway's clearing
+    account), the succeeded refund, the payment's refunded amount and status, its
+    `payment.refunded` event and its audit row, as the wallet path below writes them."""
+    target = S.REFUNDED if payment.amount_refunded + refund.amount == payment.amount_captured else S.SUCCEEDED
+    transition(payment, target, action="refund")  # refuses a payment that can't be refunded
+    event = new_pk(OutboxEvent)
+    status, refunded, updated_at = engine.call(
+        _CARD_REFUND_SQL,
+        [
+            refund.pk,
+            refund.gateway_reference,
+            new_pk(JournalEntry),
+            new_pk(LedgerAccount),  # the system accounts' ids, if this is the currency's first refund
+            new_pk(LedgerAccount),
+            event,
+            *engine.audit_args(audit_context(actor=actor)),
+        ],
+    )
+    hand_over_on_commit([event])
+    refund.status = Refund.Status.SUCCEEDED
+    refund.updated_at = updated_at
+    payment.status, payment.amount_refunded, payment.updated_at = status, refunded, updated_at
+    payment.pending_operation = Op.NONE
+    payment.next_attempt_at = None
+    payment_cache.bump_on_commit(owner_ids=[payment.owner_id])
 
 
 def open_review(*, actor: Actor, payment: Payment, reasons: list[str]) -> None:
