@@ -22,8 +22,10 @@ from apps.payments import cache as payment_cache
 from apps.payments.models import Payment, Refund, Review
 from apps.payments.services.payloads import audit_view, payment_payload
 from apps.payments.states import transition
+from apps.wallets import cache as wallet_cache
 from apps.wallets import engine
 from apps.wallets.locks import lock_wallets
+from apps.wallets.models import Wallet
 from apps.wallets.services import wallet_post_locked
 
 S = Payment.Status
@@ -32,6 +34,9 @@ Op = Payment.Operation
 _CARD_CAPTURE_SQL = (
     "SELECT * FROM payment_card_capture_v1(%s, %s, %s, %s::jsonb, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, "
     "%s, %s, %s, %s, %s, %s, %s, %s)"
+)
+_WALLET_CAPTURE_SQL = (
+    "SELECT * FROM payment_wallet_capture_v1(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
 _CARD_REFUND_SQL = (
     "SELECT * FROM payment_card_refund_v1(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
@@ -114,6 +119,34 @@ def capture_card_payment(
     payment.pending_operation = Op.NONE
     payment.next_attempt_at = None
     payment.updated_at = updated_at
+    payment_cache.bump_on_commit(owner_ids=[payment.owner_id])
+
+
+def capture_wallet_payment(*, actor: Actor, payment: Payment, wallet: Wallet) -> None:
+    """A new automatic wallet payment paid at once, in one call of `payment_wallet_capture_v1`
+    (migration payments 0009): the entry (the wallet pays the platform's revenue), the balance,
+    the `wallet.funds_deducted` event, the succeeded payment, its `payment.succeeded` event and its
+    audit row. A frozen wallet or one short of the amount is refused (`WalletInactive`,
+    `InsufficientFunds`) before anything is written. `wallet`: locked by the caller."""
+    transition(payment, S.SUCCEEDED, action="capture")  # refuses a payment that can't succeed from here
+    events = [new_pk(OutboxEvent), new_pk(OutboxEvent)]  # wallet.funds_deducted, payment.succeeded
+    updated_at, balance = engine.call(
+        _WALLET_CAPTURE_SQL,
+        [
+            payment.pk,
+            new_pk(JournalEntry),
+            new_pk(LedgerAccount),  # the revenue account's id, if this is the currency's first payment
+            events,
+            *engine.audit_args(audit_context(actor=actor)),
+        ],
+    )
+    hand_over_on_commit(events)
+    wallet.balance = balance
+    payment.amount_captured = payment.amount
+    payment.pending_operation = Op.NONE
+    payment.next_attempt_at = None
+    payment.updated_at = updated_at
+    wallet_cache.bump_on_commit(wallet_ids=[wallet.pk], user_ids=[wallet.user_id])
     payment_cache.bump_on_commit(owner_ids=[payment.owner_id])
 
 

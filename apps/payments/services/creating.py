@@ -20,7 +20,7 @@ from apps.payments import cache as payment_cache
 from apps.payments import risk
 from apps.payments.errors import InvalidPaymentMethod
 from apps.payments.models import Payment
-from apps.payments.services.booking import open_review, payment_move
+from apps.payments.services.booking import capture_wallet_payment, open_review, payment_move
 from apps.payments.services.payloads import audit_view, payment_payload
 from apps.payments.services.steps import run_pending_operation
 from apps.wallets.errors import CurrencyMismatch, WalletNotFound
@@ -173,16 +173,6 @@ def _wallet_payment_create(*, actor: Actor, wallet_id: str, fields: dict[str, An
         else:
             payment_move(actor=actor, payment=payment, to=S.REQUIRES_CAPTURE, action="authorize")
     else:
-        revenue = ledger_system_account(code=SystemAccount.PLATFORM_REVENUE, currency=payment.currency)
-        wallet_post_locked(
-            wallet=wallet,
-            kind="payment_capture",
-            memo=f"payment {payment.pk}",
-            lines=[(wallet.ledger_account, -amount), (revenue, amount)],
-        )
-        payment.amount_captured = amount
-        payment_move(
-            actor=actor, payment=payment, to=S.SUCCEEDED, action="capture", event="payment.succeeded"
-        )
+        capture_wallet_payment(actor=actor, payment=payment, wallet=wallet)
     payment_cache.bump_on_commit(owner_ids=[owner.pk])
     return payment
