@@ -38,6 +38,9 @@ _CARD_CAPTURE_SQL = (
 _WALLET_CAPTURE_SQL = (
     "SELECT * FROM payment_wallet_capture_v1(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
+_WALLET_HOLD_CAPTURE_SQL = (
+    "SELECT * FROM payment_wallet_hold_capture_v1(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
 _CARD_REFUND_SQL = (
     "SELECT * FROM payment_card_refund_v1(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
@@ -151,16 +154,31 @@ def capture_wallet_payment(*, actor: Actor, payment: Payment, wallet: Wallet) ->
 
 
 def capture_wallet_hold(*, actor: Actor, payment: Payment, amount: int) -> None:
-    """Takes `amount` of the held funds as revenue and gives the rest back to the wallet."""
-    wallet = lock_wallets([payment.wallet_id])[payment.wallet_id]
-    holds = ledger_system_account(code=SystemAccount.WALLET_HOLDS, currency=payment.currency)
-    revenue = ledger_system_account(code=SystemAccount.PLATFORM_REVENUE, currency=payment.currency)
-    lines = [(holds, -payment.amount), (revenue, amount)]
-    if payment.amount > amount:
-        lines.append((wallet.ledger_account, payment.amount - amount))
-    wallet_post_locked(wallet=wallet, kind="payment_capture", memo=f"payment {payment.pk}", lines=lines)
+    """Takes `amount` of the held funds as revenue and gives the rest back to the wallet, in one
+    call of `payment_wallet_hold_capture_v1` (migration payments 0010): the entry, the balance and
+    its `wallet.funds_added` event (when some comes back), the succeeded payment, its
+    `payment.succeeded` event and its audit row. A frozen wallet is refused (`WalletInactive`)."""
+    transition(payment, S.SUCCEEDED, action="capture")  # refuses a payment that can't succeed from here
+    events = [new_pk(OutboxEvent), new_pk(OutboxEvent)]  # wallet.funds_added, payment.succeeded
+    updated_at, _balance = engine.call(
+        _WALLET_HOLD_CAPTURE_SQL,
+        [
+            payment.pk,
+            amount,
+            new_pk(JournalEntry),
+            new_pk(LedgerAccount),  # the system accounts' ids, if this is the currency's first capture
+            new_pk(LedgerAccount),
+            events,
+            *engine.audit_args(audit_context(actor=actor)),
+        ],
+    )
+    hand_over_on_commit(events if payment.amount > amount else events[1:])
     payment.amount_captured = amount
-    payment_move(actor=actor, payment=payment, to=S.SUCCEEDED, action="capture", event="payment.succeeded")
+    payment.pending_operation = Op.NONE
+    payment.next_attempt_at = None
+    payment.updated_at = updated_at
+    wallet_cache.bump_on_commit(wallet_ids=[payment.wallet_id], user_ids=[payment.owner_id])
+    payment_cache.bump_on_commit(owner_ids=[payment.owner_id])
 
 
 def release_wallet_hold(*, actor: Actor, payment: Payment) -> None:
