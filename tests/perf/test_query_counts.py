@@ -138,6 +138,31 @@ def test_a_wallet_payment_costs_a_pinned_number_of_queries(
     assert wallet.balance == 100_000 - 2 * 1500
 
 
+def test_a_manual_wallet_payment_holds_its_funds_in_a_pinned_number_of_queries(
+    auth_client, wallets, broker_not_eager, django_assert_num_queries
+):
+    wallet, _ = wallets
+    body = {
+        "amount": 1500,
+        "currency": "USD",
+        "payment_method": f"wallet:{wallet.pk}",
+        "capture_method": "manual",
+    }
+    _post(auth_client, "/api/v1/payments", body)  # caches the session's state, creates system accounts
+
+    # the user; the claim (3); paying (BEGIN, the wallet's lock, the owner and velocity count,
+    # payment, payment.created event, one call of payment_wallet_hold_v1, which writes the entry,
+    # postings, balance, wallet event, payment and audit row, COMMIT); storing the response (4).
+    # 23 before the function.
+    with django_assert_num_queries(16):
+        response = _post(auth_client, "/api/v1/payments", body)
+
+    assert response.status_code == 201, response.json()
+    assert response.json()["status"] == Payment.Status.REQUIRES_CAPTURE
+    wallet.refresh_from_db()
+    assert wallet.balance == 100_000 - 2 * 1500
+
+
 def test_capturing_a_wallet_hold_costs_a_pinned_number_of_queries(
     auth_client, wallets, broker_not_eager, django_assert_num_queries
 ):

@@ -35,6 +35,7 @@ _CARD_CAPTURE_SQL = (
     "SELECT * FROM payment_card_capture_v1(%s, %s, %s, %s::jsonb, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, "
     "%s, %s, %s, %s, %s, %s, %s, %s)"
 )
+_WALLET_HOLD_SQL = "SELECT * FROM payment_wallet_hold_v1(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 _WALLET_CAPTURE_SQL = (
     "SELECT * FROM payment_wallet_capture_v1(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
@@ -123,6 +124,37 @@ def capture_card_payment(
     payment.next_attempt_at = None
     payment.updated_at = updated_at
     payment_cache.bump_on_commit(owner_ids=[payment.owner_id])
+
+
+def hold_wallet_payment(*, actor: Actor, payment: Payment, wallet: Wallet, review: bool) -> None:
+    """Holds a new wallet payment's amount, in one call of `payment_wallet_hold_v1` (migration
+    payments 0011): the entry (the wallet's money to the holds account), the balance and its
+    `wallet.funds_deducted` event and, unless held for `review` (the caller opens it), the payment
+    `requires_capture` with its audit row. A frozen wallet or one short of the amount is refused
+    (`WalletInactive`, `InsufficientFunds`) before anything is written. `wallet`: locked by the
+    caller."""
+    if not review:
+        transition(payment, S.REQUIRES_CAPTURE, action="authorize")  # refuses an unexpected state
+    event = new_pk(OutboxEvent)  # wallet.funds_deducted
+    updated_at, balance = engine.call(
+        _WALLET_HOLD_SQL,
+        [
+            payment.pk,
+            review,
+            new_pk(JournalEntry),
+            new_pk(LedgerAccount),  # the holds account's id, if this is the currency's first hold
+            event,
+            *engine.audit_args(audit_context(actor=actor)),
+        ],
+    )
+    hand_over_on_commit([event])
+    wallet.balance = balance
+    wallet_cache.bump_on_commit(wallet_ids=[wallet.pk], user_ids=[wallet.user_id])
+    if not review:
+        payment.pending_operation = Op.NONE
+        payment.next_attempt_at = None
+        payment.updated_at = updated_at
+        payment_cache.bump_on_commit(owner_ids=[payment.owner_id])
 
 
 def capture_wallet_payment(*, actor: Actor, payment: Payment, wallet: Wallet) -> None:
