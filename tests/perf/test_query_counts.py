@@ -190,6 +190,33 @@ def test_capturing_a_wallet_hold_costs_a_pinned_number_of_queries(
     assert wallet.balance == 100_000 - 1500 - 1000
 
 
+def test_canceling_a_wallet_hold_costs_a_pinned_number_of_queries(
+    auth_client, wallets, broker_not_eager, django_assert_num_queries
+):
+    wallet, _ = wallets
+    body = {
+        "amount": 1500,
+        "currency": "USD",
+        "payment_method": f"wallet:{wallet.pk}",
+        "capture_method": "manual",
+    }
+    first = _post(auth_client, "/api/v1/payments", body).json()
+    _post(auth_client, f"/api/v1/payments/{first['id']}/cancel", {})  # caches the session's state
+    held = _post(auth_client, "/api/v1/payments", body).json()
+
+    # the user; the claim (3); canceling (BEGIN, the payment's lock, one call of
+    # payment_wallet_hold_release_v1, which locks the wallet and writes the entry, postings,
+    # balance, both events, payment and audit row, COMMIT); storing the response (4). 21 before
+    # the function.
+    with django_assert_num_queries(12):
+        response = _post(auth_client, f"/api/v1/payments/{held['id']}/cancel", {"reason": "changed my mind"})
+
+    assert response.status_code == 200, response.json()
+    assert response.json()["status"] == Payment.Status.CANCELED
+    wallet.refresh_from_db()
+    assert wallet.balance == 100_000
+
+
 def test_a_card_refund_costs_a_pinned_number_of_queries(
     auth_client, broker_not_eager, django_assert_num_queries
 ):

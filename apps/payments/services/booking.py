@@ -42,6 +42,9 @@ _WALLET_CAPTURE_SQL = (
 _WALLET_HOLD_CAPTURE_SQL = (
     "SELECT * FROM payment_wallet_hold_capture_v1(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
+_WALLET_HOLD_RELEASE_SQL = (
+    "SELECT * FROM payment_wallet_hold_release_v1(%s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
 _CARD_REFUND_SQL = (
     "SELECT * FROM payment_card_refund_v1(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
@@ -214,15 +217,30 @@ def capture_wallet_hold(*, actor: Actor, payment: Payment, amount: int) -> None:
 
 
 def release_wallet_hold(*, actor: Actor, payment: Payment) -> None:
-    wallet = lock_wallets([payment.wallet_id])[payment.wallet_id]
-    holds = ledger_system_account(code=SystemAccount.WALLET_HOLDS, currency=payment.currency)
-    wallet_post_locked(
-        wallet=wallet,
-        kind="payment_release",
-        memo=f"release {payment.pk}",
-        lines=[(holds, -payment.amount), (wallet.ledger_account, payment.amount)],
+    """Gives the held amount back to the wallet and cancels the payment, in one call of
+    `payment_wallet_hold_release_v1` (migration payments 0012): the entry, the balance and its
+    `wallet.funds_added` event, the canceled payment (with its in-memory `metadata`, where a
+    cancel's reason is), its `payment.canceled` event and its audit row. A frozen wallet is
+    refused (`WalletInactive`)."""
+    transition(payment, S.CANCELED, action="cancel")  # refuses a payment that can't be canceled
+    events = [new_pk(OutboxEvent), new_pk(OutboxEvent)]  # wallet.funds_added, payment.canceled
+    updated_at, _balance = engine.call(
+        _WALLET_HOLD_RELEASE_SQL,
+        [
+            payment.pk,
+            json.dumps(payment.metadata),
+            new_pk(JournalEntry),
+            new_pk(LedgerAccount),  # the holds account's id (it exists: the hold posted to it)
+            events,
+            *engine.audit_args(audit_context(actor=actor)),
+        ],
     )
-    payment_move(actor=actor, payment=payment, to=S.CANCELED, action="cancel", event="payment.canceled")
+    hand_over_on_commit(events)
+    payment.pending_operation = Op.NONE
+    payment.next_attempt_at = None
+    payment.updated_at = updated_at
+    wallet_cache.bump_on_commit(wallet_ids=[payment.wallet_id], user_ids=[payment.owner_id])
+    payment_cache.bump_on_commit(owner_ids=[payment.owner_id])
 
 
 def complete_refund(*, actor: Actor, payment: Payment, refund: Refund) -> None:
