@@ -238,6 +238,27 @@ def test_a_card_refund_costs_a_pinned_number_of_queries(
     assert Payment.objects.get(pk=payment["id"]).amount_refunded == 500
 
 
+def test_a_wallet_refund_costs_a_pinned_number_of_queries(
+    auth_client, wallets, broker_not_eager, django_assert_num_queries
+):
+    wallet, _ = wallets
+    body = {"amount": 1500, "currency": "USD", "payment_method": f"wallet:{wallet.pk}"}
+    payment = _post(auth_client, "/api/v1/payments", body).json()
+    _post(auth_client, f"/api/v1/payments/{payment['id']}/refunds", {"amount": 100})  # caches the session
+
+    # the user; the claim (3); refunding (BEGIN, the payment's lock, refunds in flight, refund,
+    # one call of payment_wallet_refund_v1, which locks the wallet and writes the entry, postings,
+    # balance, refund, payment, both events and the audit row, the refund's own audit row (chain,
+    # row), COMMIT); storing the response (4). 26 before the function.
+    with django_assert_num_queries(16):
+        response = _post(auth_client, f"/api/v1/payments/{payment['id']}/refunds", {"amount": 400})
+
+    assert response.status_code == 201, response.json()
+    assert response.json()["status"] == "succeeded"
+    wallet.refresh_from_db()
+    assert wallet.balance == 100_000 - 1500 + 500
+
+
 def test_a_cached_payment_list_costs_only_the_principal(
     auth_client, user, broker_not_eager, django_assert_num_queries
 ):

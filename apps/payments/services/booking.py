@@ -16,17 +16,14 @@ from apps.core.ids import new_pk
 from apps.core.models import OutboxEvent
 from apps.core.outbox import emit_event, hand_over_on_commit
 from apps.core.scrubbing import scrub
-from apps.ledger.models import JournalEntry, LedgerAccount, SystemAccount
-from apps.ledger.services import ledger_system_account
+from apps.ledger.models import JournalEntry, LedgerAccount
 from apps.payments import cache as payment_cache
 from apps.payments.models import Payment, Refund, Review
 from apps.payments.services.payloads import audit_view, payment_payload
 from apps.payments.states import transition
 from apps.wallets import cache as wallet_cache
 from apps.wallets import engine
-from apps.wallets.locks import lock_wallets
 from apps.wallets.models import Wallet
-from apps.wallets.services import wallet_post_locked
 
 S = Payment.Status
 Op = Payment.Operation
@@ -45,6 +42,7 @@ _WALLET_HOLD_CAPTURE_SQL = (
 _WALLET_HOLD_RELEASE_SQL = (
     "SELECT * FROM payment_wallet_hold_release_v1(%s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
+_WALLET_REFUND_SQL = "SELECT * FROM payment_wallet_refund_v1(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 _CARD_REFUND_SQL = (
     "SELECT * FROM payment_card_refund_v1(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
@@ -244,55 +242,37 @@ def release_wallet_hold(*, actor: Actor, payment: Payment) -> None:
 
 
 def complete_refund(*, actor: Actor, payment: Payment, refund: Refund) -> None:
-    if payment.method_type == Payment.MethodType.CARD:
-        _complete_card_refund(actor=actor, payment=payment, refund=refund)
-        return
-    revenue = ledger_system_account(code=SystemAccount.PLATFORM_REVENUE, currency=payment.currency)
-    # Money going back to its owner is received even by a frozen wallet: freezing stops money
-    # leaving, and a refund has nowhere else to go.
-    wallet = lock_wallets([payment.wallet_id])[payment.wallet_id]
-    wallet_post_locked(
-        wallet=wallet,
-        kind="refund",
-        memo=f"refund {refund.pk}",
-        lines=[(revenue, -refund.amount), (wallet.ledger_account, refund.amount)],
-        allow_frozen=True,
-    )
-    refund.status = Refund.Status.SUCCEEDED
-    refund.save(update_fields=["status", "gateway_reference", "updated_at"])
-    payment.amount_refunded += refund.amount
-    target = S.REFUNDED if payment.amount_refunded == payment.amount_captured else S.SUCCEEDED
-    payment_move(
-        actor=actor,
-        payment=payment,
-        to=target,
-        action="refund",
-        event="payment.refunded",
-        extra={"refund": refund.pk, "refund_amount": refund.amount},
-    )
-
-
-def _complete_card_refund(*, actor: Actor, payment: Payment, refund: Refund) -> None:
-    """The refund of a card payment in one call of `payment_card_refund_v1` (migration payments
-    0008): the entry (the platform's revenue gives the amount back to the gateway's clearing
-    account), the succeeded refund, the payment's refunded amount and status, its
-    `payment.refunded` event and its audit row, as the wallet path below writes them."""
+    """Completes a pending refund in one call: `payment_card_refund_v1` for a card payment (the
+    revenue goes back to the gateway's clearing account), `payment_wallet_refund_v1` for a wallet
+    payment (back into the wallet, even a frozen one: freezing stops money leaving, and a refund
+    has nowhere else to go). Either writes the entry, the succeeded refund, the payment's refunded
+    amount and status, its `payment.refunded` event and its audit row (and the wallet's balance
+    and `wallet.funds_added` event)."""
     target = S.REFUNDED if payment.amount_refunded + refund.amount == payment.amount_captured else S.SUCCEEDED
     transition(payment, target, action="refund")  # refuses a payment that can't be refunded
-    event = new_pk(OutboxEvent)
-    status, refunded, updated_at = engine.call(
-        _CARD_REFUND_SQL,
-        [
-            refund.pk,
-            refund.gateway_reference,
-            new_pk(JournalEntry),
-            new_pk(LedgerAccount),  # the system accounts' ids, if this is the currency's first refund
-            new_pk(LedgerAccount),
-            event,
-            *engine.audit_args(audit_context(actor=actor)),
-        ],
-    )
-    hand_over_on_commit([event])
+    who = engine.audit_args(audit_context(actor=actor))
+    if payment.method_type == Payment.MethodType.CARD:
+        events = [new_pk(OutboxEvent)]  # payment.refunded
+        status, refunded, updated_at = engine.call(
+            _CARD_REFUND_SQL,
+            [
+                refund.pk,
+                refund.gateway_reference,
+                new_pk(JournalEntry),
+                new_pk(LedgerAccount),  # the system accounts' ids, if this is the currency's first refund
+                new_pk(LedgerAccount),
+                events[0],
+                *who,
+            ],
+        )
+    else:
+        events = [new_pk(OutboxEvent), new_pk(OutboxEvent)]  # wallet.funds_added, payment.refunded
+        status, refunded, updated_at = engine.call(
+            _WALLET_REFUND_SQL,
+            [refund.pk, new_pk(JournalEntry), new_pk(LedgerAccount), events, *who],
+        )
+        wallet_cache.bump_on_commit(wallet_ids=[payment.wallet_id], user_ids=[payment.owner_id])
+    hand_over_on_commit(events)
     refund.status = Refund.Status.SUCCEEDED
     refund.updated_at = updated_at
     payment.status, payment.amount_refunded, payment.updated_at = status, refunded, updated_at
