@@ -28,7 +28,7 @@ from apps.core.money import CURRENCY_EXPONENTS
 from apps.core.outbox import emit_event
 from apps.payments import cache as payment_cache
 from apps.payments.models import Payment, Refund
-from apps.payments.services import capture_card_money, complete_refund, payment_move, payment_payload
+from apps.payments.services import capture_card_payment, complete_refund, payment_move, payment_payload
 
 S = Payment.Status
 
@@ -169,14 +169,8 @@ def _late_success(
             f"the provider reports {amount} captured for {payment.pk}, authorized for {payment.amount}"
         )
     _adopt_reference(payment, change)
-    capture_card_money(payment, amount)
-    payment_move(
-        actor=actor,
-        payment=payment,
-        to=S.SUCCEEDED,
-        action="capture",
-        event="payment.succeeded",
-        extra={"source": "provider", **source},
+    capture_card_payment(
+        actor=actor, payment=payment, amount=amount, action="capture", extra={"source": "provider", **source}
     )
     return Outcome(True, f"{payment.pk} succeeded ({amount} captured at the provider)")
 

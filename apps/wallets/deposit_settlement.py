@@ -1,7 +1,8 @@
 """Settling a deposit: the gateway's answer (or error) applied to the locked pending deposit, once.
 
 Step 3 of a deposit (apps.wallets.deposits): one durable transaction that locks the wallet, then
-the transaction (apps.wallets.locks), and credits the wallet with its journal entry, fails the
+the transaction (apps.wallets.locks), and credits the wallet with its journal entry (one call of
+the money engine's `wallet_deposit_credit_v1`, apps.wallets.engine), fails the
 deposit, holds it `in_review` (a deposit the risk rules flagged, only authorized: nothing is
 credited and its review is opened), or schedules the worker's next attempt; after the last one
 the work is dead-lettered.
@@ -16,19 +17,19 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
-from apps.audit.services import audit_record
+from apps.audit.services import audit_context, audit_record
 from apps.core.actors import Actor
 from apps.core.dead_letters import dead_letter_record
 from apps.core.deferred import backoff_delay, enqueue
-from apps.core.outbox import emit_event, emit_events
+from apps.core.ids import new_pk
+from apps.core.models import OutboxEvent
+from apps.core.outbox import emit_event, hand_over_on_commit
 from apps.gateways import GatewayError, GatewayResult, GatewayRetryableError
 from apps.gateways.calls import GatewayExchange
-from apps.ledger.models import SystemAccount
-from apps.ledger.services import ledger_post, ledger_system_account
-from apps.wallets import cache
+from apps.ledger.models import JournalEntry, LedgerAccount
+from apps.wallets import cache, engine
 from apps.wallets.deposits_review import deposit_review_policy
 from apps.wallets.locks import lock_transaction, lock_wallets
 from apps.wallets.models import Transaction, Wallet
@@ -38,6 +39,9 @@ logger = logging.getLogger(__name__)
 
 PENDING = Transaction.Status.PENDING
 DEAD_LETTER_KIND = "deposit_charge"
+_CREDIT_EVENTS = 2  # wallet.funds_added, transaction.completed
+# The last eight parameters: engine.audit_args.
+_CREDIT_SQL = "SELECT * FROM wallet_deposit_credit_v1(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 UNAVAILABLE = GatewayResult(
     status="failed",
     failure_code="gateway_unavailable",
@@ -104,48 +108,30 @@ def _apply_result(*, actor: Actor, wallet: Wallet, txn: Transaction, result: Gat
     if result.status != "captured":
         return _deposit_fail(actor=actor, txn=txn, result=result)
 
-    clearing = ledger_system_account(code=SystemAccount.GATEWAY_CLEARING, currency=txn.currency)
-    entry = ledger_post(
-        kind="deposit",
-        memo=f"deposit {txn.pk}",
-        lines=[(clearing, -txn.amount), (wallet.ledger_account, txn.amount)],
+    return _deposit_credit(actor=actor, wallet=wallet, txn=txn)
+
+
+def _deposit_credit(*, actor: Actor, wallet: Wallet, txn: Transaction) -> Transaction:
+    """Credits the captured deposit in one call of `wallet_deposit_credit_v1` (migration wallets
+    0007): the entry and postings (gateway clearing -> wallet), the balance, the completed
+    transaction, its `wallet.funds_added` and `transaction.completed` events and its audit row."""
+    entry, events = new_pk(JournalEntry), [new_pk(OutboxEvent) for _ in range(_CREDIT_EVENTS)]
+    updated_at, _balance, wallet_user = engine.call(
+        _CREDIT_SQL,
+        [
+            txn.pk,
+            txn.gateway_reference,
+            entry,
+            new_pk(LedgerAccount),  # the clearing account's id, if this is the currency's first deposit
+            events,
+            *engine.audit_args(audit_context(actor=actor)),
+        ],
     )
-    Wallet.objects.filter(pk=wallet.pk).update(balance=F("balance") + txn.amount)
+    hand_over_on_commit(events)
+    cache.bump_on_commit(wallet_ids=[wallet.pk], user_ids=[wallet_user])
     txn.status = Transaction.Status.COMPLETED
-    txn.journal_entry = entry
-    txn.save(
-        update_fields=[
-            "status",
-            "journal_entry",
-            "gateway_reference",
-            "next_attempt_at",
-            "payment_method_token",
-            "updated_at",
-        ]
-    )
-    balance = wallet.balance + txn.amount
-    funds_added = {
-        "wallet": wallet.pk,
-        "transaction": txn.pk,
-        "amount": txn.amount,
-        "currency": txn.currency,
-        "balance": balance,
-    }
-    emit_events(
-        events=[
-            ("wallet.funds_added", wallet, funds_added),
-            ("transaction.completed", txn, transaction_payload(txn)),
-        ]
-    )
-    audit_record(
-        actor=actor,
-        action="wallet.deposit.complete",
-        entity_type="transaction",
-        entity_id=txn.pk,
-        before={"status": PENDING, "wallet_balance": wallet.balance},
-        after={"status": txn.status, "wallet_balance": balance, "journal_entry": entry.pk},
-    )
-    cache.bump_on_commit(wallet_ids=[wallet.pk], user_ids=[wallet.user_id])
+    txn.journal_entry_id = entry
+    txn.updated_at = updated_at
     return txn
 
 

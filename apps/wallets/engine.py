@@ -14,6 +14,8 @@ from typing import Any
 
 from django.db import DatabaseError, transaction
 
+from apps.audit.chain import CHAINS
+from apps.audit.services import CHAIN_LOCK_KEY, AuditContext
 from apps.core.errors import ApplicationError
 from apps.wallets.errors import (
     CurrencyMismatch,
@@ -35,6 +37,21 @@ REFUSALS: dict[str, type[ApplicationError]] = {
 def refusal(sqlstate: str, *, param: str | None, message: str | None) -> ApplicationError:
     """The API's error for an engine function's refusal."""
     return REFUSALS[sqlstate](message, param=param)
+
+
+def audit_args(who: AuditContext) -> list[Any]:
+    """The last eight parameters of an engine function that appends an audit row (`audit_append`):
+    who acts and through which request, the number of chains and their lock key."""
+    return [
+        who.actor_type,
+        who.actor_id,
+        who.actor_repr,
+        who.correlation_id,
+        who.ip,
+        who.user_agent,
+        CHAINS,
+        CHAIN_LOCK_KEY,
+    ]
 
 
 def call(sql: str, params: list[Any]) -> tuple[Any, ...]:

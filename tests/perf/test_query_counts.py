@@ -119,22 +119,187 @@ def test_a_batch_is_one_transaction_of_claim_function_call_and_response_in_five_
     assert source.balance == 100_000 - 10 - 30
 
 
+def test_a_card_deposit_credits_the_wallet_in_a_pinned_number_of_queries(
+    auth_client, wallets, broker_not_eager, django_assert_num_queries
+):
+    wallet, _ = wallets
+    path = f"/api/v1/wallets/{wallet.pk}/deposits"
+    body = {"amount": 1500, "payment_method": "tok_visa"}
+    _post(auth_client, path, body)  # caches the session's state
+
+    # the claim (3; the user comes from the session cache); the wallet; opening the deposit (BEGIN, the
+    # wallet's row lock, the owner and velocity count, transaction, audit chain, audit row, COMMIT); the
+    # simulated gateway's own transaction (7); settling (BEGIN, the deposit's wallet, its lock, the
+    # transaction's lock, gateway attempt, raw-log event, one call of wallet_deposit_credit_v1, which writes
+    # the clearing account's entry, postings, balance, transaction, events and audit row, COMMIT); reading the
+    # deposit again; storing the response (4). 41 before the function.
+    with django_assert_num_queries(33):
+        response = _post(auth_client, path, body)
+
+    assert response.status_code == 201, response.json()
+    assert response.json()["status"] == "completed"
+    wallet.refresh_from_db()
+    assert wallet.balance == 100_000 + 2 * 1500
+
+
 def test_a_card_payment_costs_a_pinned_number_of_queries(
     auth_client, broker_not_eager, django_assert_num_queries
 ):
     body = {"amount": 1500, "currency": "USD", "payment_method": "tok_visa"}
     _post(auth_client, "/api/v1/payments", body)  # caches the session's state, creates system accounts
 
-    # the claim (3; the user comes from the session cache); opening the payment (BEGIN, the owner's row lock and velocity count
+    # the claim (3; the user comes from the session cache); opening the payment (BEGIN, the owner's
+    # row lock and velocity count
     # over payments and deposits, payment, event, audit chain, audit row, COMMIT); the simulated
-    # gateway's own transaction (7); settling (BEGIN, lock, gateway attempt, raw-log event, 2
-    # system accounts, journal entry, postings, payment, event, audit chain, audit row, COMMIT);
-    # storing the response (4). No review lookup: a payment without risk reasons has none.
-    with django_assert_num_queries(36):
+    # gateway's own transaction (7); settling (BEGIN, lock, gateway attempt, raw-log event, one
+    # call of payment_card_capture_v1, which writes the system accounts' entry, postings, payment,
+    # event and audit row, COMMIT); storing the response (4). No review lookup: a payment without
+    # risk reasons has none. 37 before the function.
+    with django_assert_num_queries(29):
         response = _post(auth_client, "/api/v1/payments", body)
 
     assert response.status_code == 201
     assert response.json()["status"] == Payment.Status.SUCCEEDED
+
+
+def test_a_wallet_payment_costs_a_pinned_number_of_queries(
+    auth_client, wallets, broker_not_eager, django_assert_num_queries
+):
+    wallet, _ = wallets
+    body = {"amount": 1500, "currency": "USD", "payment_method": f"wallet:{wallet.pk}"}
+    _post(auth_client, "/api/v1/payments", body)  # caches the session's state, creates system accounts
+
+    # the claim (3; the user comes from the session cache); paying (BEGIN, the wallet's lock, the owner and
+    # velocity count, payment, payment.created event, one call of payment_wallet_capture_v1, which writes the
+    # entry, postings, balance, both events, payment and audit row, COMMIT); storing the response (4). 24
+    # before the function.
+    with django_assert_num_queries(15):
+        response = _post(auth_client, "/api/v1/payments", body)
+
+    assert response.status_code == 201, response.json()
+    assert response.json()["status"] == Payment.Status.SUCCEEDED
+    wallet.refresh_from_db()
+    assert wallet.balance == 100_000 - 2 * 1500
+
+
+def test_a_manual_wallet_payment_holds_its_funds_in_a_pinned_number_of_queries(
+    auth_client, wallets, broker_not_eager, django_assert_num_queries
+):
+    wallet, _ = wallets
+    body = {
+        "amount": 1500,
+        "currency": "USD",
+        "payment_method": f"wallet:{wallet.pk}",
+        "capture_method": "manual",
+    }
+    _post(auth_client, "/api/v1/payments", body)  # caches the session's state, creates system accounts
+
+    # the claim (3; the user comes from the session cache); paying (BEGIN, the wallet's lock, the owner and
+    # velocity count, payment, payment.created event, one call of payment_wallet_hold_v1, which writes the
+    # entry, postings, balance, wallet event, payment and audit row, COMMIT); storing the response (4). 23
+    # before the function.
+    with django_assert_num_queries(15):
+        response = _post(auth_client, "/api/v1/payments", body)
+
+    assert response.status_code == 201, response.json()
+    assert response.json()["status"] == Payment.Status.REQUIRES_CAPTURE
+    wallet.refresh_from_db()
+    assert wallet.balance == 100_000 - 2 * 1500
+
+
+def test_capturing_a_wallet_hold_costs_a_pinned_number_of_queries(
+    auth_client, wallets, broker_not_eager, django_assert_num_queries
+):
+    wallet, _ = wallets
+    body = {
+        "amount": 1500,
+        "currency": "USD",
+        "payment_method": f"wallet:{wallet.pk}",
+        "capture_method": "manual",
+    }
+    first = _post(auth_client, "/api/v1/payments", body).json()
+    _post(auth_client, f"/api/v1/payments/{first['id']}/capture", {})  # caches, creates system accounts
+    held = _post(auth_client, "/api/v1/payments", body).json()
+
+    # the claim (3; the user comes from the session cache); capturing (BEGIN, the payment's lock, one call of
+    # payment_wallet_hold_capture_v1, which locks the wallet and writes the entry, postings,
+    # balance, both events, payment and audit row, COMMIT); storing the response (4). 22 before
+    # the function.
+    with django_assert_num_queries(11):
+        response = _post(auth_client, f"/api/v1/payments/{held['id']}/capture", {"amount": 1000})
+
+    assert response.status_code == 200, response.json()
+    assert response.json()["status"] == Payment.Status.SUCCEEDED
+    wallet.refresh_from_db()
+    assert wallet.balance == 100_000 - 1500 - 1000
+
+
+def test_canceling_a_wallet_hold_costs_a_pinned_number_of_queries(
+    auth_client, wallets, broker_not_eager, django_assert_num_queries
+):
+    wallet, _ = wallets
+    body = {
+        "amount": 1500,
+        "currency": "USD",
+        "payment_method": f"wallet:{wallet.pk}",
+        "capture_method": "manual",
+    }
+    first = _post(auth_client, "/api/v1/payments", body).json()
+    _post(auth_client, f"/api/v1/payments/{first['id']}/cancel", {})  # caches the session's state
+    held = _post(auth_client, "/api/v1/payments", body).json()
+
+    # the claim (3; the user comes from the session cache); canceling (BEGIN, the payment's lock, one call of
+    # payment_wallet_hold_release_v1, which locks the wallet and writes the entry, postings,
+    # balance, both events, payment and audit row, COMMIT); storing the response (4). 21 before
+    # the function.
+    with django_assert_num_queries(11):
+        response = _post(auth_client, f"/api/v1/payments/{held['id']}/cancel", {"reason": "changed my mind"})
+
+    assert response.status_code == 200, response.json()
+    assert response.json()["status"] == Payment.Status.CANCELED
+    wallet.refresh_from_db()
+    assert wallet.balance == 100_000
+
+
+def test_a_card_refund_costs_a_pinned_number_of_queries(
+    auth_client, broker_not_eager, django_assert_num_queries
+):
+    body = {"amount": 1500, "currency": "USD", "payment_method": "tok_visa"}
+    payment = _post(auth_client, "/api/v1/payments", body).json()
+    _post(auth_client, f"/api/v1/payments/{payment['id']}/refunds", {"amount": 100})  # system accounts
+
+    # the claim (3; the user comes from the session cache); opening the refund (BEGIN, the payment's lock,
+    # refunds in flight, refund, audit chain, audit row, COMMIT); reading it; the simulated gateway's own
+    # transaction (9); settling (BEGIN, the refund's payment, its lock, the refund's lock, gateway attempt,
+    # raw-log event, one call of payment_card_refund_v1, which writes the entry, postings, refund, payment,
+    # event and audit row, COMMIT); reading the payment; storing the response (4). 42 before the function.
+    with django_assert_num_queries(33):
+        response = _post(auth_client, f"/api/v1/payments/{payment['id']}/refunds", {"amount": 400})
+
+    assert response.status_code == 201, response.json()
+    assert response.json()["status"] == "succeeded"
+    assert Payment.objects.get(pk=payment["id"]).amount_refunded == 500
+
+
+def test_a_wallet_refund_costs_a_pinned_number_of_queries(
+    auth_client, wallets, broker_not_eager, django_assert_num_queries
+):
+    wallet, _ = wallets
+    body = {"amount": 1500, "currency": "USD", "payment_method": f"wallet:{wallet.pk}"}
+    payment = _post(auth_client, "/api/v1/payments", body).json()
+    _post(auth_client, f"/api/v1/payments/{payment['id']}/refunds", {"amount": 100})  # caches the session
+
+    # the claim (3; the user comes from the session cache); refunding (BEGIN, the payment's lock, refunds in
+    # flight, refund, one call of payment_wallet_refund_v1, which locks the wallet and writes the entry,
+    # postings, balance, refund, payment, both events and the audit row, the refund's own audit row (chain,
+    # row), COMMIT); storing the response (4). 26 before the function.
+    with django_assert_num_queries(15):
+        response = _post(auth_client, f"/api/v1/payments/{payment['id']}/refunds", {"amount": 400})
+
+    assert response.status_code == 201, response.json()
+    assert response.json()["status"] == "succeeded"
+    wallet.refresh_from_db()
+    assert wallet.balance == 100_000 - 1500 + 500
 
 
 def test_a_cached_payment_list_costs_no_query(auth_client, user, broker_not_eager, django_assert_num_queries):

@@ -26,7 +26,7 @@ wallet payment holds its funds in the `wallet_holds` system account.
 
 from __future__ import annotations
 
-from apps.payments.services.booking import capture_card_money, complete_refund, payment_move
+from apps.payments.services.booking import capture_card_payment, complete_refund, payment_move
 from apps.payments.services.capture import payment_cancel, payment_capture
 from apps.payments.services.creating import (
     TOKEN_PATTERN,
@@ -53,7 +53,7 @@ __all__ = [
     "PaymentMethod",
     "TOKEN_PATTERN",
     "WALLET_PATTERN",
-    "capture_card_money",
+    "capture_card_payment",
     "card_payment_open",
     "complete_refund",
     "open_deposit_review",

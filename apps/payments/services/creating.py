@@ -14,18 +14,15 @@ from apps.core.actors import Actor
 from apps.core.outbox import emit_event
 from apps.gateways import get_gateway
 from apps.gateways.payment_methods import payment_method_require_known
-from apps.ledger.models import SystemAccount
-from apps.ledger.services import ledger_system_account
 from apps.payments import cache as payment_cache
 from apps.payments import risk
 from apps.payments.errors import InvalidPaymentMethod
 from apps.payments.models import Payment
-from apps.payments.services.booking import open_review, payment_move
+from apps.payments.services.booking import capture_wallet_payment, hold_wallet_payment, open_review
 from apps.payments.services.payloads import audit_view, payment_payload
 from apps.payments.services.steps import run_pending_operation
 from apps.wallets.errors import CurrencyMismatch, WalletNotFound
 from apps.wallets.locks import lock_wallets
-from apps.wallets.services import wallet_post_locked
 
 S = Payment.Status
 Op = Payment.Operation
@@ -159,30 +156,11 @@ def _wallet_payment_create(*, actor: Actor, wallet_id: str, fields: dict[str, An
         risk_reasons=reasons,
     )
     emit_event(event_type="payment.created", aggregate=payment, payload=payment_payload(payment))
-    amount = payment.amount
     if reasons or payment.capture_method == Payment.CaptureMethod.MANUAL:
-        holds = ledger_system_account(code=SystemAccount.WALLET_HOLDS, currency=payment.currency)
-        wallet_post_locked(
-            wallet=wallet,
-            kind="payment_hold",
-            memo=f"hold for {payment.pk}",
-            lines=[(wallet.ledger_account, -amount), (holds, amount)],
-        )
+        hold_wallet_payment(actor=actor, payment=payment, wallet=wallet, review=bool(reasons))
         if reasons:
             open_review(actor=actor, payment=payment, reasons=reasons)
-        else:
-            payment_move(actor=actor, payment=payment, to=S.REQUIRES_CAPTURE, action="authorize")
     else:
-        revenue = ledger_system_account(code=SystemAccount.PLATFORM_REVENUE, currency=payment.currency)
-        wallet_post_locked(
-            wallet=wallet,
-            kind="payment_capture",
-            memo=f"payment {payment.pk}",
-            lines=[(wallet.ledger_account, -amount), (revenue, amount)],
-        )
-        payment.amount_captured = amount
-        payment_move(
-            actor=actor, payment=payment, to=S.SUCCEEDED, action="capture", event="payment.succeeded"
-        )
+        capture_wallet_payment(actor=actor, payment=payment, wallet=wallet)
     payment_cache.bump_on_commit(owner_ids=[owner.pk])
     return payment

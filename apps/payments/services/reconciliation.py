@@ -16,7 +16,7 @@ from apps.payments import risk
 from apps.payments.locks import lock_payment
 from apps.payments.models import Payment, Refund
 from apps.payments.selectors import payments_stuck, payments_to_reconcile, refunds_stuck
-from apps.payments.services.booking import begin_operation, capture_card_money, open_review, payment_move
+from apps.payments.services.booking import begin_operation, capture_card_payment, open_review, payment_move
 from apps.payments.services.refunds import run_refund
 from apps.payments.services.steps import (
     operation_key,
@@ -136,9 +136,8 @@ def _reconcile_settle(*, actor: Actor, payment_id: str, known: GatewayResult | N
     if known.reference and not payment.gateway_reference:
         payment.gateway_reference = known.reference[:255]
     if known.status == "captured" or known.status == "refunded":
-        capture_card_money(payment, known.amount or payment.amount)
-        payment_move(
-            actor=actor, payment=payment, to=S.SUCCEEDED, action="reconcile", event="payment.succeeded"
+        capture_card_payment(
+            actor=actor, payment=payment, amount=known.amount or payment.amount, action="reconcile"
         )
     elif known.status == "voided":
         payment_move(

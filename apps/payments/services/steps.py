@@ -21,7 +21,7 @@ from apps.gateways.calls import GatewayExchange, Outcome, gateway_call
 from apps.payments import risk
 from apps.payments.locks import lock_payment
 from apps.payments.models import Payment, Refund
-from apps.payments.services.booking import begin_operation, capture_card_money, open_review, payment_move
+from apps.payments.services.booking import begin_operation, capture_card_payment, open_review, payment_move
 
 logger = logging.getLogger(__name__)
 
@@ -141,10 +141,7 @@ def _apply_result(
         return payment, False
     if result.status == "captured":
         captured = payment.operation_amount if operation == Op.CAPTURE else (result.amount or payment.amount)
-        capture_card_money(payment, captured)
-        payment_move(
-            actor=actor, payment=payment, to=S.SUCCEEDED, action="capture", event="payment.succeeded"
-        )
+        capture_card_payment(actor=actor, payment=payment, amount=captured, action="capture")
         return payment, False
     if result.status == "voided":
         payment_move(actor=actor, payment=payment, to=S.CANCELED, action="cancel", event="payment.canceled")
