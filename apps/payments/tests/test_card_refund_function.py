@@ -100,7 +100,7 @@ def test_the_refund_of_the_rest_refunds_the_payment_and_its_event_and_audit_row_
         payment.pk,
         "corr-refund-fn",
     )
-    assert event.published_at is not None
+    assert event.published_at is None  # written waiting for the relay, as every event is
     row = AuditLog.objects.get(action="payment.refund", entity_id=payment.pk, after__refund=last.pk)
     view = {
         "amount": 1_500,
