@@ -1,9 +1,9 @@
-"""Every write to wallets: creation, transfers, freezing, and (re-exported) deposits.
+"""Every write to wallets: creation and freezing here; transfers (`apps.wallets.transfers`, one
+PostgreSQL function call each) and deposits (`apps.wallets.deposits`, steps around the gateway
+call) re-exported.
 
-Each service owns one durable transaction in which it locks (apps.wallets.locks), checks, moves
-the cached balances with F() expressions, posts one balanced journal entry, writes the audit row
-and the outbox events; cache invalidation runs after commit. Deposits, which must call the card
-gateway outside any transaction, are steps around the network call: `apps.wallets.deposits`.
+Each service owns one durable transaction in which it locks (apps.wallets.locks), checks, writes
+the change, its audit row and its outbox events; cache invalidation runs after commit.
 """
 
 from __future__ import annotations
@@ -11,14 +11,13 @@ from __future__ import annotations
 import logging
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
 
 from apps.accounts.models import User
 from apps.audit.services import audit_record
 from apps.core.actors import Actor
 from apps.core.outbox import emit_event
-from apps.ledger.models import JournalEntry, LedgerAccount
-from apps.ledger.services import ledger_account_create, ledger_post
+from apps.ledger.models import LedgerAccount
+from apps.ledger.services import ledger_account_create
 from apps.wallets import cache
 from apps.wallets.deposit_settlement import deposit_settle, wallet_deposit_settle
 from apps.wallets.deposits import (
@@ -29,11 +28,9 @@ from apps.wallets.deposits import (
     wallet_deposit_start,
 )
 from apps.wallets.errors import (
-    InsufficientFunds,
     NoteRequired,
     StaffOnly,
     WalletExists,
-    WalletInactive,
     WalletNotFound,
 )
 from apps.wallets.locks import lock_wallets
@@ -50,7 +47,6 @@ __all__ = [
     "wallet_deposit_settle",
     "wallet_deposit_start",
     "wallet_freeze",
-    "wallet_post_locked",
     "TransferRequest",
     "wallet_transfer",
     "wallet_transfer_batch",
@@ -93,49 +89,6 @@ def wallet_create(*, actor: Actor, user: User, currency: str) -> Wallet:
     )
     cache.bump_on_commit(wallet_ids=[], user_ids=[user.pk])
     return wallet
-
-
-def wallet_post_locked(
-    *,
-    wallet: Wallet,
-    kind: str,
-    memo: str,
-    lines: list[tuple[LedgerAccount, int]],
-    allow_frozen: bool = False,
-) -> JournalEntry:
-    """Posts an entry in which a wallet takes part, and moves its cached balance to match.
-
-    A building block for other apps' money services (payments), like `ledger_post`: it runs inside
-    the caller's transaction, on a wallet the caller has locked with `lock_wallets`. The wallet's
-    balance moves by the sum of its own lines. Money leaving needs an active wallet and enough
-    funds (checked here, on the locked row, before anything is written); money arriving needs an
-    active wallet unless `allow_frozen` (a refund returning the owner's own money).
-    """
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("wallet_post_locked runs inside the caller's transaction")
-    delta = sum(amount for account, amount in lines if account.pk == wallet.ledger_account_id)
-    if wallet.status != Wallet.Status.ACTIVE and (delta < 0 or not allow_frozen):
-        raise WalletInactive(f"Wallet {wallet.pk} is frozen.", param="payment_method")
-    if wallet.balance + delta < 0:
-        raise InsufficientFunds(param="amount")
-    entry = ledger_post(kind=kind, memo=memo, lines=lines)
-    Wallet.objects.filter(pk=wallet.pk).update(balance=F("balance") + delta)
-    wallet.balance += delta
-    if delta:
-        emit_event(
-            event_type="wallet.funds_added" if delta > 0 else "wallet.funds_deducted",
-            aggregate=wallet,
-            payload={
-                "wallet": wallet.pk,
-                "amount": abs(delta),
-                "currency": wallet.currency,
-                "balance": wallet.balance,
-                "journal_entry": entry.pk,
-                "reason": kind,
-            },
-        )
-    cache.bump_on_commit(wallet_ids=[wallet.pk], user_ids=[wallet.user_id])
-    return entry
 
 
 def _set_status(*, actor: Actor, wallet_id: str, status: str, note: str) -> Wallet:
