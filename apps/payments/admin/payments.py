@@ -1,20 +1,10 @@
-"""Payments in the back office: the review queue, a payment's whole story, approve and deny.
-
-`ReviewAdmin` is the whole queue — payments and deposits held for review — decided the same way.
-
-The admin never writes a payment row. Every page is read-only (no add, change or delete), and a
-decision goes through `review_decide` — row lock, capture or void at the gateway, audit record,
-cache invalidation and event, exactly as `PUT /api/v1/payments/{id}/review` does — after a
-confirmation page that requires a note.
-"""
+"""Payments and refunds in the back office: a payment's whole story, approve and deny from its page."""
 
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import flatten_fieldsets, quote, unquote
 from django.core.exceptions import PermissionDenied
-from django.db import models
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
@@ -25,12 +15,11 @@ from apps.core.admin import ReadOnlyAdmin
 from apps.core.admin_confirmation import Item, NoteForm, action_fields, note_confirmation
 from apps.core.errors import ApplicationError
 from apps.core.money import Money
+from apps.payments.admin.filters import QUEUE, QueueStatusFilter, ReviewStatusFilter
 from apps.payments.models import Payment, Refund, Review
 from apps.payments.selectors import REVIEW_PERMISSION, payment_story
 from apps.payments.services import review_decide
-from apps.wallets.models import Transaction
 
-QUEUE = Payment.Status.IN_REVIEW
 # decision -> (verb, past tense, what it does to a card payment, what it does to a wallet payment)
 DECISIONS = {
     "approve": (
@@ -53,68 +42,6 @@ def _review_of(payment: Payment) -> Review | None:
         return payment.review
     except Review.DoesNotExist:
         return None
-
-
-class _QueueFilter(admin.SimpleListFilter):
-    """A status filter showing the review queue (`default`) unless asked otherwise.
-
-    "All" is a choice of its own (`?status=all`): with no parameter the list is the queue, so
-    clearing the filter must be something the reviewer can click.
-    """
-
-    title = "status"
-    parameter_name = "status"
-    ALL = "all"
-    all_title = "All"
-    statuses: type[models.TextChoices]
-    default: str
-
-    def lookups(self, request, model_admin):
-        return [(self.ALL, self.all_title), *self.statuses.choices]
-
-    def current(self) -> str:
-        return self.value() or self.default
-
-    def queryset(self, request, queryset):
-        value = self.current()
-        if value == self.ALL:
-            return queryset
-        if value not in self.statuses.values:
-            raise IncorrectLookupParameters(f"Unknown status {value!r}")
-        return queryset.filter(status=value)
-
-    def choices(self, changelist):
-        for lookup, title in self.lookup_choices:
-            yield {
-                "selected": self.current() == lookup,
-                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
-                "display": title,
-            }
-
-
-class QueueStatusFilter(_QueueFilter):
-    """Payment status, showing the review queue unless asked otherwise."""
-
-    all_title = "All statuses"
-    statuses = Payment.Status
-    default = QUEUE
-
-
-class ReviewStatusFilter(admin.SimpleListFilter):
-    title = "review status"
-    parameter_name = "review"
-    NONE = "none"
-
-    def lookups(self, request, model_admin):
-        return [*Review.Status.choices, (self.NONE, "Never held")]
-
-    def queryset(self, request, queryset):
-        value = self.value()
-        if value == self.NONE:
-            return queryset.filter(review__isnull=True)
-        if value in Review.Status.values:
-            return queryset.filter(review__status=value)
-        return queryset
 
 
 def _money(amount: int, currency: str) -> str:
@@ -401,165 +328,3 @@ class RefundAdmin(ReadOnlyAdmin):
     @admin.display(description="amount", ordering="amount")
     def amount_display(self, refund: Refund) -> str:
         return _money(refund.amount, refund.payment.currency)
-
-
-# --- the whole review queue: payments and deposits ---------------------------------------------
-
-
-class ReviewQueueFilter(_QueueFilter):
-    """Review status, showing the open ones (the queue) unless asked otherwise."""
-
-    title = "review status"
-    statuses = Review.Status
-    default = Review.Status.OPEN
-
-
-class HeldKindFilter(admin.SimpleListFilter):
-    title = "what is held"
-    parameter_name = "kind"
-
-    def lookups(self, request, model_admin):
-        return [("payment", "Payments"), ("deposit", "Deposits")]
-
-    def queryset(self, request, queryset):
-        if self.value() == "payment":
-            return queryset.filter(payment__isnull=False)
-        if self.value() == "deposit":
-            return queryset.filter(deposit__isnull=False)
-        return queryset
-
-
-@admin.register(Review)
-class ReviewAdmin(ReadOnlyAdmin):
-    """The one review queue: every payment and deposit the risk rules hold, oldest first.
-
-    Read-only like the payments; approving or denying goes through `review_decide` (the same
-    checks as the API: the review permission, a note, never one's own money) after a
-    confirmation page that requires a note.
-    """
-
-    list_display = ("held", "kind", "amount_display", "customer", "status", "reasons_display", "age")
-    list_display_links = None
-    list_filter = (ReviewQueueFilter, HeldKindFilter)
-    list_select_related = ("payment__owner", "deposit__destination_wallet__user", "decided_by")
-    search_fields = (
-        "=payment__id",
-        "=deposit__id",
-        "=payment__owner__email",
-        "=deposit__destination_wallet__user__email",
-    )
-    search_help_text = "Exact payment or deposit id, or customer email."
-    ordering = ("opened_at", "id")
-    list_per_page = 50
-    actions = ["approve_selected", "deny_selected"]
-    fields = ("payment", "deposit", "status", "reasons", "opened_at", "decided_by", "decided_at", "note")
-    readonly_fields = fields
-
-    def has_review_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm(REVIEW_PERMISSION)
-
-    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
-        return super().has_view_permission(request, obj) or self.has_review_permission(request)
-
-    def changelist_view(self, request: HttpRequest, extra_context=None):
-        extra_context = {"is_nav_sidebar_enabled": False, **(extra_context or {})}
-        if request.GET.get(ReviewQueueFilter.parameter_name, Review.Status.OPEN) == Review.Status.OPEN:
-            extra_context["title"] = "Review queue: payments and deposits held for review, oldest first"
-        return super().changelist_view(request, extra_context)
-
-    @staticmethod
-    def _subject(review: Review) -> Payment | Transaction:
-        subject = review.payment or review.deposit
-        if subject is None:  # the database refuses a review of neither
-            raise ValueError(f"review {review.pk} holds nothing")
-        return subject
-
-    @admin.display(description="held")
-    def held(self, review: Review) -> str:
-        if review.payment_id:
-            url = reverse("admin:payments_payment_change", args=[quote(review.payment_id)])
-        else:
-            url = reverse("admin:wallets_transaction_change", args=[quote(review.deposit_id)])
-        return format_html('<a href="{}">{}</a>', url, review.subject_id)
-
-    @admin.display(description="kind")
-    def kind(self, review: Review) -> str:
-        return "payment" if review.payment_id else "deposit"
-
-    @admin.display(description="amount")
-    def amount_display(self, review: Review) -> str:
-        subject = self._subject(review)
-        return _money(subject.amount, subject.currency)
-
-    @admin.display(description="customer")
-    def customer(self, review: Review) -> str:
-        subject = self._subject(review)
-        if isinstance(subject, Payment):
-            return subject.owner.email
-        wallet = subject.destination_wallet
-        return wallet.user.email if wallet is not None else "—"
-
-    @admin.display(description="risk reasons")
-    def reasons_display(self, review: Review) -> str:
-        return ", ".join(review.reasons) or "—"
-
-    @admin.display(description="age", ordering="opened_at")
-    def age(self, review: Review) -> str:
-        return timesince(review.opened_at)
-
-    @admin.action(description="Approve selected (capture; a deposit is credited)", permissions=["review"])
-    def approve_selected(self, request: HttpRequest, queryset: QuerySet[Review]):
-        return self._decide_selected(request, queryset, "approve")
-
-    @admin.action(description="Deny selected (void; nothing is charged or credited)", permissions=["review"])
-    def deny_selected(self, request: HttpRequest, queryset: QuerySet[Review]):
-        return self._decide_selected(request, queryset, "deny")
-
-    def _label(self, review: Review) -> str:
-        subject = self._subject(review)
-        return (
-            f"{self.kind(review)} {review.subject_id} — {_money(subject.amount, subject.currency)} "
-            f"from {self.customer(review)} ({subject.status})"
-        )
-
-    def _decide_selected(self, request: HttpRequest, queryset: QuerySet[Review], decision: str):
-        form = NoteForm(request.POST if "apply" in request.POST else None)
-        reviews = list(queryset.select_related(*self.list_select_related).order_by("opened_at", "id"))
-        if not form.is_valid():
-            verb = DECISIONS[decision][0]
-            return note_confirmation(
-                request,
-                model_admin=self,
-                title=f"{verb} {len(reviews)} held item(s)",
-                prompt=f"{verb} these? One note applies to each decision; it cannot be undone.",
-                items=[Item(self._label(review)) for review in reviews],
-                form=form,
-                submit_label=f"{verb} {len(reviews)} item(s)",
-                cancel_url=request.get_full_path(),
-                hidden=action_fields(request, [str(review.pk) for review in reviews]),
-                danger=decision == "deny",
-            )
-        for review in reviews:
-            self._decide(request, review, decision, form.cleaned_data["note"])
-        return None
-
-    def _decide(self, request: HttpRequest, review: Review, decision: str, note: str) -> None:
-        """One decision through the service; a refusal (already decided, own money …) becomes a message."""
-        subject: Payment | Transaction
-        try:
-            if review.payment_id:
-                subject = review_decide(
-                    actor=request.user, payment_id=review.payment_id, decision=decision, note=note
-                )
-            else:
-                subject = review_decide(
-                    actor=request.user, deposit_id=str(review.deposit_id), decision=decision, note=note
-                )
-        except ApplicationError as exc:
-            self.message_user(request, f"{review.subject_id}: {exc.message}", messages.ERROR)
-            return
-        self.message_user(
-            request,
-            f"{DECISIONS[decision][1]} {review.subject_id}: it is now {subject.get_status_display().lower()}.",
-            messages.SUCCESS,
-        )
