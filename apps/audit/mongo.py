@@ -13,7 +13,7 @@ import threading
 from typing import Any
 
 from django.conf import settings
-from pymongo import ASCENDING, MongoClient
+from pymongo import ASCENDING, MongoClient, ReplaceOne
 from pymongo.collection import Collection
 
 DEFAULT_DATABASE = "paydesk_raw"
@@ -64,9 +64,14 @@ def collection(name: str) -> Collection:
     return target
 
 
-def upsert(name: str, document: dict[str, Any]) -> None:
-    """Writes the document under its `_id`: writing it twice (a retried task) leaves one copy."""
-    collection(name).replace_one({"_id": document["_id"]}, document, upsert=True)
+def upsert_many(name: str, documents: list[dict[str, Any]]) -> None:
+    """Writes each document under its `_id`, in one round trip (unordered: each stands alone);
+    writing one twice (a retried task) leaves one copy."""
+    if documents:
+        collection(name).bulk_write(
+            [ReplaceOne({"_id": document["_id"]}, document, upsert=True) for document in documents],
+            ordered=False,
+        )
 
 
 def find(name: str, query: dict[str, Any], *, limit: int = 1000) -> list[dict[str, Any]]:

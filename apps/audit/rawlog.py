@@ -2,14 +2,17 @@
 
     gateway call (payment or deposit) ─ GatewayAttempt row + `payment.gateway_exchange` event (outbox)
     notification send (transaction) ─ `notification.sent` / `notification.failed` event (outbox)
-        └► consumer "audit.raw_log" queues `apps.audit.tasks.write_raw_log(event_id)` (queue raw_logs)
-              └► one document per event, `_id` = the event id, upserted into MongoDB
+        └► consumer "audit.raw_log" queues `apps.audit.tasks.write_raw_logs(event_ids)` (queue
+           raw_logs), one task for the events of a delivery
+              └► one document per event, `_id` = the event id, upserted into MongoDB (one bulk
+                 write per collection)
 
 The payment path only writes an event row in the transaction it already has: it never waits for
 MongoDB, and nothing is lost while MongoDB (or the broker) is down. The event is in PostgreSQL
 until the sink has it; the task retries with backoff, and after RAW_LOG_MAX_ATTEMPTS leaves a
-dead letter (kind "raw_log") whose replay queues the write again. Writing a document twice
-(a retried task, a replay) leaves one copy. With MONGO_URL empty the consumer does nothing.
+dead letter (kind "raw_log") per event whose replay queues the write again. Writing a document
+twice (a retried task, a replay) leaves one copy. With MONGO_URL empty the consumer is off: its
+events are not even handed to a worker (apps.core.outbox `when`).
 
 A gateway exchange is scrubbed (apps.core.scrubbing) when its event is written, and every document
 again before it leaves for MongoDB.
@@ -27,7 +30,7 @@ from django.utils.dateparse import parse_datetime
 from apps.audit import mongo
 from apps.core.dead_letters import dead_letter_record, replayer
 from apps.core.models import DeadLetter, OutboxEvent
-from apps.core.outbox import consumer, emit_event
+from apps.core.outbox import batch_consumer, emit_event
 from apps.core.scrubbing import scrub
 
 logger = logging.getLogger(__name__)
@@ -140,17 +143,24 @@ def _timestamp(value: Any) -> datetime | None:
 
 
 def raw_log_write(*, event_id: str) -> bool:
-    """Copies one event to MongoDB; False when the sink is off or the event is unknown.
+    """Copies one event to MongoDB; False when the sink is off or the event is unknown."""
+    return raw_log_write_many(event_ids=[event_id]) == 1
+
+
+def raw_log_write_many(*, event_ids: list[str]) -> int:
+    """Copies the events to MongoDB, one bulk write per collection; returns how many were written
+    (0 when the sink is off; unknown ids are skipped).
 
     pymongo's errors propagate: the task decides whether to retry or give up.
     """
     if not mongo.enabled():
-        return False
-    event = OutboxEvent.objects.filter(pk=event_id, event_type__in=list(COLLECTION_OF)).first()
-    if event is None:
-        return False
-    mongo.upsert(COLLECTION_OF[event.event_type], raw_log_document(event))
-    return True
+        return 0
+    documents: dict[str, list[dict[str, Any]]] = {}
+    for event in OutboxEvent.objects.filter(pk__in=event_ids, event_type__in=list(COLLECTION_OF)):
+        documents.setdefault(COLLECTION_OF[event.event_type], []).append(raw_log_document(event))
+    for name, batch in documents.items():
+        mongo.upsert_many(name, batch)
+    return sum(len(batch) for batch in documents.values())
 
 
 def raw_log_give_up(*, event_id: str, error: Exception, attempts: int) -> DeadLetter:
@@ -172,18 +182,17 @@ def raw_log_find(*, payment_id: str | None = None, correlation_id: str | None = 
     ]
 
 
-@consumer(*COLLECTION_OF, name="audit.raw_log")
-def _queue_raw_log(event: OutboxEvent) -> None:
+@batch_consumer(*COLLECTION_OF, name="audit.raw_log", when=mongo.enabled)
+def _queue_raw_logs(events: list[OutboxEvent]) -> None:
     # Queued from inside the consumer, not after its commit: if the broker refuses, the consumer
-    # fails and the outbox delivers the event again. A write queued twice upserts the same _id.
-    if mongo.enabled():
-        from apps.audit.tasks import write_raw_log
+    # fails and the outbox delivers the events again. A write queued twice upserts the same _ids.
+    from apps.audit.tasks import write_raw_logs
 
-        write_raw_log.apply_async(args=[event.pk])
+    write_raw_logs.apply_async(args=[[event.pk for event in events]])
 
 
 @replayer(DEAD_LETTER_KIND)
 def _replay(letter: DeadLetter) -> None:
-    from apps.audit.tasks import write_raw_log
+    from apps.audit.tasks import write_raw_logs
 
-    write_raw_log.apply_async(args=[letter.reference])
+    write_raw_logs.apply_async(args=[[letter.reference]])

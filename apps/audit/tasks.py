@@ -9,16 +9,18 @@ from apps.core.deferred import backoff_delay
 
 
 @shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=None)
-def write_raw_log(self, event_id: str) -> bool:
-    """Writes one event's document to MongoDB, retrying with backoff while MongoDB is unreachable;
-    after RAW_LOG_MAX_ATTEMPTS the event is dead-lettered (replay queues this task again)."""
+def write_raw_logs(self, event_ids: list[str]) -> int:
+    """Writes the events' documents to MongoDB (a delivery's worth, in one bulk write per
+    collection), retrying with backoff while MongoDB is unreachable; after RAW_LOG_MAX_ATTEMPTS
+    each event is dead-lettered (a replay queues its write again). Returns how many were written."""
     try:
-        return rawlog.raw_log_write(event_id=event_id)
+        return rawlog.raw_log_write_many(event_ids=event_ids)
     except PyMongoError as exc:
         attempts = self.request.retries + 1
         if attempts >= settings.RAW_LOG_MAX_ATTEMPTS:
-            rawlog.raw_log_give_up(event_id=event_id, error=exc, attempts=attempts)
-            return False
+            for event_id in event_ids:
+                rawlog.raw_log_give_up(event_id=event_id, error=exc, attempts=attempts)
+            return 0
         raise self.retry(
             exc=exc,
             countdown=backoff_delay(
@@ -27,3 +29,9 @@ def write_raw_log(self, event_id: str) -> bool:
                 maximum=settings.RAW_LOG_RETRY_MAX_SECONDS,
             ),
         )
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def write_raw_log(event_id: str) -> None:
+    """One event: tasks queued before writes were batched, handed on as a batch of one."""
+    write_raw_logs.apply_async(args=[[event_id]])

@@ -52,14 +52,21 @@ logger = logging.getLogger(__name__)
 Consumer = Callable[[OutboxEvent], None]
 _consumers: dict[str, dict[str, Consumer]] = defaultdict(dict)
 _owning_transactions: set[str] = set()
+_conditions: dict[str, Callable[[], bool]] = {}
 ALL_EVENTS = "*"
 
 
 def consumer(
-    *event_types: str, name: str | None = None, owns_transactions: bool = False
+    *event_types: str,
+    name: str | None = None,
+    owns_transactions: bool = False,
+    when: Callable[[], bool] | None = None,
 ) -> Callable[[Consumer], Consumer]:
     """Registers a function to run once for each delivered event of the given types ("*": all);
-    with `owns_transactions`, at least once, outside any transaction (see the module docstring)."""
+    with `owns_transactions`, at least once, outside any transaction (see the module docstring).
+    With `when`, only while it answers True (a sink that is configured or not): an event delivered
+    meanwhile is not that consumer's, and one that no consumer wants is never handed to a worker
+    (the relay marks it delivered as it claims it)."""
 
     def register(func: Consumer) -> Consumer:
         key = name or f"{func.__module__}.{func.__qualname__}"
@@ -67,13 +74,16 @@ def consumer(
             _consumers[event_type][key] = func
         if owns_transactions:
             _owning_transactions.add(key)
+        if when is not None:
+            _conditions[key] = when
         return func
 
     return register
 
 
 def consumers_for(event_type: str) -> dict[str, Consumer]:
-    return {**_consumers.get(ALL_EVENTS, {}), **_consumers.get(event_type, {})}
+    registered = {**_consumers.get(ALL_EVENTS, {}), **_consumers.get(event_type, {})}
+    return {key: func for key, func in registered.items() if key not in _conditions or _conditions[key]()}
 
 
 def emit_event(*, event_type: str, aggregate: models.Model, payload: dict[str, Any]) -> OutboxEvent:
@@ -81,25 +91,34 @@ def emit_event(*, event_type: str, aggregate: models.Model, payload: dict[str, A
     return emit_events(events=[(event_type, aggregate, payload)])[0]
 
 
-def emit_events(*, events: Sequence[tuple[str, models.Model, dict[str, Any]]]) -> list[OutboxEvent]:
+def emit_events(
+    *,
+    events: Sequence[tuple[str, models.Model, dict[str, Any]]],
+    correlation_ids: Sequence[str] | None = None,
+) -> list[OutboxEvent]:
     """Writes several events of one change, in order, with one INSERT (like `emit_event` each).
 
+    Each carries the current correlation id, or its own of `correlation_ids` when given (a worker
+    recording a batch that spans several changes: each event keeps the id of the change it is about).
     The rows are written not yet handed over; whoever hands them to the broker marks them (the
     relay, one UPDATE per batch; with the relay off, the hand-off right after commit).
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("emit_event must run inside the transaction of the change it announces")
-    now, correlation_id = timezone.now(), get_correlation_id() or ""
+    now, current = timezone.now(), get_correlation_id() or ""
+    ids = list(correlation_ids) if correlation_ids is not None else [current] * len(events)
+    if len(ids) != len(events):
+        raise ValueError("emit_events: one correlation id per event")
     rows = [
         OutboxEvent(
             event_type=event_type,
             aggregate_type=aggregate._meta.model_name or "",
             aggregate_id=str(aggregate.pk),
             payload=payload,
-            correlation_id=correlation_id,
+            correlation_id=correlation_id or current,
             created_at=now,
         )
-        for event_type, aggregate, payload in events
+        for (event_type, aggregate, payload), correlation_id in zip(events, ids, strict=True)
     ]
     OutboxEvent.objects.bulk_create(rows)
     hand_over_on_commit([row.id for row in rows])
@@ -159,9 +178,10 @@ class RelayBatch:
     published: bool
 
 
-def claim_unpublished(*, limit: int) -> list[str]:
+def claim_unpublished(*, limit: int) -> list[tuple[str, str]]:
     """Locks and returns, in the order they were written, the next committed events nobody has
-    handed over: whole changes, as many as fit in `limit` events (at least one change, however big).
+    handed over, as (id, event type): whole changes, as many as fit in `limit` events (at least one
+    change, however big).
 
     Runs in the caller's transaction, which holds the rows until it ends: `SKIP LOCKED` makes a
     second relay take the next rows instead of the same ones (or waiting), and `NO KEY UPDATE`
@@ -174,19 +194,19 @@ def claim_unpublished(*, limit: int) -> list[str]:
     pending = f"FROM {table} WHERE published_at IS NULL AND delivered_at IS NULL"
     lock = "ORDER BY relay_seq FOR NO KEY UPDATE SKIP LOCKED"
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT id, xmin::text {pending} {lock} LIMIT %s", [limit])
+        cursor.execute(f"SELECT id, event_type, xmin::text {pending} {lock} LIMIT %s", [limit])
         rows = cursor.fetchall()
         if len(rows) == limit:
             # The last changes may have events beyond the limit: all of theirs, to cut between changes.
             cursor.execute(
-                f"SELECT id, xmin::text {pending} AND xmin = ANY(%s::xid[]) {lock}",
-                [sorted({change for _, change in rows})],
+                f"SELECT id, event_type, xmin::text {pending} AND xmin = ANY(%s::xid[]) {lock}",
+                [sorted({change for _, _, change in rows})],
             )
             rows = cursor.fetchall()
-    changes: dict[str, list[str]] = {}
-    for event_id, change in rows:
-        changes.setdefault(change, []).append(event_id)
-    batch: list[str] = []
+    changes: dict[str, list[tuple[str, str]]] = {}
+    for event_id, event_type, change in rows:
+        changes.setdefault(change, []).append((event_id, event_type))
+    batch: list[tuple[str, str]] = []
     for events in changes.values():  # in the order of their first event
         if batch and len(batch) + len(events) > limit:
             break
@@ -196,23 +216,39 @@ def claim_unpublished(*, limit: int) -> list[str]:
 
 def relay_batch(*, batch_size: int, dry_run: bool = False) -> RelayBatch:
     """Claims the next batch, publishes it as one task and marks it published, in one transaction;
-    if the broker refuses, or on a dry run, nothing is marked (the rows stay for the next pass)."""
+    if the broker refuses, or on a dry run, nothing is marked (the rows stay for the next pass).
+
+    Events that no consumer wants now (`consumers_for`: none registered, or none whose `when`
+    holds) are not handed to a worker, which would only mark them delivered: the same UPDATE marks
+    them published and delivered.
+    """
     from apps.core.tasks import deliver_outbox_events
 
     with transaction.atomic(durable=True):
-        event_ids = claim_unpublished(limit=batch_size)
+        claimed = claim_unpublished(limit=batch_size)
+        event_ids = [event_id for event_id, _ in claimed]
         if not event_ids or dry_run:
             transaction.set_rollback(True)
             return RelayBatch(event_ids, published=False)
-        if not enqueue(deliver_outbox_events, event_ids, fallback="the next relay pass or the sweep"):
+        wanted = {event_id for event_id, event_type in claimed if consumers_for(event_type)}
+        handed = [event_id for event_id in event_ids if event_id in wanted]
+        if handed and not enqueue(deliver_outbox_events, handed, fallback="the next relay pass or the sweep"):
             transaction.set_rollback(True)
             return RelayBatch(event_ids, published=False)
         # Bookkeeping: lost in a PostgreSQL crash, the batch is only published again (at least once).
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        OutboxEvent.objects.filter(pk__in=event_ids).update(
-            publish_attempts=models.F("publish_attempts") + 1, published_at=timezone.now()
-        )
+        now = timezone.now()
+        marks: dict[str, Any] = {"publish_attempts": models.F("publish_attempts") + 1, "published_at": now}
+        if len(handed) < len(event_ids):  # the handed ones' delivery is the worker's to mark
+            marks["delivered_at"] = (
+                models.Case(
+                    models.When(pk__in=handed, then=models.F("delivered_at")), default=models.Value(now)
+                )
+                if handed
+                else now
+            )
+        OutboxEvent.objects.filter(pk__in=event_ids).update(**marks)
     return RelayBatch(event_ids, published=True)
 
 
@@ -309,13 +345,15 @@ BatchConsumer = Callable[[list[OutboxEvent]], None]
 _batch_consumers: dict[str, BatchConsumer] = {}
 
 
-def batch_consumer(*event_types: str, name: str) -> Callable[[BatchConsumer], BatchConsumer]:
+def batch_consumer(
+    *event_types: str, name: str, when: Callable[[], bool] | None = None
+) -> Callable[[BatchConsumer], BatchConsumer]:
     """Registers a function that is given the events of a delivery together (a list, in order),
     at most once for each event, like a `consumer` (which it also is, given one event at a time)."""
 
     def register(func: BatchConsumer) -> BatchConsumer:
         _batch_consumers[name] = func
-        consumer(*event_types, name=name)(lambda event: func([event]))
+        consumer(*event_types, name=name, when=when)(lambda event: func([event]))
         return func
 
     return register

@@ -2,8 +2,9 @@
 
 One consumer ("notifications") runs once per event (apps.core.outbox), given the events of a
 delivery together, turns each into messages with the builder registered for its type, and hands
-them all to `notifications_create_many` (one INSERT, one send task). A builder only
-reads: it resolves the recipients (a transfer tells both parties) and the few values the
+them all to `notifications_create_many` (one INSERT, one send task). The people a batch concerns
+are read once for all its events (`people_of`: two queries, whatever the batch's size); a builder
+then only picks the recipients among them (a transfer tells both parties) and the few values the
 templates need, formatted for people. Payment emails go to the payment's owner (the API user who
 made it). Subscription payments get their payment email like any other (it is the receipt) and
 the subscription's own email on top (it is about the plan: renewed, failed, canceled).
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from apps.accounts.models import User
@@ -26,7 +28,7 @@ from apps.notifications.services import Message, notifications_create_many
 logger = logging.getLogger(__name__)
 
 T = Notification.Template
-Builder = Callable[[OutboxEvent], list[Message]]
+Builder = Callable[[OutboxEvent, "People"], list[Message]]
 _builders: dict[str, Builder] = {}
 
 
@@ -37,6 +39,40 @@ def builds(*event_types: str) -> Callable[[Builder], Builder]:
         return func
 
     return register
+
+
+@dataclass(frozen=True)
+class People:
+    """Whom a delivery's events concern, read once for the whole batch (two queries, not two per
+    event): users by id, and each wallet's owner."""
+
+    users: dict[str, User]
+    owners: dict[str, User]
+
+    def user(self, user_id: Any) -> User | None:
+        return self.users.get(str(user_id)) if user_id else None
+
+
+# Where the notifying events' payloads name the people they concern (docs/events.md).
+USER_KEYS = ("user_id", "owner", "user")
+WALLET_KEYS = ("source_wallet", "destination_wallet")
+
+
+def people_of(events: list[OutboxEvent]) -> People:
+    user_ids: set[str] = set()
+    wallet_ids: set[str] = set()
+    for event in events:
+        payload = event.payload
+        user_ids.update(str(payload[key]) for key in USER_KEYS if payload.get(key))
+        items = payload.get("transfers") or []
+        user_ids.update(
+            str(i["destination_user"]) for i in items if isinstance(i, dict) and i.get("destination_user")
+        )
+        wallet_ids.update(str(payload[key]) for key in WALLET_KEYS if payload.get(key))
+    return People(
+        users=selectors.users_by_id(user_ids) if user_ids else {},
+        owners=selectors.wallet_owners(wallet_ids) if wallet_ids else {},
+    )
 
 
 def _money(amount: Any, currency: Any) -> str:
@@ -52,16 +88,16 @@ def _display_name(user: User | None, wallet_id: str) -> str:
 
 
 @builds("user.registered")
-def _welcome(event: OutboxEvent) -> list[Message]:
-    user = selectors.users_by_id([event.payload.get("user_id")]).get(event.payload.get("user_id"))
+def _welcome(event: OutboxEvent, people: People) -> list[Message]:
+    user = people.user(event.payload.get("user_id"))
     return [Message(user=user, template=T.WELCOME)] if user else []
 
 
 @builds("transaction.completed", "transaction.failed")
-def _wallet_transaction(event: OutboxEvent) -> list[Message]:
+def _wallet_transaction(event: OutboxEvent, people: People) -> list[Message]:
     payload = event.payload
     source, destination = payload.get("source_wallet"), payload.get("destination_wallet")
-    owners = selectors.wallet_owners([source, destination])
+    owners = people.owners
     context = {
         "transaction": payload.get("transaction"),
         "amount": _money(payload.get("amount"), payload.get("currency")),
@@ -100,15 +136,15 @@ def _wallet_transaction(event: OutboxEvent) -> list[Message]:
 
 
 @builds("transfer_batch.completed")
-def _transfer_batch(event: OutboxEvent) -> list[Message]:
+def _transfer_batch(event: OutboxEvent, people: People) -> list[Message]:
     """One email to the sender and one to each receiving user, however many items they share."""
     payload = event.payload
     items = [item for item in payload.get("transfers") or [] if isinstance(item, dict)]
-    sender = selectors.users_by_id([payload.get("user")]).get(payload.get("user"))
+    sender = people.user(payload.get("user"))
     by_receiver: dict[str, list[dict[str, Any]]] = {}
     for item in items:
         by_receiver.setdefault(str(item.get("destination_user")), []).append(item)
-    receivers = selectors.users_by_id(list(by_receiver))
+    receivers = {user_id: user for user_id in by_receiver if (user := people.user(user_id))}
     common = {"batch": payload.get("batch")}
     messages = []
     if sender and items:
@@ -165,9 +201,9 @@ _PAYMENT_TEMPLATES = {
 
 
 @builds(*_PAYMENT_TEMPLATES)
-def _payment(event: OutboxEvent) -> list[Message]:
+def _payment(event: OutboxEvent, people: People) -> list[Message]:
     payload = event.payload
-    owner = selectors.users_by_id([payload.get("owner")]).get(payload.get("owner"))
+    owner = people.user(payload.get("owner"))
     if owner is None:
         return []
     currency = payload.get("currency")
@@ -200,9 +236,9 @@ _SUBSCRIPTION_TEMPLATES = {
 
 
 @builds(*_SUBSCRIPTION_TEMPLATES)
-def _subscription(event: OutboxEvent) -> list[Message]:
+def _subscription(event: OutboxEvent, people: People) -> list[Message]:
     payload = event.payload
-    owner = _subscription_owner(event)
+    owner = people.user(payload.get("owner"))
     if owner is None:
         logger.error("%s %s: no owner to notify (payload has no 'owner')", event.event_type, event.pk)
         return []
@@ -220,18 +256,14 @@ def _subscription(event: OutboxEvent) -> list[Message]:
     return [Message(user=owner, template=_SUBSCRIPTION_TEMPLATES[event.event_type], context=context)]
 
 
-def _subscription_owner(event: OutboxEvent) -> User | None:
-    owner_id = event.payload.get("owner")
-    return selectors.users_by_id([owner_id]).get(owner_id) if owner_id else None
-
-
 NOTIFYING_EVENTS = tuple(_builders)
 
 
 @batch_consumer(*NOTIFYING_EVENTS, name="notifications")
 def notify_all(events: list[OutboxEvent]) -> None:
     """The emails of a delivery's events, written together and sent by one task."""
-    notifications_create_many(batch=[(event, _builders[event.event_type](event)) for event in events])
+    people = people_of(events)
+    notifications_create_many(batch=[(event, _builders[event.event_type](event, people)) for event in events])
 
 
 def notify(event: OutboxEvent) -> None:

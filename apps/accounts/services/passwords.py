@@ -13,7 +13,6 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.db.models import QuerySet
 from django.template.loader import render_to_string
@@ -32,6 +31,7 @@ from apps.accounts.services.sessions import user_sessions_end
 from apps.audit.services import audit_record
 from apps.core.actors import Actor
 from apps.core.deferred import enqueue
+from apps.core.mail import PreparedEmail
 from apps.core.outbox import emit_event
 
 logger = logging.getLogger(__name__)
@@ -163,13 +163,12 @@ def password_reset_email_send(*, reset_id: str) -> bool:
         "notification": reset.id,
     }
     subject = " ".join(render_to_string("emails/password_reset/subject.txt", context).split())
-    message = EmailMultiAlternatives(
+    PreparedEmail(
         subject=subject,
         body=render_to_string("emails/password_reset/body.txt", context),
+        html=render_to_string("emails/password_reset/body.html", context),
         to=[user.email],
-    )
-    message.attach_alternative(render_to_string("emails/password_reset/body.html", context), "text/html")
-    message.send()
+    ).send()
     return True
 
 

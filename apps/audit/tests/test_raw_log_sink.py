@@ -196,3 +196,47 @@ def test_raw_logs_command_prints_a_payments_documents(mongo_server, request_as, 
         (payment["id"], "authorize"),
         (payment["id"], "payment_succeeded"),
     ]
+
+
+def test_a_deliverys_events_are_written_by_one_task_in_one_bulk_write(mongo_server, request_as):
+    # given: several payments' gateway exchanges, not yet copied
+    payments = [
+        request_as(
+            "post", "/api/v1/payments", {"amount": 100 + n, "currency": "USD", "payment_method": "tok_visa"}
+        )
+        for n in range(3)
+    ]
+    ids = list(
+        OutboxEvent.objects.filter(
+            event_type="payment.gateway_exchange", payload__payment__in=[p["id"] for p in payments]
+        ).values_list("pk", flat=True)
+    )
+    mongo.collection(mongo.GATEWAY_EXCHANGES).delete_many({})
+
+    # when: one task writes them all, twice (a redelivery)
+    from apps.audit.tasks import write_raw_logs
+
+    assert write_raw_logs.apply(args=[ids]).get() == 3
+    assert write_raw_logs.apply(args=[ids]).get() == 3
+
+    # then: one document each
+    documents = list(mongo.collection(mongo.GATEWAY_EXCHANGES).find({}))
+    assert sorted(d["_id"] for d in documents) == sorted(ids)
+
+
+def test_with_the_sink_off_its_events_are_not_handed_to_a_worker(settings, request_as):
+    from django.test import override_settings
+
+    from apps.core import outbox
+
+    settings.MONGO_URL = ""
+    with override_settings(OUTBOX_RELAY=True):
+        payment = request_as(
+            "post", "/api/v1/payments", {"amount": 700, "currency": "USD", "payment_method": "tok_visa"}
+        )
+        event = OutboxEvent.objects.get(event_type="payment.gateway_exchange", payload__payment=payment["id"])
+        assert outbox.consumers_for(event.event_type) == {}
+        outbox.relay_batch(batch_size=100)
+    event.refresh_from_db()
+    assert event.published_at is not None
+    assert event.delivered_at is not None

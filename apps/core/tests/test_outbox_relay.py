@@ -148,7 +148,50 @@ def test_the_relay_publishes_one_task_per_batch_of_whole_changes_in_written_orde
 
 
 @relay_on
-def test_a_change_larger_than_the_batch_goes_whole_in_one_task(event_type, tasks_run):
+def test_events_no_consumer_wants_are_marked_delivered_by_the_relay_not_handed_to_a_worker(
+    event_type, seen, tasks_run
+):
+    # given: a change with events of a consumed type and of types nobody consumes now (none
+    # registered; one whose only consumer's condition does not hold, as a sink left unconfigured)
+    sink_on = {"value": False}
+    outbox.consumer(f"{event_type}.sink", name=f"sink-{event_type}", when=lambda: sink_on["value"])(
+        lambda event: None
+    )
+    try:
+        with transaction.atomic():
+            written = outbox.emit_events(
+                events=[
+                    (event_type, ANCHOR, {}),
+                    (f"{event_type}.nobody", ANCHOR, {}),
+                    (f"{event_type}.sink", ANCHOR, {}),
+                ]
+            )
+        consumed, nobody, sink = (event.id for event in written)
+
+        # when
+        batch = outbox.relay_batch(batch_size=100)
+
+        # then: the batch is all three, but only the consumed one went to a worker
+        assert batch == outbox.RelayBatch([consumed, nobody, sink], published=True)
+        assert tasks_run == [[consumed]]
+        assert seen == [consumed]
+        rows = {row.pk: row for row in OutboxEvent.objects.filter(pk__in=batch.event_ids)}
+        assert all(row.published_at is not None and row.delivered_at is not None for row in rows.values())
+        assert not ConsumedEvent.objects.filter(event_id__in=[nobody, sink]).exists()
+
+        # when: the sink is configured, its events go to a worker again
+        sink_on["value"] = True
+        with transaction.atomic():
+            (later,) = outbox.emit_events(events=[(f"{event_type}.sink", ANCHOR, {})])
+        outbox.relay_batch(batch_size=100)
+        assert tasks_run[-1] == [later.id]
+    finally:
+        outbox._consumers.pop(f"{event_type}.sink", None)
+        outbox._conditions.pop(f"sink-{event_type}", None)
+
+
+@relay_on
+def test_a_change_larger_than_the_batch_goes_whole_in_one_task(event_type, seen, tasks_run):
     big, small = _change(event_type, events=5), _change(event_type, events=1)
 
     assert outbox.relay_batch(batch_size=2).event_ids == big
@@ -180,12 +223,12 @@ def test_two_relays_claim_disjoint_events(event_type):
     finally:
         release.set()
         thread.join()
-    assert claims["first"] == ids[:6]
-    assert claims["second"] == ids[6:]
+    assert [event_id for event_id, _ in claims["first"]] == ids[:6]
+    assert [event_id for event_id, _ in claims["second"]] == ids[6:]
 
 
 @relay_on
-def test_a_refused_publish_leaves_the_batch_unpublished_for_the_next_pass(event_type):
+def test_a_refused_publish_leaves_the_batch_unpublished_for_the_next_pass(event_type, seen):
     ids = _change(event_type)
     with tasks_published_to():  # the broker is down
         assert outbox.relay_batch(batch_size=100) == outbox.RelayBatch(ids, published=False)
@@ -194,7 +237,7 @@ def test_a_refused_publish_leaves_the_batch_unpublished_for_the_next_pass(event_
 
 
 @relay_on
-def test_a_relay_pass_the_broker_refuses_fails_the_command_and_marks_nothing(event_type):
+def test_a_relay_pass_the_broker_refuses_fails_the_command_and_marks_nothing(event_type, seen):
     ids = _change(event_type)
     out = StringIO()
     with tasks_published_to(), pytest.raises(CommandError, match="the broker refused"):

@@ -11,7 +11,7 @@ from apps.accounts.tests.factories import UserFactory
 from apps.core.models import OutboxEvent
 from apps.core.tasks import deliver_outbox_events
 from apps.notifications.models import Notification
-from apps.notifications.services import message_id
+from apps.notifications.services import message_id, notifications_sweep
 from apps.notifications.tasks import send_notifications
 from apps.wallets.services import wallet_create, wallet_transfer
 from apps.wallets.tests.factories import fund
@@ -83,11 +83,8 @@ def test_a_batch_of_events_emails_go_out_by_one_task_over_one_smtp_connection_ea
     assert OutboxEvent.objects.filter(
         event_type="notification.sent", aggregate_id__in=rows.values("pk")
     ).count() == (2 * TRANSFERS)
-    # ... sent by one task (not one per email)
-    sends = [args for name, args in tasks_run if name.startswith("apps.notifications.tasks.")]
-    assert [(len(args), sorted(args[0])) for args in sends] == [
-        (1, sorted(rows.values_list("pk", flat=True)))
-    ]
+    # ... by the task that delivered the events: no send task of their own (nor one per email)
+    assert [name for name, _ in tasks_run if name.startswith("apps.notifications.tasks.")] == []
 
     # when: the batch is delivered again (a redelivery)
     OutboxEvent.objects.filter(pk__in=transfer_events).update(delivered_at=None)
@@ -108,15 +105,26 @@ def test_a_relay_failing_mid_batch_then_recovering_gets_only_the_unsent_again(
     # when
     deliver(transfer_events, django_capture_on_commit_callbacks)
 
-    # then: every email arrived exactly once ...
+    # then: the other emails arrived ...
     rows = Notification.objects.filter(event__in=transfer_events)
+    assert len(smtp_sink.wait_for(2 * TRANSFERS - 2)) == 2 * TRANSFERS - 2
+    # ... the two refused were left due again (no broker countdown) ...
+    refused = rows.filter(status="pending")
+    assert refused.count() == 2
+    assert all(row.next_attempt_at <= timezone.now() for row in refused)
+
+    # when: the sweep finds them due
+    with django_capture_on_commit_callbacks(execute=True):
+        assert notifications_sweep() == (2, 0)
+
+    # then: every email arrived exactly once ...
     received = smtp_sink.wait_for(2 * TRANSFERS)
     assert len(received) == 2 * TRANSFERS
     assert sorted(m["Message-ID"] for m in received) == sorted(
         message_id(pk) for pk in rows.values_list("pk", flat=True)
     )
     assert set(rows.values_list("status", flat=True)) == {"sent"}
-    # ... the two refused were the only ones tried again: a second attempt, by a retry of just them
+    # ... the two refused were the only ones tried again: a second attempt, by one task of just them
     retried = sorted(rows.filter(attempts=2).values_list("pk", flat=True))
     assert len(retried) == 2
     assert rows.filter(attempts=1).count() == 2 * TRANSFERS - 2
@@ -124,9 +132,7 @@ def test_a_relay_failing_mid_batch_then_recovering_gets_only_the_unsent_again(
         "SMTPDataError" in error for error in rows.filter(attempts=2).values_list("last_error", flat=True)
     )
     sends = [args[0] for name, args in tasks_run if name == "apps.notifications.tasks.send_notifications"]
-    assert len(sends) == 2
-    assert len(sends[0]) == 2 * TRANSFERS
-    assert sorted(sends[1]) == retried
+    assert [sorted(ids) for ids in sends] == [retried]
     # one connection for the batch, one for its retry
     assert smtp_sink.connections == 2
 
@@ -134,12 +140,13 @@ def test_a_relay_failing_mid_batch_then_recovering_gets_only_the_unsent_again(
 def test_a_send_task_takes_the_due_emails_queued_behind_it_but_not_one_waiting_for_its_retry(
     smtp_sink, transfer_events, django_capture_on_commit_callbacks
 ):
-    # given: the transfers' emails written, their send task still in the queue (a backlog), and
-    # one email of an earlier send waiting out its retry backoff
+    # given: the transfers' emails written but not sent (a backlog of retries whose backoff is
+    # over), and one email of an earlier send still waiting out its backoff
     with django_capture_on_commit_callbacks(execute=False):
         deliver_outbox_events.apply(args=[transfer_events])
     rows = Notification.objects.filter(event__in=transfer_events).order_by("pk")
     first, waiting = rows[0], rows[1]
+    rows.update(next_attempt_at=timezone.now() - timedelta(seconds=1))
     Notification.objects.filter(pk=waiting.pk).update(
         attempts=1, next_attempt_at=timezone.now() + timedelta(hours=1)
     )
@@ -184,3 +191,23 @@ def test_each_email_of_a_batch_keeps_the_correlation_id_of_its_own_change(
             row.correlation_id,
             row.correlation_id,
         )
+
+
+def test_a_batch_costs_the_worker_as_many_queries_as_one_change(
+    transfer_events, django_capture_on_commit_callbacks
+):
+    """Who the events concern is read once per batch, not once per event: delivering the four
+    transfers' events together takes the queries that one transfer's take alone."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries_to_deliver(ids):
+        with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks(execute=False):
+            deliver_outbox_events.apply(args=[ids])
+        return len(queries)
+
+    one = queries_to_deliver(transfer_events[:3])  # the first transfer's three events
+    rest = queries_to_deliver(transfer_events[3:])  # the other three transfers' nine
+
+    assert Notification.objects.filter(event__in=transfer_events).count() == 2 * TRANSFERS
+    assert rest == one
