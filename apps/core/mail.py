@@ -18,10 +18,12 @@ import base64
 import secrets
 from email.header import Header
 from email.utils import formatdate, getaddresses, make_msgid
+from typing import Any
 
 from django.conf import settings
 from django.core.mail import BadHeaderError, EmailMultiAlternatives
-from django.core.mail.message import DNS_NAME, sanitize_address
+from django.core.mail.message import sanitize_address
+from django.core.mail.utils import DNS_NAME
 
 LINE = 76  # base64 line length (RFC 2045)
 
@@ -54,13 +56,13 @@ class PreparedEmail(EmailMultiAlternatives):
         super().__init__(**kwargs)
         self.attach_alternative(html, "text/html")
 
-    def message(self) -> ComposedMessage:  # type: ignore[override]
+    def message(self) -> Any:  # this shape's ComposedMessage, else Django's own message
         encoding = self.encoding or settings.DEFAULT_CHARSET
         if self.attachments or len(self.alternatives) != 1 or str(encoding).lower() != "utf-8":
             return super().message()  # not the one shape composed here
         extra = {name.lower(): (name, value) for name, value in self.extra_headers.items()}
         headers = [
-            ("Subject", _header("Subject", self.subject)),
+            ("Subject", _header("Subject", str(self.subject))),
             ("From", _addresses("From", [extra.pop("from", ("", self.from_email))[1]])),
         ]
         for name, addresses in (("To", self.to), ("Cc", self.cc), ("Reply-To", self.reply_to)):
@@ -77,7 +79,7 @@ class PreparedEmail(EmailMultiAlternatives):
             ("Content-Type", f'multipart/alternative; boundary="{boundary}"'),
         ]
         html = self.alternatives[0]
-        parts = [_part("plain", self.body), _part(html[1].split("/", 1)[1], html[0])]
+        parts = [_part("plain", str(self.body)), _part(html[1].split("/", 1)[1], str(html[0]))]
         body = b"".join(b"--" + boundary.encode() + b"\r\n" + part for part in parts)
         return ComposedMessage(headers, body + b"--" + boundary.encode() + b"--\r\n")
 
