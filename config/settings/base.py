@@ -286,6 +286,9 @@ OUTBOX_RELAY = env.bool("OUTBOX_RELAY", default=not CELERY_TASK_ALWAYS_EAGER)
 OUTBOX_RELAY_BATCH_SIZE = env.int("OUTBOX_RELAY_BATCH_SIZE", default=100)
 # Without a notification the relay still looks for unpublished events this often (seconds).
 OUTBOX_RELAY_POLL_SECONDS = env.float("OUTBOX_RELAY_POLL_SECONDS", default=5.0)
+# Woken by a commit, the relay waits this long for the commits right behind it, so that under load
+# one task carries many changes (and their emails share a connection); 0 hands each over at once.
+OUTBOX_RELAY_LINGER_SECONDS = env.float("OUTBOX_RELAY_LINGER_SECONDS", default=0.05)
 # Events older than this and not yet delivered are handed to Celery again by the sweep.
 OUTBOX_REDELIVER_AFTER_SECONDS = env.int("OUTBOX_REDELIVER_AFTER_SECONDS", default=60)
 # A delivery whose consumers failed is retried after backoff_delay(base, max): full jitter.

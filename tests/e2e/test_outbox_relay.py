@@ -36,6 +36,9 @@ pytestmark = pytest.mark.e2e
 
 DELIVER = "apps.core.tasks.deliver_outbox_events"
 ANCHOR = OutboxEvent(pk="evt_anchor")  # names the aggregate of test events; never saved
+# A relay hands a worker only the events some consumer wants: the test events are of a type the
+# notifications consumer takes (their payload names nobody, so they send no email).
+WANTED = "transaction.completed"
 
 
 @dataclass
@@ -161,7 +164,7 @@ def _changes(count: int, events: int = 1) -> list[list[str]]:
     written = []
     for _ in range(count):
         with transaction.atomic():
-            rows = outbox.emit_events(events=[("test.relay.e2e", ANCHOR, {"n": n}) for n in range(events)])
+            rows = outbox.emit_events(events=[(WANTED, ANCHOR, {"n": n}) for n in range(events)])
         written.append([row.id for row in rows])
     return written
 
@@ -208,6 +211,24 @@ def test_the_relay_publishes_one_task_per_batch(stack):
     assert (
         OutboxEvent.objects.filter(pk__in=ids, published_at__isnull=False, publish_attempts=1).count() == 10
     )
+
+
+def test_woken_by_a_commit_the_relay_lingers_so_the_commits_behind_it_share_its_task(stack):
+    relay = stack.start_relay("--linger", "1.5")
+
+    # when: five changes commit one after another, well within the linger
+    changes = _changes(5)
+    ids = [event_id for change in changes for event_id in change]
+
+    # then: they went to the broker as one task, in order
+    wait_for(lambda: stack.queued() >= 1, what="the relay's task", log=relay.log_path)
+    wait_for(
+        lambda: not OutboxEvent.objects.filter(pk__in=ids, published_at__isnull=True).exists(),
+        what="the batch to be marked",
+        log=relay.log_path,
+    )
+    assert stack.take_published() == [ids]
+    assert "handed over 5 event(s) in 1 task(s)" in relay.log_path.read_text()
 
 
 def test_with_the_relay_down_the_sweep_delivers(stack):

@@ -52,6 +52,14 @@ class Command(BaseCommand):
             f"{settings.OUTBOX_RELAY_BATCH_SIZE}).",
         )
         parser.add_argument(
+            "--linger",
+            type=_non_negative_float,
+            default=settings.OUTBOX_RELAY_LINGER_SECONDS,
+            help="Seconds to wait, once woken by a commit, for the commits right behind it, so that "
+            "one task carries many changes under load; 0 hands each over at once (default: "
+            f"OUTBOX_RELAY_LINGER_SECONDS, {settings.OUTBOX_RELAY_LINGER_SECONDS:g}).",
+        )
+        parser.add_argument(
             "--heartbeat-file",
             type=Path,
             default=None,
@@ -73,6 +81,7 @@ class Command(BaseCommand):
         dry_run: bool,
         batch_size: int,
         poll_interval: float,
+        linger: float,
         heartbeat_file: Path | None,
         **options: Any,
     ) -> None:
@@ -93,14 +102,16 @@ class Command(BaseCommand):
             )
         previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
-            self._serve(batch_size, poll_interval, heartbeat_file)
+            self._serve(batch_size, poll_interval, linger, heartbeat_file)
         except _Stop:
             self.stdout.write("relay: stopped")
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 
-    def _serve(self, batch_size: int, poll_interval: float, heartbeat_file: Path | None) -> None:
+    def _serve(
+        self, batch_size: int, poll_interval: float, linger: float, heartbeat_file: Path | None
+    ) -> None:
         listener = None
         while True:
             try:
@@ -119,9 +130,11 @@ class Command(BaseCommand):
                     self.stderr.write(f"relay: the broker refused; retrying in {poll_interval:g} s")
                     time.sleep(poll_interval)
                     continue
-                # One notification wakes us; those queued behind it are the same news.
-                for _ in listener.notifies(timeout=poll_interval, stop_after=1):
-                    pass
+                # One notification wakes us; those queued behind it (and those of the linger, which
+                # gathers the commits right behind it into the same batches) are the same news.
+                woken = any(True for _ in listener.notifies(timeout=poll_interval, stop_after=1))
+                if woken and linger:
+                    time.sleep(linger)
                 for _ in listener.notifies(timeout=0):
                     pass
             except DatabaseError as exc:
@@ -174,6 +187,13 @@ def _positive_float(value: str) -> float:
         raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
     if not number > 0:
         raise argparse.ArgumentTypeError("must be more than 0")
+    return number
+
+
+def _non_negative_float(value: str) -> float:
+    number = float(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
     return number
 
 
