@@ -107,6 +107,8 @@ def main(transfers: int) -> None:
             if profile:
                 profile.enable()
             while queued or relay():  # the worker's side, measured
+                if not queued:  # the relay's batch went to no worker (no consumer wanted it)
+                    continue
                 task, args, kwargs = queued.pop(0)
                 ran[task.name] += 1
                 task_started = time.thread_time()
