@@ -8,7 +8,9 @@ the client retries.
 A request that carries a key goes through these steps:
 1. The key is checked (1-255 printable ASCII characters) and the body fingerprinted (sha256 of its
    canonical JSON). A body DRF cannot parse fails here with its usual 400, before anything is kept.
-2. Fast path: a completed response cached in Redis under (scope, key) is replayed with no query.
+2. Fast path: a completed response cached in Redis under (scope, key) is replayed with no query
+   (not in the one-transaction mode below, whose claim finds a replay in the same statement that
+   claims a new key: a Redis lookup and store would cost every new request two round trips).
 3. Claim: a `started` IdempotencyRecord is inserted and committed in its own short transaction
    before the view runs. Its unique (scope, key) is what makes the view run once: a concurrent
    request gets an IntegrityError and reads the row instead. It replays a completed response,
@@ -126,15 +128,15 @@ def _idempotent(view_method: View, *, required: bool, atomic: bool) -> View:
             return view_method(view, request, *args, **kwargs)
         scope = build_scope(principal=_principal(request), method=request.method or "", path=request.path)
         fingerprint = request_fingerprint(request.data)
+        if atomic:  # its claim finds a replay itself, in the statement that claims a new key
+            return _run_in_one_transaction(
+                view, view_method, request, args, kwargs, scope=scope, key=key, fingerprint=fingerprint
+            )
         cached = _cache_get(_cache_key(scope, key))
         if cached is not None:
             if cached["fingerprint"] != fingerprint:
                 raise _key_reused()
             return _replay(cached["status"], cached["body"])
-        if atomic:
-            return _run_in_one_transaction(
-                view, view_method, request, args, kwargs, scope=scope, key=key, fingerprint=fingerprint
-            )
         claimed = _claim(scope=scope, key=key, fingerprint=fingerprint)
         if isinstance(claimed, Response):
             return claimed

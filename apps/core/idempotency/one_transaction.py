@@ -20,10 +20,9 @@ from apps.core.idempotency.records import (
     _FIRST_POLL_SECONDS,
     _MAX_POLL_SECONDS,
     View,
-    _body_of,
-    _cache_completed,
     _key_in_use,
     _key_reused,
+    _rendered_body,
     _replay,
     _ttl,
     _wait_seconds,
@@ -61,6 +60,13 @@ _CLAIM_SQL = (
     "set_config('lock_timeout', %s, true)) AS bound "
     'ON CONFLICT ("scope", "key") DO NOTHING '
     "RETURNING \"id\", set_config('lock_timeout', current_setting('paydesk.lock_timeout'), true)"
+)
+
+
+# The answer stored on the claimed row, its body as the client receives it (rendered once, as text).
+_COMPLETE_SQL = (
+    'UPDATE "core_idempotencyrecord" SET "state" = \'completed\', "response_status" = %s, '
+    '"response_body" = %s::jsonb, "completed_at" = %s WHERE "id" = %s'
 )
 
 
@@ -139,10 +145,6 @@ def _run_in_one_transaction(
                 time.sleep(_FIRST_POLL_SECONDS * attempt)
                 continue
             raise
-        if isinstance(outcome, tuple):
-            record, response = outcome
-            _cache_completed(record, status=response.status_code, body=record.response_body)
-            return response
         if isinstance(outcome, Response):
             return outcome
         if outcome == "wait":  # a committed `started` row: its holder is not in this mode
@@ -167,16 +169,17 @@ def _one_transaction(
     key: str,
     fingerprint: str,
     wait: float,
-) -> tuple[IdempotencyRecord, Any] | Response | str:
+) -> Any:
+    """The view's response, a replay or refusal (`Response`), or what to do next ("wait", "retry")."""
     block = transaction.atomic(durable=True)
     with block:
         try:
-            record = _claim_in_transaction(scope=scope, key=key, fingerprint=fingerprint, wait=wait)
+            claimed = _claim_in_transaction(scope=scope, key=key, fingerprint=fingerprint, wait=wait)
         except OperationalError as exc:
             if _sqlstate(exc) == _LOCK_NOT_AVAILABLE:  # a racer still holds the key after the wait
                 raise _key_in_use() from exc
             raise
-        if record is None:
+        if claimed is None:
             return _answer_from_held(scope=scope, key=key, fingerprint=fingerprint)
         token = _REQUEST_TRANSACTION.set(block)
         try:
@@ -185,16 +188,16 @@ def _one_transaction(
             _REQUEST_TRANSACTION.reset(token)
         if response.status_code >= 400:
             raise _RolledBack(response)
-        record.state = IdempotencyRecord.State.COMPLETED
-        record.response_status = response.status_code
-        record.response_body = _body_of(response)
-        record.completed_at = timezone.now()
-        record.save(update_fields=["state", "response_status", "response_body", "completed_at"])
-    return record, response
+        with transaction.get_connection().cursor() as cursor:
+            cursor.execute(
+                _COMPLETE_SQL, [response.status_code, _rendered_body(response), timezone.now(), claimed]
+            )
+    return response
 
 
-def _claim_in_transaction(*, scope: str, key: str, fingerprint: str, wait: float) -> IdempotencyRecord | None:
-    """Inserts the `started` row in the open transaction, or None if a committed row holds the key.
+def _claim_in_transaction(*, scope: str, key: str, fingerprint: str, wait: float) -> int | None:
+    """Inserts the `started` row in the open transaction and returns its id, or None if a
+    committed row holds the key.
 
     A racer's uncommitted row of the same key is waited for at most `wait` seconds (then 55P03).
     """
@@ -205,13 +208,7 @@ def _claim_in_transaction(*, scope: str, key: str, fingerprint: str, wait: float
             _CLAIM_SQL, [scope, key, fingerprint, IdempotencyRecord.State.STARTED, created_at, lock_timeout]
         )
         row = cursor.fetchone()
-    if row is None:
-        return None
-    record = IdempotencyRecord(
-        id=row[0], scope=scope, key=key, fingerprint=fingerprint, created_at=created_at
-    )
-    record._state.adding, record._state.db = False, "default"
-    return record
+    return None if row is None else int(row[0])
 
 
 def _answer_from_held(*, scope: str, key: str, fingerprint: str) -> Response | str:
@@ -225,6 +222,5 @@ def _answer_from_held(*, scope: str, key: str, fingerprint: str) -> Response | s
     if held.fingerprint != fingerprint:
         raise _key_reused()
     if held.state == IdempotencyRecord.State.COMPLETED:
-        _cache_completed(held, status=held.response_status, body=held.response_body)
         return _replay(cast(int, held.response_status), held.response_body)
     return "wait"

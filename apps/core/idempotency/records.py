@@ -96,11 +96,17 @@ def request_fingerprint(data: Any) -> str:
 
 def _body_of(response: Any) -> Any:
     """The body as the client receives it, as JSON data (what a replay must send back)."""
+    rendered = _rendered_body(response)
+    return None if rendered is None else json.loads(rendered)
+
+
+def _rendered_body(response: Any) -> str | None:
+    """The body as the client receives it, as JSON text (None: no JSON body)."""
     if isinstance(response, Response):
-        return None if response.data is None else json.loads(JSONRenderer().render(response.data))
+        return None if response.data is None else JSONRenderer().render(response.data).decode()
     content = getattr(response, "content", b"")
     try:
-        return json.loads(content) if content else None
+        return json.dumps(json.loads(content)) if content else None
     except ValueError:
         return None
 

@@ -278,3 +278,34 @@ def test_only_the_claim_is_bounded_by_the_idempotency_wait_not_the_work(settings
     assert response.status_code == 201
     assert response.json() == {"lock_timeout": session_default}  # the work waits for locks as ever
     assert IdempotencyRecord.objects.get(key=KEY).state == IdempotencyRecord.State.COMPLETED
+
+
+@pytest.mark.django_db
+def test_a_transfer_keeps_its_answer_in_postgresql_only_and_a_replay_reads_it_from_there(client_for):
+    """The one-transaction claim finds a replay in the statement that claims a new key, so a new
+    request spends no Redis round trip on idempotency: nothing is cached, and a replay (with a
+    different body: refused) answers from the stored row."""
+    from django.core.cache import cache
+
+    source, destination = WalletFactory(), WalletFactory()
+    fund(source, 1_000)
+    client = client_for(source.user)
+    body = {"source_wallet": source.pk, "destination_wallet": destination.pk, "amount": 100}
+
+    first = client.post("/api/v1/transfers", body, format="json", HTTP_IDEMPOTENCY_KEY=KEY)
+    assert first.status_code == 201
+    assert cache.keys("idempotency:*") == []
+    stored = IdempotencyRecord.objects.get(key=KEY)
+    assert (stored.state, stored.response_status, stored.response_body) == ("completed", 201, first.json())
+
+    replayed = client.post("/api/v1/transfers", body, format="json", HTTP_IDEMPOTENCY_KEY=KEY)
+    reused = client.post("/api/v1/transfers", {**body, "amount": 5}, format="json", HTTP_IDEMPOTENCY_KEY=KEY)
+
+    assert (replayed.status_code, replayed["Idempotent-Replayed"], replayed.json()) == (
+        201,
+        "true",
+        first.json(),
+    )
+    assert (reused.status_code, reused.json()["error"]["code"]) == (422, "idempotency_key_reused")
+    assert Transaction.objects.filter(type="transfer").count() == 1
+    assert Wallet.objects.get(pk=source.pk).balance == 900
