@@ -1,10 +1,11 @@
 """Read-through cache invalidated by bumping a version, never by scanning keys.
 
-Each scope (one wallet, one owner's payment list, ...) has a version counter; cached values live
-under `<scope>:<version>:<key>`. A write bumps the versions of what it changed after its
-transaction commits, so the next read misses and loads fresh rows; stale values are never read
-again and expire. A counter that was evicted restarts from the clock, not from 1, so it can never
-meet an old key again. Redis being down costs speed, never correctness: reads fall back to the
+Each scope (one wallet, one owner's payment list, ...) has a version counter; a cached value lives
+under `<scope>:<key>` together with the version it was loaded under, and a read fetches the counter
+and the value in one round trip (MGET). A write bumps the versions of what it changed after its
+transaction commits, so the next read finds a value of an older version, loads fresh rows and
+stores them over it; stale values are never served and expire. A counter that was evicted
+restarts from the clock, not from 1, so it can never meet an old value's version again. Redis being down costs speed, never correctness: reads fall back to the
 database, and money is never decided from the cache.
 """
 
@@ -29,34 +30,29 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 TIMEOUT_SECONDS = 300
 CACHE_ERRORS = (RedisError, ConnectionInterrupted, OSError)
-_MISS = object()
-
-
-def _version(scope: str) -> int:
-    key = f"{scope}:version"
-    version = cache.get(key)
-    if version is None:
-        cache.add(key, time.time_ns(), timeout=None)
-        version = cache.get(key)
-    return version
 
 
 def read_through(*, scope: str, key: str, load: Callable[[], T | None]) -> T | None:
     """The cached value for `key` in `scope`, else `load()` (stored unless it is None)."""
+    version_key, value_key = f"{scope}:version", f"{scope}:{key}"
     try:
-        full_key = f"{scope}:{_version(scope)}:{key}"
-        value = cache.get(full_key, _MISS)
+        found = cache.get_many([version_key, value_key])  # one round trip
+        version = found.get(version_key)
+        if version is None:
+            cache.add(version_key, time.time_ns(), timeout=None)
+            version = cache.get(version_key)
     except CACHE_ERRORS:
         logger.warning("cache unavailable; reading the database", exc_info=True)
         return load()
-    if value is not _MISS:
-        return value
+    cached = found.get(value_key)
+    if isinstance(cached, tuple) and len(cached) == 2 and cached[0] == version:
+        return cached[1]
     # Filled from the primary: a lagging replica read here would be cached as current until TTL.
     with db_routing.primary():
         value = load()
     if value is not None:
         try:
-            cache.set(full_key, value, timeout=TIMEOUT_SECONDS)
+            cache.set(value_key, (version, value), timeout=TIMEOUT_SECONDS)
         except CACHE_ERRORS:
             logger.warning("cache unavailable; value not stored", exc_info=True)
     return value
