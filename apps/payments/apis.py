@@ -234,4 +234,4 @@ class DepositReviewApi(APIView):
         txn = services.review_decide(
             actor=request_actor(request), deposit_id=transaction_id, **data.validated_data
         )
-        return Response(TransactionOutputSerializer(txn).data)
+        return Response(TransactionOutputSerializer.represent(txn))

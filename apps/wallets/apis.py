@@ -15,6 +15,7 @@ from apps.core.fields import AmountField, BooleanField, CurrencyField, TextField
 from apps.core.idempotency import idempotent, idempotent_required
 from apps.core.pagination import PAGE_PARAMETERS, page_body, page_params, page_schema, paginate
 from apps.core.serializers import InputSerializer as BaseInputSerializer
+from apps.core.serializers import OutputSerializer, TimestampField
 from apps.wallets.selectors import wallet_get, wallet_list, wallet_transactions
 from apps.wallets.services import (
     TransferRequest,
@@ -32,15 +33,15 @@ ERROR_RESPONSES = {
 }
 
 
-class WalletOutputSerializer(serializers.Serializer):
+class WalletOutputSerializer(OutputSerializer):
     id = serializers.CharField()
     currency = serializers.CharField()
     balance = serializers.IntegerField(help_text="Minor units of the currency.")
     status = serializers.CharField()
-    created_at = serializers.DateTimeField()
+    created_at = TimestampField()
 
 
-class TransactionOutputSerializer(serializers.Serializer):
+class TransactionOutputSerializer(OutputSerializer):
     id = serializers.CharField()
     type = serializers.CharField()
     status = serializers.CharField()
@@ -51,7 +52,7 @@ class TransactionOutputSerializer(serializers.Serializer):
     description = serializers.CharField(allow_null=True)
     failure_code = serializers.CharField(allow_null=True)
     failure_message = serializers.CharField(allow_null=True)
-    created_at = serializers.DateTimeField()
+    created_at = TimestampField()
 
 
 class WalletsApi(APIView):
@@ -88,7 +89,7 @@ class WalletsApi(APIView):
         wallet = wallet_create(
             actor=request_actor(request), user=authenticated_user(request), **serializer.validated_data
         )
-        return Response(WalletOutputSerializer(wallet).data, status=201)
+        return Response(WalletOutputSerializer.represent(wallet), status=201)
 
 
 class WalletDetailApi(APIView):
@@ -97,7 +98,7 @@ class WalletDetailApi(APIView):
     )
     def get(self, request: Request, wallet_id: str) -> Response:
         wallet = wallet_get(user=authenticated_user(request), wallet_id=wallet_id)
-        return Response(WalletOutputSerializer(wallet).data)
+        return Response(WalletOutputSerializer.represent(wallet))
 
 
 class WalletDepositApi(APIView):
@@ -140,7 +141,7 @@ class WalletDepositApi(APIView):
             wallet_id=wallet.pk,
             **serializer.validated_data,
         )
-        return Response(TransactionOutputSerializer(txn).data, status=201)
+        return Response(TransactionOutputSerializer.represent(txn), status=201)
 
 
 class WalletTransactionListApi(APIView):
@@ -193,7 +194,7 @@ class TransferCreateApi(APIView):
             amount=data["amount"],
             description=data.get("description") or None,
         )
-        return Response(TransactionOutputSerializer(txn).data, status=201)
+        return Response(TransactionOutputSerializer.represent(txn), status=201)
 
 
 class TransferBatchApi(APIView):
@@ -267,7 +268,7 @@ class TransferBatchApi(APIView):
         body = [
             result.as_envelope()
             if isinstance(result, ApplicationError)
-            else TransactionOutputSerializer(result).data
+            else TransactionOutputSerializer.represent(result)
             for result in results
         ]
         failed = sum(isinstance(result, ApplicationError) for result in results)
