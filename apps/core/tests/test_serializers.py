@@ -64,3 +64,16 @@ def test_the_output_fields_write_the_api_forms():
     }
     blank = ThingSerializer.represent(thing(note="", at=None))
     assert (blank["note"], blank["at"]) == (None, None)
+
+
+def test_a_timestamp_reads_as_drfs_own_datetime_field_writes_it():
+    """The wallets' and transactions' `created_at` moved from DRF's DateTimeField to TimestampField:
+    the same text for every instant the database gives (aware, UTC), with or without microseconds."""
+    for instant in (
+        datetime(2026, 12, 3, 12, 45, 9, 123456, tzinfo=UTC),
+        datetime(2026, 12, 3, 12, 45, 9, tzinfo=UTC),
+        datetime(2027, 1, 1, 0, 0, 0, 1, tzinfo=UTC),
+    ):
+        assert TimestampField().to_representation(instant) == serializers.DateTimeField().to_representation(
+            instant
+        )
