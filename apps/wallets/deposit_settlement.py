@@ -2,7 +2,7 @@
 
 Step 3 of a deposit (apps.wallets.deposits): one durable transaction that locks the wallet, then
 the transaction (apps.wallets.locks), and credits the wallet with its journal entry (one call of
-the money engine's `wallet_deposit_credit_v1`, apps.wallets.engine), fails the
+the money engine's `wallet_deposit_credit_v2`, apps.wallets.engine), fails the
 deposit, holds it `in_review` (a deposit the risk rules flagged, only authorized: nothing is
 credited and its review is opened), or schedules the worker's next attempt; after the last one
 the work is dead-lettered.
@@ -41,7 +41,7 @@ PENDING = Transaction.Status.PENDING
 DEAD_LETTER_KIND = "deposit_charge"
 _CREDIT_EVENTS = 2  # wallet.funds_added, transaction.completed
 # The last eight parameters: engine.audit_args.
-_CREDIT_SQL = "SELECT * FROM wallet_deposit_credit_v1(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+_CREDIT_SQL = "SELECT * FROM wallet_deposit_credit_v2(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 UNAVAILABLE = GatewayResult(
     status="failed",
     failure_code="gateway_unavailable",
@@ -112,8 +112,8 @@ def _apply_result(*, actor: Actor, wallet: Wallet, txn: Transaction, result: Gat
 
 
 def _deposit_credit(*, actor: Actor, wallet: Wallet, txn: Transaction) -> Transaction:
-    """Credits the captured deposit in one call of `wallet_deposit_credit_v1` (migration wallets
-    0007): the entry and postings (gateway clearing -> wallet), the balance, the completed
+    """Credits the captured deposit in one call of `wallet_deposit_credit_v2` (migration wallets
+    0008, through the shared wallet leg `wallet_post_v1`): the entry and postings (gateway clearing -> wallet), the balance, the completed
     transaction, its `wallet.funds_added` and `transaction.completed` events and its audit row."""
     entry, events = new_pk(JournalEntry), [new_pk(OutboxEvent) for _ in range(_CREDIT_EVENTS)]
     updated_at, _balance, wallet_user = engine.call(

@@ -130,7 +130,7 @@ def test_a_card_deposit_credits_the_wallet_in_a_pinned_number_of_queries(
     # the claim (3; the user comes from the session cache); the wallet; opening the deposit (BEGIN, the
     # wallet's row lock, the owner and velocity count, transaction, audit chain, audit row, COMMIT); the
     # simulated gateway's own transaction (7); settling (BEGIN, the deposit's wallet, its lock, the
-    # transaction's lock, gateway attempt, raw-log event, one call of wallet_deposit_credit_v1, which writes
+    # transaction's lock, gateway attempt, raw-log event, one call of wallet_deposit_credit_v2, which writes
     # the clearing account's entry, postings, balance, transaction, events and audit row, COMMIT); reading the
     # deposit again; storing the response (4). 41 before the function.
     with django_assert_num_queries(33):
@@ -152,7 +152,7 @@ def test_a_card_payment_costs_a_pinned_number_of_queries(
     # row lock and velocity count
     # over payments and deposits, payment, event, audit chain, audit row, COMMIT); the simulated
     # gateway's own transaction (7); settling (BEGIN, lock, gateway attempt, raw-log event, one
-    # call of payment_card_capture_v1, which writes the system accounts' entry, postings, payment,
+    # call of payment_card_capture_v2, which writes the system accounts' entry, postings, payment,
     # event and audit row, COMMIT); storing the response (4). No review lookup: a payment without
     # risk reasons has none. 37 before the function.
     with django_assert_num_queries(29):
@@ -170,7 +170,7 @@ def test_a_wallet_payment_costs_a_pinned_number_of_queries(
     _post(auth_client, "/api/v1/payments", body)  # caches the session's state, creates system accounts
 
     # the claim (3; the user comes from the session cache); paying (BEGIN, the wallet's lock, the owner and
-    # velocity count, payment, payment.created event, one call of payment_wallet_capture_v1, which writes the
+    # velocity count, payment, payment.created event, one call of payment_wallet_capture_v2, which writes the
     # entry, postings, balance, both events, payment and audit row, COMMIT); storing the response (4). 24
     # before the function.
     with django_assert_num_queries(15):
@@ -195,7 +195,7 @@ def test_a_manual_wallet_payment_holds_its_funds_in_a_pinned_number_of_queries(
     _post(auth_client, "/api/v1/payments", body)  # caches the session's state, creates system accounts
 
     # the claim (3; the user comes from the session cache); paying (BEGIN, the wallet's lock, the owner and
-    # velocity count, payment, payment.created event, one call of payment_wallet_hold_v1, which writes the
+    # velocity count, payment, payment.created event, one call of payment_wallet_hold_v2, which writes the
     # entry, postings, balance, wallet event, payment and audit row, COMMIT); storing the response (4). 23
     # before the function.
     with django_assert_num_queries(15):
@@ -222,7 +222,7 @@ def test_capturing_a_wallet_hold_costs_a_pinned_number_of_queries(
     held = _post(auth_client, "/api/v1/payments", body).json()
 
     # the claim (3; the user comes from the session cache); capturing (BEGIN, the payment's lock, one call of
-    # payment_wallet_hold_capture_v1, which locks the wallet and writes the entry, postings,
+    # payment_wallet_hold_capture_v2, which locks the wallet and writes the entry, postings,
     # balance, both events, payment and audit row, COMMIT); storing the response (4). 22 before
     # the function.
     with django_assert_num_queries(11):
@@ -249,7 +249,7 @@ def test_canceling_a_wallet_hold_costs_a_pinned_number_of_queries(
     held = _post(auth_client, "/api/v1/payments", body).json()
 
     # the claim (3; the user comes from the session cache); canceling (BEGIN, the payment's lock, one call of
-    # payment_wallet_hold_release_v1, which locks the wallet and writes the entry, postings,
+    # payment_wallet_hold_release_v2, which locks the wallet and writes the entry, postings,
     # balance, both events, payment and audit row, COMMIT); storing the response (4). 21 before
     # the function.
     with django_assert_num_queries(11):
@@ -271,7 +271,7 @@ def test_a_card_refund_costs_a_pinned_number_of_queries(
     # the claim (3; the user comes from the session cache); opening the refund (BEGIN, the payment's lock,
     # refunds in flight, refund, audit chain, audit row, COMMIT); reading it; the simulated gateway's own
     # transaction (9); settling (BEGIN, the refund's payment, its lock, the refund's lock, gateway attempt,
-    # raw-log event, one call of payment_card_refund_v1, which writes the entry, postings, refund, payment,
+    # raw-log event, one call of payment_card_refund_v2, which writes the entry, postings, refund, payment,
     # event and audit row, COMMIT); reading the payment; storing the response (4). 42 before the function.
     with django_assert_num_queries(33):
         response = _post(auth_client, f"/api/v1/payments/{payment['id']}/refunds", {"amount": 400})
@@ -290,7 +290,7 @@ def test_a_wallet_refund_costs_a_pinned_number_of_queries(
     _post(auth_client, f"/api/v1/payments/{payment['id']}/refunds", {"amount": 100})  # caches the session
 
     # the claim (3; the user comes from the session cache); refunding (BEGIN, the payment's lock, refunds in
-    # flight, refund, one call of payment_wallet_refund_v1, which locks the wallet and writes the entry,
+    # flight, refund, one call of payment_wallet_refund_v2, which locks the wallet and writes the entry,
     # postings, balance, refund, payment, both events and the audit row, the refund's own audit row (chain,
     # row), COMMIT); storing the response (4). 26 before the function.
     with django_assert_num_queries(15):

@@ -29,22 +29,22 @@ S = Payment.Status
 Op = Payment.Operation
 # The last eight parameters: apps.wallets.engine.audit_args.
 _CARD_CAPTURE_SQL = (
-    "SELECT * FROM payment_card_capture_v1(%s, %s, %s, %s::jsonb, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, "
+    "SELECT * FROM payment_card_capture_v2(%s, %s, %s, %s::jsonb, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, "
     "%s, %s, %s, %s, %s, %s, %s, %s)"
 )
-_WALLET_HOLD_SQL = "SELECT * FROM payment_wallet_hold_v1(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+_WALLET_HOLD_SQL = "SELECT * FROM payment_wallet_hold_v2(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 _WALLET_CAPTURE_SQL = (
-    "SELECT * FROM payment_wallet_capture_v1(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    "SELECT * FROM payment_wallet_capture_v2(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
 _WALLET_HOLD_CAPTURE_SQL = (
-    "SELECT * FROM payment_wallet_hold_capture_v1(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    "SELECT * FROM payment_wallet_hold_capture_v2(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
 _WALLET_HOLD_RELEASE_SQL = (
-    "SELECT * FROM payment_wallet_hold_release_v1(%s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    "SELECT * FROM payment_wallet_hold_release_v2(%s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
-_WALLET_REFUND_SQL = "SELECT * FROM payment_wallet_refund_v1(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+_WALLET_REFUND_SQL = "SELECT * FROM payment_wallet_refund_v2(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 _CARD_REFUND_SQL = (
-    "SELECT * FROM payment_card_refund_v1(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    "SELECT * FROM payment_card_refund_v2(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
 
 
@@ -95,7 +95,7 @@ def capture_card_payment(
     *, actor: Actor, payment: Payment, amount: int, action: str, extra: dict[str, str] | None = None
 ) -> None:
     """Captured card money booked and the payment `succeeded`, in one call of
-    `payment_card_capture_v1` (migration payments 0007): the entry (the gateway's clearing account
+    `payment_card_capture_v2` (migration payments 0015): the entry (the gateway's clearing account
     owes `amount` to the platform's revenue), the payment row, its `payment.succeeded` event and its
     `payment.<action>` audit row, as `payment_move` writes them. `extra` joins the event's payload
     and the audit row's `after`."""
@@ -128,8 +128,8 @@ def capture_card_payment(
 
 
 def hold_wallet_payment(*, actor: Actor, payment: Payment, wallet: Wallet, review: bool) -> None:
-    """Holds a new wallet payment's amount, in one call of `payment_wallet_hold_v1` (migration
-    payments 0011): the entry (the wallet's money to the holds account), the balance and its
+    """Holds a new wallet payment's amount, in one call of `payment_wallet_hold_v2` (migration
+    payments 0016): the entry (the wallet's money to the holds account), the balance and its
     `wallet.funds_deducted` event and, unless held for `review` (the caller opens it), the payment
     `requires_capture` with its audit row. A frozen wallet or one short of the amount is refused
     (`WalletInactive`, `InsufficientFunds`) before anything is written. `wallet`: locked by the
@@ -159,8 +159,8 @@ def hold_wallet_payment(*, actor: Actor, payment: Payment, wallet: Wallet, revie
 
 
 def capture_wallet_payment(*, actor: Actor, payment: Payment, wallet: Wallet) -> None:
-    """A new automatic wallet payment paid at once, in one call of `payment_wallet_capture_v1`
-    (migration payments 0009): the entry (the wallet pays the platform's revenue), the balance,
+    """A new automatic wallet payment paid at once, in one call of `payment_wallet_capture_v2`
+    (migration payments 0016): the entry (the wallet pays the platform's revenue), the balance,
     the `wallet.funds_deducted` event, the succeeded payment, its `payment.succeeded` event and its
     audit row. A frozen wallet or one short of the amount is refused (`WalletInactive`,
     `InsufficientFunds`) before anything is written. `wallet`: locked by the caller."""
@@ -188,7 +188,7 @@ def capture_wallet_payment(*, actor: Actor, payment: Payment, wallet: Wallet) ->
 
 def capture_wallet_hold(*, actor: Actor, payment: Payment, amount: int) -> None:
     """Takes `amount` of the held funds as revenue and gives the rest back to the wallet, in one
-    call of `payment_wallet_hold_capture_v1` (migration payments 0010): the entry, the balance and
+    call of `payment_wallet_hold_capture_v2` (migration payments 0016): the entry, the balance and
     its `wallet.funds_added` event (when some comes back), the succeeded payment, its
     `payment.succeeded` event and its audit row. A frozen wallet is refused (`WalletInactive`)."""
     transition(payment, S.SUCCEEDED, action="capture")  # refuses a payment that can't succeed from here
@@ -216,7 +216,7 @@ def capture_wallet_hold(*, actor: Actor, payment: Payment, amount: int) -> None:
 
 def release_wallet_hold(*, actor: Actor, payment: Payment) -> None:
     """Gives the held amount back to the wallet and cancels the payment, in one call of
-    `payment_wallet_hold_release_v1` (migration payments 0012): the entry, the balance and its
+    `payment_wallet_hold_release_v2` (migration payments 0016): the entry, the balance and its
     `wallet.funds_added` event, the canceled payment (with its in-memory `metadata`, where a
     cancel's reason is), its `payment.canceled` event and its audit row. A frozen wallet is
     refused (`WalletInactive`)."""
@@ -242,8 +242,8 @@ def release_wallet_hold(*, actor: Actor, payment: Payment) -> None:
 
 
 def complete_refund(*, actor: Actor, payment: Payment, refund: Refund) -> None:
-    """Completes a pending refund in one call: `payment_card_refund_v1` for a card payment (the
-    revenue goes back to the gateway's clearing account), `payment_wallet_refund_v1` for a wallet
+    """Completes a pending refund in one call: `payment_card_refund_v2` for a card payment (the
+    revenue goes back to the gateway's clearing account), `payment_wallet_refund_v2` for a wallet
     payment (back into the wallet, even a frozen one: freezing stops money leaving, and a refund
     has nowhere else to go). Either writes the entry, the succeeded refund, the payment's refunded
     amount and status, its `payment.refunded` event and its audit row (and the wallet's balance

@@ -1,4 +1,4 @@
-"""What the card capture function (payment_card_capture_v1) writes is what the rest of Paydesk reads back.
+"""What the card capture function (payment_card_capture_v2) writes is what the rest of Paydesk reads back.
 
 The function writes the capture's entry and postings, the succeeded payment, its event and its
 audit row in SQL; these tests hold it to the Python definitions those rows are read with: the

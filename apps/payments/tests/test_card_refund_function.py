@@ -1,4 +1,4 @@
-"""What the card refund function (payment_card_refund_v1) writes is what the rest of Paydesk reads back.
+"""What the card refund function (payment_card_refund_v2) writes is what the rest of Paydesk reads back.
 
 The function writes the refund's entry and postings, the succeeded refund, the payment's refunded
 amount and status, its event and its audit row in SQL; these tests hold it to the Python

@@ -1,4 +1,4 @@
-"""What the wallet capture function (payment_wallet_capture_v1) writes is what the rest of Paydesk reads back.
+"""What the wallet capture function (payment_wallet_capture_v2) writes is what the rest of Paydesk reads back.
 
 A new automatic wallet payment is paid by one function: the entry and postings, the wallet's
 balance, its events, the succeeded payment and its audit row, in SQL. These tests hold it to the

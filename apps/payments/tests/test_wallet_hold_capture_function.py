@@ -1,4 +1,4 @@
-"""What the hold capture function (payment_wallet_hold_capture_v1) writes is what the rest of Paydesk reads back.
+"""What the hold capture function (payment_wallet_hold_capture_v2) writes is what the rest of Paydesk reads back.
 
 Capturing a wallet payment's hold (a manual capture, a reviewer's approval) is one function: the
 entry, the rest given back to the wallet, its events, the succeeded payment and its audit row, in

@@ -1,4 +1,4 @@
-"""What the wallet hold function (payment_wallet_hold_v1) writes is what the rest of Paydesk reads back.
+"""What the wallet hold function (payment_wallet_hold_v2) writes is what the rest of Paydesk reads back.
 
 A new wallet payment that is not captured at once (manual capture, or held for review) has its
 amount held by one function: the entry, the balance and its event and, unless held for review,

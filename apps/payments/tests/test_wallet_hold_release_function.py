@@ -1,4 +1,4 @@
-"""What the hold release function (payment_wallet_hold_release_v1) writes is what the rest of Paydesk reads back.
+"""What the hold release function (payment_wallet_hold_release_v2) writes is what the rest of Paydesk reads back.
 
 Canceling a wallet payment's hold (a cancel, a reviewer's denial) is one function: the entry, the
 amount back in the wallet, its events, the canceled payment and its audit row, in SQL. These tests

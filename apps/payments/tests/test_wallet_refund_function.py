@@ -1,4 +1,4 @@
-"""What the wallet refund function (payment_wallet_refund_v1) writes is what the rest of Paydesk reads back.
+"""What the wallet refund function (payment_wallet_refund_v2) writes is what the rest of Paydesk reads back.
 
 A wallet payment's refund is one function: the entry, the amount back in the wallet (even a
 frozen one), its events, the succeeded refund, the payment's refunded amount and status and its

@@ -1,4 +1,4 @@
-"""What the deposit credit function (wallet_deposit_credit_v1) writes is what the rest of Paydesk reads back.
+"""What the deposit credit function (wallet_deposit_credit_v2) writes is what the rest of Paydesk reads back.
 
 The function writes the entry, postings, balance, completed transaction, its events and its audit
 row in SQL; these tests hold it to the Python definitions those rows are read with: the response
@@ -162,7 +162,7 @@ def test_the_function_refuses_to_credit_a_deposit_that_is_not_pending():
 
     with pytest.raises(DatabaseError, match="is not a pending deposit"), transaction.atomic():
         engine.call(
-            "SELECT * FROM wallet_deposit_credit_v1(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            "SELECT * FROM wallet_deposit_credit_v2(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             [
                 done.pk,
                 "ch_again",
