@@ -63,7 +63,8 @@ def submission_begin(
         if (submission.operation, submission.amount, submission.currency, submission.ref_trans_id) != asked:
             # As Stripe's refusal of a reused key: what the first call did is for `retrieve` to say.
             raise GatewayError(
-                "This idempotency key was already used with other parameters.", code="gateway_idempotency_conflict"
+                "This idempotency key was already used with other parameters.",
+                code="gateway_idempotency_conflict",
             )
         AuthorizeNetSubmission.objects.filter(pk=submission.pk).update(
             sends=F("sends") + 1, updated_at=timezone.now()
