@@ -47,7 +47,7 @@ class PaymentListCreateApi(APIView):
     class InputSerializer(BaseInputSerializer):
         amount = AmountField()
         currency = CurrencyField()
-        payment_method = PaymentMethodField(max_length=300)
+        payment_method = PaymentMethodField()
         capture_method = serializers.ChoiceField(
             choices=Payment.CaptureMethod.choices, default=Payment.CaptureMethod.AUTOMATIC
         )

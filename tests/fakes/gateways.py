@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from apps.gateways.authorizenet import AuthorizeNetGateway
+from apps.gateways.authorizenet.submissions import reference_for
 from apps.gateways.stripe_gateway import StripeGateway
 from tests.fakes.authorizenet import LOGIN_ID, TRANSACTION_KEY, FakeAuthorizeNet
 from tests.fakes.stripe_server import FakeStripe
@@ -32,6 +33,7 @@ class Harness(Protocol):
     def captured(self, reference: str) -> int: ...
     def refunds(self) -> list[int]: ...
     def settle(self) -> None: ...
+    def charge_requests(self, key: str) -> int: ...
 
 
 class StripeHarness:
@@ -64,6 +66,13 @@ class StripeHarness:
 
     def settle(self) -> None:
         return  # Stripe refunds a charge whenever it likes
+
+    def charge_requests(self, key: str) -> int:
+        """Charges sent with this idempotency key (Stripe's `Idempotency-Key`)."""
+        return sum(
+            request.method == "POST" and request.path == "/v1/payment_intents" and request.idempotency_key == key
+            for request in self.fake.requests
+        )
 
 
 class AuthorizeNetHarness:
@@ -108,3 +117,12 @@ class AuthorizeNetHarness:
 
     def settle(self) -> None:
         self.fake.settle()
+
+    def charge_requests(self, key: str) -> int:
+        """Charges sent for this idempotency key (as its reference: invoiceNumber and refId)."""
+        reference = reference_for(key)
+        return sum(
+            request.kind in ("authCaptureTransaction", "authOnlyTransaction")
+            and request.fields.get("invoiceNumber") == request.fields.get("refId") == reference
+            for request in self.fake.requests
+        )

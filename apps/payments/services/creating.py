@@ -12,7 +12,7 @@ from apps.accounts.models import User
 from apps.audit.services import audit_record
 from apps.core.actors import Actor
 from apps.core.outbox import emit_event
-from apps.gateways import get_gateway
+from apps.gateways import get_gateway, payment_methods
 from apps.gateways.payment_methods import payment_method_require_known
 from apps.payments import cache as payment_cache
 from apps.payments import risk
@@ -26,8 +26,9 @@ from apps.wallets.locks import lock_wallets
 
 S = Payment.Status
 Op = Payment.Operation
-# What `parse_payment_method` accepts; the API documents the same shapes from these.
-TOKEN_PATTERN = re.compile(r"^(tok|pm|card|src)_[A-Za-z0-9_]{1,200}$")
+# What `parse_payment_method` accepts (a gateway token's shapes are the gateways' to say); the API
+# documents the same shapes from these.
+TOKEN_PATTERN = payment_methods.TOKEN_PATTERN
 WALLET_PATTERN = re.compile(r"^wallet:(wal_[0-9A-Z]{26})$")
 
 
@@ -39,7 +40,8 @@ class PaymentMethod:
 
 
 def parse_payment_method(value: str) -> PaymentMethod:
-    """A gateway token (`tok_…`, `pm_…`) or `wallet:<wallet id>`; anything else is a 400."""
+    """A gateway token (`tok_…`, `pm_…`, `anet_nonce:…`, `anet_profile:…`) or `wallet:<wallet id>`;
+    anything else is a 400."""
     if not isinstance(value, str):
         raise InvalidPaymentMethod(param="payment_method")
     if match := WALLET_PATTERN.match(value):
