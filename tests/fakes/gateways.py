@@ -21,9 +21,17 @@ from tests.fakes.authorizenet import LOGIN_ID, TRANSACTION_KEY, FakeAuthorizeNet
 from tests.fakes.stripe_server import FakeStripe
 
 
+def _configure(settings: Any, **values: Any) -> dict[str, str]:
+    """Sets the values in this process's settings; returns them as a worker process's environment."""
+    for name, value in values.items():
+        setattr(settings, name, value)
+    return {name: str(value) for name, value in values.items()}
+
+
 class Harness(Protocol):
     name: str
     fake: Any
+    env: dict[str, str]  # the settings it made, for a worker process's environment
     # Each gateway's declines beyond the generic one: (card name, failure code).
     declines: list[tuple[str, str]]
 
@@ -44,10 +52,14 @@ class StripeHarness:
 
     def __init__(self, fake: FakeStripe, settings: Any) -> None:
         self.fake = fake
-        settings.PAYMENT_GATEWAY = "stripe"
-        settings.STRIPE_API_KEY, settings.STRIPE_API_BASE = fake.api_key, fake.url
-        settings.STRIPE_TIMEOUT_SECONDS = 1
-        settings.STRIPE_SEARCH_GRACE_SECONDS = 0
+        self.env = _configure(
+            settings,
+            PAYMENT_GATEWAY="stripe",
+            STRIPE_API_KEY=fake.api_key,
+            STRIPE_API_BASE=fake.url,
+            STRIPE_TIMEOUT_SECONDS=1.0,
+            STRIPE_SEARCH_GRACE_SECONDS=0,
+        )
 
     def gateway(self) -> StripeGateway:
         return StripeGateway()
@@ -70,7 +82,9 @@ class StripeHarness:
     def charge_requests(self, key: str) -> int:
         """Charges sent with this idempotency key (Stripe's `Idempotency-Key`)."""
         return sum(
-            request.method == "POST" and request.path == "/v1/payment_intents" and request.idempotency_key == key
+            request.method == "POST"
+            and request.path == "/v1/payment_intents"
+            and request.idempotency_key == key
             for request in self.fake.requests
         )
 
@@ -89,11 +103,15 @@ class AuthorizeNetHarness:
 
     def __init__(self, fake: FakeAuthorizeNet, settings: Any) -> None:
         self.fake = fake
-        settings.PAYMENT_GATEWAY = "authorizenet"
-        settings.AUTHORIZENET_API_URL = fake.url
-        settings.AUTHORIZENET_API_LOGIN_ID, settings.AUTHORIZENET_TRANSACTION_KEY = LOGIN_ID, TRANSACTION_KEY
-        settings.AUTHORIZENET_TIMEOUT_SECONDS = 1
-        settings.AUTHORIZENET_NOT_FOUND_GRACE_SECONDS = 0
+        self.env = _configure(
+            settings,
+            PAYMENT_GATEWAY="authorizenet",
+            AUTHORIZENET_API_URL=fake.url,
+            AUTHORIZENET_API_LOGIN_ID=LOGIN_ID,
+            AUTHORIZENET_TRANSACTION_KEY=TRANSACTION_KEY,
+            AUTHORIZENET_TIMEOUT_SECONDS=1.0,
+            AUTHORIZENET_NOT_FOUND_GRACE_SECONDS=0,
+        )
 
     def gateway(self) -> AuthorizeNetGateway:
         return AuthorizeNetGateway()
