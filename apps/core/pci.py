@@ -36,7 +36,7 @@ REJECTED_CODE = "raw_card_data_rejected"
 REJECTED_MESSAGE = "Raw card data is not accepted; send a token from the gateway instead."
 
 _EXPIRY_KEYS = frozenset({"expmonth", "expyear"})
-_TOKEN_KEY = "paymentmethod"
+_PAYMENT_METHOD_KEY = "paymentmethod"
 _token_formats: list[re.Pattern[str]] = []
 _CARD_KEY = "card"
 _NOT_ALPHANUMERIC = re.compile(r"[^a-z0-9]")
@@ -77,7 +77,7 @@ def register_token_format(pattern: re.Pattern[str]) -> None:
 def _is_gateway_token(key: Any, value: Any) -> bool:
     return (
         key is not None
-        and _key_name(key) == _TOKEN_KEY
+        and _key_name(key) == _PAYMENT_METHOD_KEY
         and isinstance(value, str)
         and any(pattern.fullmatch(value) for pattern in _token_formats)
     )

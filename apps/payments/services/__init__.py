@@ -26,7 +26,13 @@ wallet payment holds its funds in the `wallet_holds` system account.
 
 from __future__ import annotations
 
-from apps.payments.services.booking import capture_card_payment, complete_refund, payment_move
+from apps.payments.services.booking import (
+    begin_operation,
+    capture_card_payment,
+    complete_refund,
+    open_review,
+    payment_move,
+)
 from apps.payments.services.capture import payment_cancel, payment_capture
 from apps.payments.services.creating import (
     TOKEN_PATTERN,
@@ -50,6 +56,7 @@ from apps.payments.services.steps import (
 
 __all__ = [
     "ReconcileReport",
+    "begin_operation",
     "PaymentMethod",
     "TOKEN_PATTERN",
     "WALLET_PATTERN",
@@ -57,6 +64,7 @@ __all__ = [
     "card_payment_open",
     "complete_refund",
     "open_deposit_review",
+    "open_review",
     "operation_key",
     "parse_payment_method",
     "payment_cancel",

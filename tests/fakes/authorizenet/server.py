@@ -143,6 +143,17 @@ class FakeAuthorizeNet:
         with self._lock:
             return self.book.settle()
 
+    # --- the merchant's dashboard: changes made at Authorize.Net, not through Paydesk --------------
+    def dashboard_decide(self, trans_id: str, *, approve: bool) -> None:
+        with self._lock:
+            outcome = self.book.decide_held({"refTransId": trans_id, "action": "approve" if approve else "decline"})
+        assert outcome.code == "1", outcome
+
+    def dashboard_void(self, trans_id: str) -> None:
+        with self._lock:
+            outcome = self.book.void({"refTransId": trans_id})
+        assert outcome.code == "1", outcome
+
     # --- scripting ------------------------------------------------------------------------------
     def fail_next(self, n: int = 1, status: int = 500) -> None:
         with self._lock:
