@@ -226,3 +226,24 @@ def test_on_authorize_net_a_held_purchase_is_in_review_and_its_approval_captures
     assert anet.sent("priorAuthCaptureTransaction") == []  # the approval captured it
     assert anet.transaction(held["gateway_reference"])["status"] == "capturedPendingSettlement"
     assert sum_of_postings("platform_revenue", "USD") == 2000
+
+
+@pytest.mark.parametrize(
+    ("card", "status", "failure_code"),
+    [("held", "in_review", ""), ("declined", "failed", "card_declined"), ("visa", "succeeded", "")],
+)
+def test_on_authorize_net_reconciliation_finds_a_lost_charge_by_its_reference(
+    auth_client, anet, card, status, failure_code
+):
+    anet.hang_next(1, seconds=2.5)
+    lost = anet_payment(auth_client, anet.nonce(card)).json()
+    assert (lost["status"], lost["gateway_reference"]) == ("reconcile", None)
+
+    call_command("reconcile_payments")
+
+    payment = Payment.objects.get(pk=lost["id"])
+    assert payment.status == status
+    if failure_code:
+        assert payment.failure_code == failure_code
+    assert payment.gateway_reference == anet.transactions[0]["transId"]
+    assert len(anet.sent("getUnsettledTransactionListRequest")) >= 1
