@@ -111,7 +111,12 @@ def payment_settle_operation(
     ):
         # The outcome is unknown: only the gateway can say what happened.
         payment_move(
-            actor=actor, payment=payment, to=S.RECONCILE, action="reconcile", failure=(outcome.code, "")
+            actor=actor,
+            payment=payment,
+            to=S.RECONCILE,
+            action="reconcile",
+            event="payment.reconcile",
+            failure=(outcome.code, ""),
         )
         return payment, False
     if isinstance(outcome, GatewayError):
@@ -154,7 +159,13 @@ def _apply_result(
         open_review(actor=actor, payment=payment, reasons=reasons)
         return payment, False
     if payment.capture_method == Payment.CaptureMethod.MANUAL:
-        payment_move(actor=actor, payment=payment, to=S.REQUIRES_CAPTURE, action="authorize")
+        payment_move(
+            actor=actor,
+            payment=payment,
+            to=S.REQUIRES_CAPTURE,
+            action="authorize",
+            event="payment.requires_capture",
+        )
         return payment, False
     begin_operation(payment, Op.CAPTURE, payment.amount)
     payment_move(actor=actor, payment=payment, to=S.PROCESSING, action="capture")
@@ -224,5 +235,12 @@ def payment_mark_reconcile(*, actor: Actor, payment_id: str, reason: str) -> Pay
     payment = Payment.objects.select_for_update().filter(pk=payment_id).first()
     if payment is None or payment.status not in (S.PENDING, S.PROCESSING):
         return payment
-    payment_move(actor=actor, payment=payment, to=S.RECONCILE, action="reconcile", failure=(reason, ""))
+    payment_move(
+        actor=actor,
+        payment=payment,
+        to=S.RECONCILE,
+        action="reconcile",
+        event="payment.reconcile",
+        failure=(reason, ""),
+    )
     return payment
