@@ -146,7 +146,9 @@ class FakeAuthorizeNet:
     # --- the merchant's dashboard: changes made at Authorize.Net, not through Paydesk --------------
     def dashboard_decide(self, trans_id: str, *, approve: bool) -> None:
         with self._lock:
-            outcome = self.book.decide_held({"refTransId": trans_id, "action": "approve" if approve else "decline"})
+            outcome = self.book.decide_held(
+                {"refTransId": trans_id, "action": "approve" if approve else "decline"}
+            )
         assert outcome.code == "1", outcome
 
     def dashboard_void(self, trans_id: str) -> None:
