@@ -19,10 +19,9 @@ Test cards, as nonces (`nonce(card)`) or customer profiles (`profile(card)`): se
 `book.TEST_CARDS` (visa, mastercard approve; declined; cvcMismatch; fraudDeclined; expired;
 held for review).
 
-Scripting (each applies to the next n requests that pass authentication), as FakeStripe's:
-`fail_next(n, status)` (an HTTP error, nothing done), `fail_after_charge_next(n)` (done, then an
-HTTP 500), `hang_next(n, seconds)` (done, then a late answer), `garble_next(n)` (done, then half an
-answer), `processor_error_next(n, reason)` (a responseCode 3 for that reason, nothing done),
+Scripting (each applies to the next n requests that pass authentication): FakeStripe's
+(tests/fakes/threaded_fake.py: `fail_next`, `fail_after_charge_next`, `hang_next`, `recover`), and
+`garble_next(n)` (done, then half an answer), `processor_error_next(n, reason)` (a responseCode 3 for that reason, nothing done),
 `unknown_element_next(n)` (an element the SDK does not know, before the transId).
 Inspection: `requests`, `transactions`, `charges_made`, `transaction(trans_id)`.
 """
@@ -30,15 +29,15 @@ Inspection: `requests`, `transactions`, `charges_made`, `transaction(trans_id)`.
 from __future__ import annotations
 
 import copy
-import threading
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from tests.fakes.authorizenet import xmlio
 from tests.fakes.authorizenet.book import Book, Outcome
+from tests.fakes.threaded_fake import QuietServer, ThreadedFake
 
 API_PATH = "/xml/v1/request.api"
 LOGIN_ID = "paydesk-fake-login"
@@ -56,14 +55,8 @@ class RecordedRequest:
         return self.fields.get("transactionType") or self.element
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    fake: FakeAuthorizeNet
-
-
 class _Handler(BaseHTTPRequestHandler):
-    server: _Server
+    server: QuietServer
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -81,51 +74,22 @@ class _Handler(BaseHTTPRequestHandler):
         return
 
 
-class FakeAuthorizeNet:
+class FakeAuthorizeNet(ThreadedFake):
     """`with FakeAuthorizeNet() as anet:`; point AUTHORIZENET_API_URL at `anet.url`."""
 
+    handler = _Handler
+
     def __init__(self, *, login_id: str = LOGIN_ID, transaction_key: str = TRANSACTION_KEY) -> None:
+        super().__init__()
         self.login_id, self.transaction_key = login_id, transaction_key
         self.book = Book()
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
         self._requests: list[RecordedRequest] = []
-        self._failures: deque[int] = deque()
-        self._hangs: deque[float] = deque()
         self._processor_errors: deque[str] = deque()
-        self._lost = self._garbled = self._unknown_elements = 0
-
-    # --- lifecycle ------------------------------------------------------------------------------
-    def start(self) -> FakeAuthorizeNet:
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.fake = self
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> FakeAuthorizeNet:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+        self._garbled = self._unknown_elements = 0
 
     @property
     def url(self) -> str:
-        assert self._server is not None, "start the server first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}{API_PATH}"
+        return f"{self.origin}{API_PATH}"
 
     # --- what a client-side integration makes ---------------------------------------------------
     def nonce(self, card: str = "visa") -> str:
@@ -156,19 +120,7 @@ class FakeAuthorizeNet:
             outcome = self.book.void({"refTransId": trans_id})
         assert outcome.code == "1", outcome
 
-    # --- scripting ------------------------------------------------------------------------------
-    def fail_next(self, n: int = 1, status: int = 500) -> None:
-        with self._lock:
-            self._failures.extend([status] * n)
-
-    def fail_after_charge_next(self, n: int = 1) -> None:
-        with self._lock:
-            self._lost += n
-
-    def hang_next(self, n: int = 1, seconds: float = 5.0) -> None:
-        with self._lock:
-            self._hangs.extend([seconds] * n)
-
+    # --- scripting (besides ThreadedFake's) ----------------------------------------------------
     def garble_next(self, n: int = 1) -> None:
         with self._lock:
             self._garbled += n
@@ -180,11 +132,6 @@ class FakeAuthorizeNet:
     def unknown_element_next(self, n: int = 1) -> None:
         with self._lock:
             self._unknown_elements += n
-
-    def recover(self) -> None:
-        with self._lock:
-            self._failures.clear()
-            self._hangs.clear()
 
     # --- inspection -----------------------------------------------------------------------------
     @property
@@ -230,10 +177,8 @@ class FakeAuthorizeNet:
                         element, "E00007", "User authentication failed due to invalid authentication values."
                     )
                 )
-            failure = self._failures.popleft() if self._failures else None
-            hang = self._hangs.popleft() if self._hangs else 0.0
-            lose = failure is None and self._lost > 0
-            self._lost -= lose
+            script = self._next_script()
+            failure, lose = script.failure, script.lose_answer
             garble = failure is None and not lose and self._garbled > 0
             self._garbled -= garble
             unknown = self._unknown_elements > 0
@@ -264,8 +209,7 @@ class FakeAuthorizeNet:
             status, answer = 500, b"<html>Internal Server Error</html>"
         if garble:
             answer = answer[: len(answer) // 2]
-        if hang:
-            self._stopping.wait(hang)
+        self._wait(script.hang)
         return status, answer
 
     def _execute(self, element: str, fields: dict[str, Any]) -> Any:
