@@ -110,14 +110,7 @@ def payment_settle_operation(
         isinstance(outcome, GatewayError) and outcome.code == "gateway_idempotency_conflict"
     ):
         # The outcome is unknown: only the gateway can say what happened.
-        payment_move(
-            actor=actor,
-            payment=payment,
-            to=S.RECONCILE,
-            action="reconcile",
-            event="payment.reconcile",
-            failure=(outcome.code, ""),
-        )
+        _move_to_reconcile(actor=actor, payment=payment, reason=outcome.code)
         return payment, False
     if isinstance(outcome, GatewayError):
         # Retryable, or a gateway error retrying may not fix (misconfiguration): either way the
@@ -235,6 +228,12 @@ def payment_mark_reconcile(*, actor: Actor, payment_id: str, reason: str) -> Pay
     payment = Payment.objects.select_for_update().filter(pk=payment_id).first()
     if payment is None or payment.status not in (S.PENDING, S.PROCESSING):
         return payment
+    _move_to_reconcile(actor=actor, payment=payment, reason=reason)
+    return payment
+
+
+def _move_to_reconcile(*, actor: Actor, payment: Payment, reason: str) -> None:
+    """Into `reconcile`, announced (`payment.reconcile`): its outcome is the gateway's to tell."""
     payment_move(
         actor=actor,
         payment=payment,
@@ -243,4 +242,3 @@ def payment_mark_reconcile(*, actor: Actor, payment_id: str, reason: str) -> Pay
         event="payment.reconcile",
         failure=(reason, ""),
     )
-    return payment
