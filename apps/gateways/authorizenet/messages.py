@@ -15,7 +15,7 @@ from django.conf import settings
 from apps.core.money import CURRENCY_EXPONENTS
 from apps.gateways.authorizenet.wire import contracts
 from apps.gateways.base import GatewayError
-from apps.gateways.payment_methods import ANET_NONCE_PREFIX, ANET_PROFILE_PREFIX, authorizenet_token
+from apps.gateways.payment_methods import ANET_NONCE_PREFIX, authorizenet_token
 
 # What Accept.js calls the payment data of a nonce made in a browser.
 ACCEPT_DESCRIPTOR = "COMMON.ACCEPT.INAPP.PAYMENT"
@@ -40,7 +40,7 @@ def to_minor(amount: Any, currency: str) -> int:
 
 def _payment(token: str) -> tuple[str, Any]:
     """The transaction's payment: ("payment", paymentType) for a nonce, ("profile", …) for a
-    stored customer payment profile."""
+    stored customer payment profile (the only other token `authorizenet_token` lets through)."""
     kind, value = authorizenet_token(token)
     if kind == ANET_NONCE_PREFIX:
         opaque = contracts.opaqueDataType()
@@ -48,7 +48,6 @@ def _payment(token: str) -> tuple[str, Any]:
         payment = contracts.paymentType()
         payment.opaqueData = opaque
         return "payment", payment
-    assert kind == ANET_PROFILE_PREFIX
     customer_profile_id, payment_profile_id = value.split("/")
     profile = contracts.customerProfilePaymentType()
     profile.customerProfileId = customer_profile_id
