@@ -10,6 +10,8 @@ from rest_framework.test import APIClient
 from apps.accounts.models import Roles, User
 from apps.accounts.services import api_key_create, auth_session_start
 from apps.accounts.tests.factories import UserFactory
+from tests.fakes.authorizenet import FakeAuthorizeNet
+from tests.fakes.gateways import AuthorizeNetHarness, StripeHarness
 from tests.fakes.stripe_server import FakeStripe
 from tests.workers import tasks_published_to
 
@@ -56,6 +58,27 @@ def fake_stripe(settings):
         settings.STRIPE_API_KEY = server.api_key
         settings.STRIPE_API_BASE = server.url
         yield server
+
+
+@pytest.fixture
+def fake_authorizenet(settings):
+    """An Authorize.Net look-alike on a free local port (its XML API); PAYMENT_GATEWAY=authorizenet
+    and the AUTHORIZENET_* settings point at it. (Shared by the gateways, payments and webhooks tests.)"""
+    with FakeAuthorizeNet() as server:
+        AuthorizeNetHarness(server, settings)
+        yield server
+
+
+@pytest.fixture(params=["stripe", "authorizenet"])
+def card_gateway(request, settings):
+    """The test runs once on each card gateway with a real provider behind it (Stripe, Authorize.Net:
+    each a local fake over real HTTP), PAYMENT_GATEWAY set to it: a `tests.fakes.gateways` harness."""
+    if request.param == "stripe":
+        with FakeStripe() as server:
+            yield StripeHarness(server, settings)
+    else:
+        with FakeAuthorizeNet() as server:
+            yield AuthorizeNetHarness(server, settings)
 
 
 @pytest.fixture

@@ -20,6 +20,8 @@ RabbitMQ on their usual local ports, and `wrk` and `pgbench` on the PATH):
    event, no notification pending or sending.
      ping            GET /api/v1/ping: authenticated no-op, the framework's ceiling (the floor)
      payments        POST /api/v1/payments, simulated gateway, automatic capture (tok_visa)
+     payments_async  the same with `Prefer: respond-async`: 202s accepted per second, and how long
+                     each payment then waits for the worker's outcome (p50/p99, bench/asyncpay.py)
      transfers       POST /api/v1/transfers between random wallets
      transfers_hot   POST /api/v1/transfers, every one into the same destination wallet
      transfers_batch POST /api/v1/transfers/batch, 100 transfers per request (counted as transfers)
@@ -86,6 +88,7 @@ BATCH_SIZE = 100  # transfers per POST /transfers/batch
 SCENARIOS = {
     "ping": "GET /ping (no-op floor)",
     "payments": "POST /payments (card, auto capture)",
+    "payments_async": "POST /payments respond-async (202)",
     "transfers": "POST /transfers (random wallets)",
     "transfers_hot": "POST /transfers (one hot destination)",
     "transfers_batch": f"POST /transfers/batch ({BATCH_SIZE} per req)",
@@ -95,6 +98,7 @@ SCENARIOS = {
 EXPECTED_STATUS = {
     "ping": 200,
     "payments": 201,
+    "payments_async": 202,
     "transfers": 201,
     "transfers_hot": 201,
     "transfers_batch": 201,
@@ -104,6 +108,7 @@ ITEMS_PER_REQUEST = {"transfers_batch": BATCH_SIZE}
 CPU_KINDS = ("web", "db", "worker", "relay")
 
 sys.path.insert(0, str(BENCH))
+import asyncpay  # noqa: E402  (bench/asyncpay.py, next to this file)
 import openloop  # noqa: E402  (bench/openloop.py, next to this file)
 
 
@@ -394,6 +399,11 @@ class Backlog:
         self._db = psycopg.connect(f"{args.pg_url}/{BENCH_DB}", autocommit=True)
         self.pid = self._db.info.backend_pid
 
+    @property
+    def db(self):
+        """Its connection to the bench database (its backend's CPU is not counted as the stack's)."""
+        return self._db
+
     def left(self) -> dict[str, int]:
         queued = 0
         for name in self.queues:
@@ -588,11 +598,18 @@ def measure(
         backlog.wait_empty()
     spy = start_py_spy(args, meter.groups["web"], scenario) if args.py_spy else None
     window = meter.window()
+    load_started = datetime.now(UTC)
     raw = run_wrk(args, port, scenario, seed_file, args.duration)
+    load_ended = datetime.now(UTC)
     during_load = window.spent()
     drain_seconds = backlog.wait_empty()
     drained = backlog.drained
     spent = window.stop()
+    settling = (
+        asyncpay.settle_times(backlog.db, since=load_started, until=load_ended)
+        if scenario == "payments_async"
+        else {}
+    )
     if spy is not None:
         summarize_py_spy(spy, scenario)
     seconds = raw["duration_us"] / 1e6
@@ -617,6 +634,7 @@ def measure(
             "items_per_request": items,
             "drained": drained,
             "cpu_ms_per_request_during_load_only": cpu_per_request(during_load, raw["requests"]),
+            **settling,
         },
     )
 
@@ -943,7 +961,9 @@ def targets(results: list[Result], clients: int) -> list[Target]:
     single = by.get("transfers")
     if single is None or not single.cpu_ms_per_request:
         out.append(
-            Target(f"CPU per transfer (web+db+worker+relay) <= {CPU_PER_TRANSFER_MS:g} ms", "not measured", None)
+            Target(
+                f"CPU per transfer (web+db+worker+relay) <= {CPU_PER_TRANSFER_MS:g} ms", "not measured", None
+            )
         )
     else:
         cpu = single.cpu_ms_per_request
@@ -986,7 +1006,11 @@ def target_lines(results: list[Result], clients: int) -> list[str]:
 
 
 def report_lines(results: list[Result], clients: int, transfer_profile: str) -> list[str]:
-    lines = [*table_lines(results), "", *cpu_lines(results), "", "Targets (issue 16):"]
+    lines = [*table_lines(results), "", *cpu_lines(results), ""]
+    settled = [asyncpay.report_line(r.label, r.rps, r.extra) for r in results if "settle_p50_ms" in r.extra]
+    if settled:
+        lines += ["Asynchronous payments (issue 19):", *settled, ""]
+    lines += ["Targets (issue 16):"]
     lines += target_lines(results, clients)
     if transfer_profile:
         lines += ["", "Profile of the transfer path (in-process, cProfile):", transfer_profile]

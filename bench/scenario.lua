@@ -6,7 +6,8 @@
 -- random user; money-moving POSTs carry a fresh Idempotency-Key (NONCE keeps keys of separate runs
 -- apart) and transfers go to a random other wallet, or to the first seeded wallet in "transfers_hot";
 -- "transfers_batch" sends POST /transfers/batch with BATCH_SIZE (fourth argument, default 100)
--- transfers from the caller's wallet to random other wallets.
+-- transfers from the caller's wallet to random other wallets; "payments_async" sends the card payment
+-- of "payments" with `Prefer: respond-async` (answered 202).
 -- The closing line is one JSON object prefixed "BENCH_RESULT ", read by bench/run.py.
 
 local threads = {}
@@ -81,7 +82,10 @@ function request()
     end
     path = "/api/v1/transfers/batch"
     body = '{"atomic": true, "transfers": [' .. table.concat(items, ", ") .. ']}'
-  elseif scenario == "payments" then
+  elseif scenario == "payments" or scenario == "payments_async" then
+    if scenario == "payments_async" then
+      headers["Prefer"] = "respond-async"
+    end
     path = "/api/v1/payments"
     body = string.format(
       '{"amount": %d, "currency": "USD", "payment_method": "tok_visa"}', math.random(100, 50000)

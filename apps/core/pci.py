@@ -15,6 +15,11 @@ and returns the param path of the first piece of card data, e.g. "card.number", 
 3. exp_month / exp_year in an object that is a card: one under a `card` key, or one that also
    holds a card number.
 
+A gateway's own identifier whose digits can read as a card number is not card data when it is a
+`payment_method`: a gateway app registers its shape with `register_token_format` (Authorize.Net's
+customer profile `anet_profile:<customerProfileId>/<paymentProfileId>`: two ids of about ten digits
+which, joined by the slash, pass the Luhn check as 13-19 digits about one time in ten).
+
 `reject_card_data(body)` raises the API error. Neither ever repeats the card data: the message is
 fixed and a key that holds a card number appears masked in the path.
 """
@@ -31,6 +36,8 @@ REJECTED_CODE = "raw_card_data_rejected"
 REJECTED_MESSAGE = "Raw card data is not accepted; send a token from the gateway instead."
 
 _EXPIRY_KEYS = frozenset({"expmonth", "expyear"})
+_PAYMENT_METHOD_KEY = "paymentmethod"
+_token_formats: list[re.Pattern[str]] = []
 _CARD_KEY = "card"
 _NOT_ALPHANUMERIC = re.compile(r"[^a-z0-9]")
 
@@ -56,9 +63,24 @@ def find_card_data(data: Any) -> str | None:
                 (f"{path}[{index}]", None, item, under_card)
                 for index, item in reversed(list(enumerate(value)))
             )
-        elif _is_card_number(value):
+        elif _is_card_number(value) and not _is_gateway_token(key, value):
             return path
     return None
+
+
+def register_token_format(pattern: re.Pattern[str]) -> None:
+    """Declares a gateway token's exact shape (see the module docstring); registered once at start-up."""
+    if pattern not in _token_formats:
+        _token_formats.append(pattern)
+
+
+def _is_gateway_token(key: Any, value: Any) -> bool:
+    return (
+        key is not None
+        and _key_name(key) == _PAYMENT_METHOD_KEY
+        and isinstance(value, str)
+        and any(pattern.fullmatch(value) for pattern in _token_formats)
+    )
 
 
 def reject_card_data(data: Any) -> None:

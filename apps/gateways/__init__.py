@@ -25,6 +25,7 @@ from apps.gateways.circuit import CircuitBreakerGateway
 GATEWAYS = {
     "simulated": "apps.gateways.simulated.SimulatedGateway",
     "stripe": "apps.gateways.stripe_gateway.StripeGateway",
+    "authorizenet": "apps.gateways.authorizenet.AuthorizeNetGateway",
 }
 
 __all__ = [

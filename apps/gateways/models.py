@@ -97,3 +97,42 @@ class SimulatedChargeOperation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount} on {self.charge_id}"
+
+
+# --- Authorize.Net: what Paydesk sent -------------------------------------------------------------
+
+
+class AuthorizeNetSubmission(models.Model):
+    """A charge or refund Paydesk sends to Authorize.Net, recorded (and committed) before it goes out.
+
+    Authorize.Net takes no idempotency key. Each call that creates a transaction carries instead a
+    reference derived from our key, as its `invoiceNumber` and `refId` (20 characters at most). This
+    row says the call may have reached Authorize.Net: a repeat of the key looks for the first
+    transaction (by its id once known, else by the reference) before sending anything again, and a
+    key with no row was never sent. Only apps.gateways.authorizenet writes it, in its own transactions.
+    """
+
+    class Operation(models.TextChoices):
+        AUTHORIZE = "authorize"
+        REFUND = "refund"
+
+    key = models.CharField(max_length=255, unique=True, help_text="Paydesk's idempotency key of the call.")
+    reference = models.CharField(max_length=20, unique=True, help_text="invoiceNumber and refId sent.")
+    operation = models.CharField(max_length=16, choices=Operation.choices)
+    amount = models.BigIntegerField(help_text="Minor units.")
+    currency = models.CharField(max_length=3)
+    ref_trans_id = models.CharField(max_length=32, blank=True, default="", help_text="What a refund is for.")
+    trans_id = models.CharField(
+        max_length=32, blank=True, default="", help_text="Authorize.Net's id, once known."
+    )
+    sends = models.PositiveIntegerField(default=0, help_text="Requests sent with this key.")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="anet_submission_amount_positive")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.operation} {self.key} ({self.reference}): {self.trans_id or 'no transId yet'}"

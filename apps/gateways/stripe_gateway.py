@@ -33,9 +33,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, cast
 
-import requests
 import stripe
-import urllib3
 from django.conf import settings
 from stripe.params import PaymentIntentCreateParams
 
@@ -47,6 +45,7 @@ from apps.gateways.base import (
     GatewayRetryableError,
     UnknownPaymentMethod,
 )
+from apps.gateways.transport import connection_failure
 
 logger = logging.getLogger(__name__)
 
@@ -266,14 +265,7 @@ class StripeGateway:
                 f"Stripe answered HTTP {exc.http_status}.", code="gateway_unavailable"
             )
         except stripe.APIConnectionError as exc:
-            if _never_sent(exc):
-                raise GatewayRetryableError("Could not connect to Stripe.", code="gateway_unreachable")
-            if moves_money:
-                raise GatewayResponseLost(
-                    "Stripe's answer did not arrive; the call may have taken effect.",
-                    code="gateway_response_lost",
-                )
-            raise GatewayRetryableError("Stripe's answer did not arrive.", code="gateway_timeout")
+            raise connection_failure(exc.__cause__, provider="Stripe", moves_money=moves_money)
         except (stripe.AuthenticationError, stripe.PermissionError) as exc:
             # Stripe's message echoes part of the key: ours names only the problem.
             logger.error("Stripe refused the API key (HTTP %s)", exc.http_status)
@@ -291,16 +283,6 @@ def _error_body(exc: stripe.StripeError) -> dict[str, Any]:
     body = exc.json_body if isinstance(exc.json_body, dict) else {}
     error = body.get("error")
     return error if isinstance(error, dict) else {"message": exc.user_message or ""}
-
-
-def _never_sent(exc: stripe.APIConnectionError) -> bool:
-    """True when the request cannot have reached Stripe (no connection was ever made)."""
-    cause = exc.__cause__
-    if isinstance(cause, requests.exceptions.ConnectTimeout | requests.exceptions.SSLError):
-        return True
-    if isinstance(cause, requests.exceptions.ConnectionError) and cause.args:
-        return isinstance(getattr(cause.args[0], "reason", None), urllib3.exceptions.NewConnectionError)
-    return False
 
 
 def failure_code(error: dict[str, Any]) -> str:

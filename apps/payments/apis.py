@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpResponse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 from apps.accounts.selectors import authenticated_user, request_actor
 from apps.accounts.throttles import MoneyMovementThrottle
 from apps.core import cache as versioned
+from apps.core import prefer
 from apps.core.fields import AmountField, CurrencyField, MetadataField, TextField
 from apps.core.idempotency import idempotent
 from apps.core.pagination import PAGE_PARAMETERS, page_params, page_schema, paginate
@@ -49,7 +50,7 @@ class PaymentListCreateApi(APIView):
     class InputSerializer(BaseInputSerializer):
         amount = AmountField()
         currency = CurrencyField()
-        payment_method = PaymentMethodField(max_length=300)
+        payment_method = PaymentMethodField()
         capture_method = serializers.ChoiceField(
             choices=Payment.CaptureMethod.choices, default=Payment.CaptureMethod.AUTOMATIC
         )
@@ -109,14 +110,41 @@ class PaymentListCreateApi(APIView):
         )
 
     @extend_schema(
-        operation_id="payments_create", request=InputSerializer, responses={201: PaymentOutputSerializer}
+        operation_id="payments_create",
+        request=InputSerializer,
+        parameters=[
+            OpenApiParameter(
+                prefer.PREFER_HEADER,
+                str,
+                OpenApiParameter.HEADER,
+                required=False,
+                description="`respond-async`: answer 202 with the card payment `pending` at once; a "
+                "worker charges it and its `payment.*` event tells the outcome.",
+            )
+        ],
+        responses={
+            201: PaymentOutputSerializer,
+            202: OpenApiResponse(
+                PaymentOutputSerializer,
+                description="Accepted (`Prefer: respond-async`, a card payment): `pending`, charged by a "
+                "worker. Header `Preference-Applied: respond-async`.",
+            ),
+        },
     )
     @idempotent
     def post(self, request):
         data = _validated(self.InputSerializer, request)
+        respond_async = prefer.prefers(request, prefer.RESPOND_ASYNC)
         payment = services.payment_create(
-            actor=request_actor(request), owner=authenticated_user(request), **data.validated_data
+            actor=request_actor(request),
+            owner=authenticated_user(request),
+            respond_async=respond_async,
+            **data.validated_data,
         )
+        if respond_async and payment.method_type == Payment.MethodType.CARD:
+            return Response(
+                payment_representation(payment), status=202, headers=prefer.applied(prefer.RESPOND_ASYNC)
+            )
         return Response(payment_representation(payment), status=201)
 
 

@@ -7,7 +7,7 @@ class PaymentsConfig(AppConfig):
     verbose_name = "Payments"
 
     def ready(self) -> None:
-        from apps.payments import metrics, risk
+        from apps.payments import consumers, metrics, risk  # noqa: F401  (consumers: registers them)
         from apps.payments.services import open_deposit_review
         from apps.wallets.deposits_review import DepositReviewPolicy, register_deposit_review_policy
 

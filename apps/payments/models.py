@@ -9,6 +9,10 @@ from apps.core.money import Money
 
 # --- payments ------------------------------------------------------------------------------------
 
+# The outbox event, written with a `Prefer: respond-async` card payment, that has a worker run its
+# gateway step (apps.payments.consumers); reconciliation leaves alone a payment whose event waits.
+PROCESSING_REQUESTED = "payment.processing_requested"
+
 
 class Payment(models.Model):
     """A charge on a card token or a debit of the payer's own wallet.

@@ -18,10 +18,11 @@ from apps.accounts.selectors import user_has_permission
 from apps.audit.models import AuditLog
 from apps.audit.selectors import audit_trail_for
 from apps.core.errors import InvalidRequest
+from apps.core.models import OutboxEvent
 from apps.gateways.models import GatewayAttempt
 from apps.gateways.selectors import gateway_attempts_for
 from apps.payments.errors import PaymentNotFound
-from apps.payments.models import Payment, Refund, Review
+from apps.payments.models import PROCESSING_REQUESTED, Payment, Refund, Review
 from apps.wallets.models import Transaction, Wallet
 from apps.wallets.selectors import wallets_of_user
 
@@ -100,10 +101,15 @@ def payments_stuck(*, older_than: timedelta) -> list[str]:
     now = timezone.now()
     cutoff = now - max(older_than, timedelta(seconds=settings.PAYMENT_STUCK_AFTER_SECONDS))
     no_retry_due = Q(next_attempt_at__isnull=True, updated_at__lte=cutoff) | Q(next_attempt_at__lte=cutoff)
+    # An asynchronous payment whose step the outbox has not yet handed to the payments queue (the
+    # broker is down) is coming: the sweep will deliver its event, and its step then runs.
+    step_still_in_the_outbox = OutboxEvent.objects.filter(
+        aggregate_type="payment", event_type=PROCESSING_REQUESTED, delivered_at__isnull=True
+    ).values("aggregate_id")
     return list(
-        Payment.objects.filter(
-            no_retry_due, status__in=[Payment.Status.PENDING, Payment.Status.PROCESSING]
-        ).values_list("pk", flat=True)
+        Payment.objects.filter(no_retry_due, status__in=[Payment.Status.PENDING, Payment.Status.PROCESSING])
+        .exclude(pk__in=step_still_in_the_outbox)
+        .values_list("pk", flat=True)
     )
 
 

@@ -15,6 +15,7 @@ from rest_framework import serializers
 
 from apps.core.fields import TextField
 from apps.core.serializers import ConstantField, OptionalTextField, OutputSerializer, TimestampField
+from apps.gateways.payment_methods import PAYMENT_METHOD_MAX_LENGTH
 from apps.payments import services
 from apps.payments.models import Payment, Refund
 
@@ -25,10 +26,15 @@ from apps.payments.models import Payment, Refund
         "type": "string",
         "pattern": "|".join(regex.pattern for regex in (services.TOKEN_PATTERN, services.WALLET_PATTERN)),
         "example": "tok_visa",
+        "maxLength": PAYMENT_METHOD_MAX_LENGTH,
     }
 )
 class PaymentMethodField(TextField):
-    """A gateway token (`tok_…`, `pm_…`) or `wallet:<wallet id>`."""
+    """A gateway token (`tok_…`, `pm_…`, `anet_nonce:…`, `anet_profile:…`) or `wallet:<wallet id>`."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", PAYMENT_METHOD_MAX_LENGTH)
+        super().__init__(**kwargs)
 
 
 class ReviewSerializer(OutputSerializer):

@@ -98,7 +98,7 @@ class SubscriptionListCreateApi(APIView):
         amount = AmountField()
         currency = CurrencyField()
         billing_cycle = serializers.ChoiceField(choices=Subscription.Cycle.choices)
-        payment_method = PaymentMethodField(max_length=300, help_text=PAYMENT_METHOD_HELP)
+        payment_method = PaymentMethodField(help_text=PAYMENT_METHOD_HELP)
         trial_days = IntegerField(
             min_value=0,
             max_value=services.MAX_TRIAL_DAYS,
@@ -167,7 +167,7 @@ class SubscriptionDetailApi(APIView):
         amount = AmountField(required=False)
         billing_cycle = serializers.ChoiceField(choices=Subscription.Cycle.choices, required=False)
         plan_id = TextField(max_length=100, required=False)
-        payment_method = PaymentMethodField(max_length=300, required=False, help_text=PAYMENT_METHOD_HELP)
+        payment_method = PaymentMethodField(required=False, help_text=PAYMENT_METHOD_HELP)
         metadata = MetadataField(required=False)
 
         class Meta:

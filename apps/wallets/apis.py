@@ -16,6 +16,7 @@ from apps.core.idempotency import idempotent, idempotent_required
 from apps.core.pagination import PAGE_PARAMETERS, page_body, page_params, page_schema, paginate
 from apps.core.serializers import InputSerializer as BaseInputSerializer
 from apps.core.serializers import OutputSerializer, TimestampField
+from apps.gateways.payment_methods import PAYMENT_METHOD_MAX_LENGTH
 from apps.wallets.selectors import wallet_get, wallet_list, wallet_transactions
 from apps.wallets.services import (
     TransferRequest,
@@ -107,7 +108,8 @@ class WalletDepositApi(APIView):
     class InputSerializer(BaseInputSerializer):
         amount = AmountField()
         payment_method = TextField(
-            max_length=255, help_text="A gateway token (e.g. tok_visa). Card numbers are refused."
+            max_length=PAYMENT_METHOD_MAX_LENGTH,
+            help_text="A gateway token (e.g. tok_visa, anet_nonce:…). Card numbers are refused.",
         )
         currency = CurrencyField(required=False, help_text="If given, must be the wallet's currency.")
 

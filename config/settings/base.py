@@ -329,17 +329,9 @@ RAW_LOG_RETRY_BASE_SECONDS = env.int("RAW_LOG_RETRY_BASE_SECONDS", default=5)
 RAW_LOG_RETRY_MAX_SECONDS = env.int("RAW_LOG_RETRY_MAX_SECONDS", default=600)
 
 # --- payments -----------------------------------------------------------------------------------
-PAYMENT_GATEWAY = env("PAYMENT_GATEWAY", default="simulated")
-STRIPE_API_KEY = env("STRIPE_API_KEY", default="")
-# Tests point this at a local server that speaks Stripe's wire format.
-STRIPE_API_BASE = env("STRIPE_API_BASE", default="https://api.stripe.com")
-STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=10.0)
-STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
-# Stripe's search lags creation; reconciliation waits this long before "not found" means "never charged".
-STRIPE_SEARCH_GRACE_SECONDS = env.int("STRIPE_SEARCH_GRACE_SECONDS", default=120)
-# A gateway that failed this many times in a row is not called for the cool-down period.
-GATEWAY_CIRCUIT_FAILURE_THRESHOLD = env.int("GATEWAY_CIRCUIT_FAILURE_THRESHOLD", default=5)
-GATEWAY_CIRCUIT_COOLDOWN_SECONDS = env.int("GATEWAY_CIRCUIT_COOLDOWN_SECONDS", default=30)
+# The card gateways: PAYMENT_GATEWAY, Stripe, Authorize.Net, the circuit breaker.
+from config.settings.gateways import *  # noqa: E402, F403
+
 # "kid:base64-32-byte-key,kid2:..." - the first encrypts, all decrypt (rotation). Empty: a key
 # derived from SECRET_KEY (embedded default only; production requires explicit keys).
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])

@@ -15,9 +15,11 @@ import pytest
 from apps.accounts.tests.factories import UserFactory
 from apps.core.models import OutboxEvent
 from apps.core.outbox import sweep_outbox
+from apps.gateways.models import SimulatedCharge
 from apps.notifications.models import Notification
 from apps.notifications.services import message_id
-from apps.payments.services import payment_create
+from apps.payments.models import Payment
+from apps.payments.services import payment_create, payments_reconcile_due
 from apps.wallets.services import wallet_create, wallet_deposit, wallet_transfer
 from tests.fakes.rabbitmq_server import RabbitMQServer
 
@@ -115,3 +117,46 @@ def test_events_made_while_the_broker_is_down_are_delivered_by_the_sweep_and_ema
     rows = Notification.objects.all()
     assert sorted(m["Message-ID"] for m in received) == sorted(message_id(n.pk) for n in rows)
     assert set(rows.values_list("status", "attempts")) == {("sent", 1)}
+
+
+def test_an_asynchronous_payment_accepted_while_the_broker_is_down_is_charged_once_it_is_back(
+    celery_worker_process, broker, smtp_sink, wait_for
+):
+    log = celery_worker_process.log_path
+    ada = UserFactory(email="ada@example.com", full_name="Ada Lovelace")
+
+    # when: the broker stops, and a payment is accepted with `Prefer: respond-async`
+    broker.stop()
+    started = time.monotonic()
+    payment = payment_create(
+        actor=ada, owner=ada, amount=4_200, currency="USD", payment_method="tok_visa", respond_async=True
+    )
+    took = time.monotonic() - started
+
+    # then: accepted at once, nothing charged, its step waiting in the outbox
+    assert payment.status == "pending"
+    assert took < 3, f"accepting took {took:.2f}s with the broker down"
+    assert not SimulatedCharge.objects.exists()
+    step = OutboxEvent.objects.get(aggregate_id=payment.pk, event_type="payment.processing_requested")
+    assert step.published_at is None
+    # reconciliation does not take it for stuck: its step is coming
+    payments_reconcile_due(older_than=timedelta(0))
+    assert Payment.objects.get(pk=payment.pk).status == "pending"
+
+    # when: the broker is back and the sweep hands the waiting events over
+    broker.start()
+    assert sweep_outbox(older_than=timedelta(0)) == 2  # payment.created, payment.processing_requested
+
+    # then: the worker charges it once, and its email goes out once
+    wait_for(
+        lambda: Payment.objects.get(pk=payment.pk).status == "succeeded",
+        timeout=60,
+        what="the worker to charge the payment",
+        log=log,
+    )
+    assert SimulatedCharge.objects.get().idempotency_key == payment.pk
+    smtp_sink.wait_for(1)
+    time.sleep(1)  # room for a duplicate to show up (none may)
+    assert [(m["To"], m["Subject"]) for m in smtp_sink.received()] == [
+        ("ada@example.com", "Payment of 42.00 USD succeeded")
+    ]

@@ -26,10 +26,9 @@ Test cards, as tokens (`tok_visa`) or test PaymentMethods (`pm_card_visa`): `vis
 `create_token(card)` / `create_payment_method(card)` mint a token (`tok_1…`) or PaymentMethod
 (`pm_1…`) of a test card, as a client-side tokenization would: ids that are not test names.
 
-Scripting (each applies to the next n requests that pass authentication):
-- `fail_next(n, status=500)`: answer with that status and do nothing;
-- `fail_after_charge_next(n)`: do the work (and store it under the idempotency key), answer 500;
-- `hang_next(n, seconds)`: do the work, then wait before answering (client timeouts).
+Scripting (tests/fakes/threaded_fake.py; each applies to the next n requests that pass
+authentication): `fail_next(n, status=500)`, `fail_after_charge_next(n)` (the work is stored under
+the idempotency key, the answer is a 500), `hang_next(n, seconds)`, `recover()`.
 Inspection: `requests` (every request received, in order), `charges_made` (PaymentIntents
 created), `payment_intent(id)` and `refunds` (the fake's own state).
 """
@@ -40,14 +39,14 @@ import copy
 import json
 import re
 import secrets
-import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from tests.fakes.threaded_fake import QuietServer, ThreadedFake
 
 DEFAULT_API_KEY = "sk_test_paydesk_fake"
 
@@ -231,14 +230,8 @@ def parse_search_query(query: str) -> list[Callable[[dict[str, Any]], bool]]:
         position = conjunction.end()
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False  # a hanging answer must not hold up stop()
-    fake: FakeStripe
-
-
 class _Handler(BaseHTTPRequestHandler):
-    server: _Server
+    server: QuietServer
 
     def do_GET(self) -> None:
         self._serve("GET")
@@ -287,15 +280,14 @@ _CANCELABLE = frozenset(
 )
 
 
-class FakeStripe:
+class FakeStripe(ThreadedFake):
     """Start with `with FakeStripe() as stripe_server:`; point the SDK at `stripe_server.url`."""
 
+    handler = _Handler
+
     def __init__(self, *, api_key: str = DEFAULT_API_KEY) -> None:
+        super().__init__()
         self.api_key = api_key
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
         self._requests: list[RecordedRequest] = []
         self._intents: dict[str, dict[str, Any]] = {}
         self._charges: dict[str, dict[str, Any]] = {}
@@ -303,58 +295,10 @@ class FakeStripe:
         self._idempotent: dict[str, _Stored] = {}
         # Minted ids (tok_1…, pm_1…) -> test card name; the test names themselves need no minting.
         self._minted: dict[str, str] = {}
-        self._failures: deque[int] = deque()
-        self._answers_to_lose = 0
-        self._hangs: deque[float] = deque()
-
-    # --- lifecycle ------------------------------------------------------------------------------
-    def start(self) -> FakeStripe:
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.fake = self
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()  # wakes scripted hangs
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> FakeStripe:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     @property
     def url(self) -> str:
-        assert self._server is not None, "start the server first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    # --- scripting ------------------------------------------------------------------------------
-    def fail_next(self, n: int = 1, status: int = 500) -> None:
-        with self._lock:
-            self._failures.extend([status] * n)
-
-    def fail_after_charge_next(self, n: int = 1) -> None:
-        with self._lock:
-            self._answers_to_lose += n
-
-    def hang_next(self, n: int = 1, seconds: float = 5.0) -> None:
-        with self._lock:
-            self._hangs.extend([seconds] * n)
-
-    def recover(self) -> None:
-        """Ends an outage scripted with a long `fail_next`/`hang_next`: answers normally from now on."""
-        with self._lock:
-            self._failures.clear()
-            self._hangs.clear()
+        return self.origin
 
     # --- inspection -----------------------------------------------------------------------------
     @property
@@ -398,19 +342,14 @@ class FakeStripe:
         if headers.get("authorization") != f"Bearer {self.api_key}":
             return self._unauthorized(headers.get("authorization", ""))
         with self._lock:
-            failure = self._failures.popleft() if self._failures else None
-            lose_answer = failure is None and self._answers_to_lose > 0
-            if lose_answer:
-                self._answers_to_lose -= 1
-            hang = self._hangs.popleft() if self._hangs else 0.0
-        if failure is not None:
-            response = self._scripted_failure(failure)
+            script = self._next_script()
+        if script.failure is not None:
+            response = self._scripted_failure(script.failure)
         else:
             response = self._execute(method, split.path, params, headers.get("idempotency-key"))
-            if lose_answer:
+            if script.lose_answer:
                 response = self._scripted_failure(500)
-        if hang:
-            self._stopping.wait(hang)
+        self._wait(script.hang)
         return response
 
     def _unauthorized(self, authorization: str) -> _Response:

@@ -162,6 +162,30 @@ def test_a_card_payment_costs_a_pinned_number_of_queries(
     assert response.json()["status"] == Payment.Status.SUCCEEDED
 
 
+def test_an_asynchronous_card_payment_is_accepted_in_a_pinned_number_of_queries(
+    auth_client, broker_not_eager, django_assert_num_queries
+):
+    body = {"amount": 1500, "currency": "USD", "payment_method": "tok_visa"}
+    _post(auth_client, "/api/v1/payments", body)  # caches the session's state, creates system accounts
+
+    # (issue 19) `Prefer: respond-async`: the claim (3; the user comes from the session cache);
+    # opening the payment (BEGIN, the owner's row lock and velocity count, payment, its two events in
+    # one INSERT (payment.created, payment.processing_requested), audit chain, audit row, COMMIT);
+    # storing the response (4). No gateway: the worker's step does that.
+    with django_assert_num_queries(15) as captured:
+        response = auth_client.post(
+            "/api/v1/payments",
+            body,
+            format="json",
+            HTTP_IDEMPOTENCY_KEY=uuid.uuid4().hex,
+            HTTP_PREFER="respond-async",
+        )
+
+    assert response.status_code == 202, response.json()
+    assert response.json()["status"] == Payment.Status.PENDING
+    assert not any("simulatedcharge" in query["sql"] for query in captured.captured_queries)
+
+
 def test_a_wallet_payment_costs_a_pinned_number_of_queries(
     auth_client, wallets, broker_not_eager, django_assert_num_queries
 ):

@@ -90,3 +90,42 @@ def test_the_look_up_never_resets_the_circuits_count_of_failures(fake_stripe, se
     requests_when_open = len(fake_stripe.requests)
     gateway.payment_method_check(token="tok_1abc")  # skipped while open: the charge fails fast
     assert len(fake_stripe.requests) == requests_when_open
+
+
+# --- Authorize.Net's tokens and the card-data guard -----------------------------------------------
+
+
+def test_an_authorize_net_profile_whose_ids_pass_the_luhn_check_is_a_token_only_as_a_payment_method():
+    from apps.core.errors import InvalidRequest
+    from apps.core.pci import reject_card_data
+
+    profile = "anet_profile:10000000/20000004"  # 1000000020000004 passes the Luhn check
+
+    reject_card_data({"payment_method": profile})
+    for body in (
+        {"payment_method": "10000000/20000004"},
+        {"description": profile},
+        {"metadata": {"p": profile}},
+    ):
+        with pytest.raises(InvalidRequest) as refused:
+            reject_card_data(body)
+        assert refused.value.code == "raw_card_data_rejected"
+
+
+@pytest.mark.parametrize(
+    ("token", "accepted"),
+    [
+        ("tok_visa", True),
+        ("pm_card_visa", True),
+        ("anet_nonce:eyJjb2RlIjoiNTBfMl8wNjAwMDUzNjg2NjAzNDQzNzRBNjE1NTdCMTk4MzBC+/=", True),
+        ("anet_profile:1929176981/1929176982", True),
+        ("anet_profile:1929176981", False),
+        ("anet_profile:abc/123", False),
+        ("anet_nonce:", False),
+        ("anet_nonce:has spaces", False),
+    ],
+)
+def test_the_token_shapes_paydesk_accepts(token, accepted):
+    from apps.gateways.payment_methods import TOKEN_PATTERN
+
+    assert bool(TOKEN_PATTERN.match(token)) is accepted

@@ -20,15 +20,28 @@ what happened and settles it. A retryable gateway failure leaves the payment `pr
 Celery task repeats step 2–3 with exponential backoff and jitter; after the last attempt the work
 is dead-lettered and the payment fails with `gateway_unavailable`.
 
+A card payment accepted with `Prefer: respond-async` stops after step 1, whose transaction also
+writes the outbox event `payment.processing_requested`; its consumer (`apps.payments.consumers`)
+queues `tasks.run_payment_step` on the payments queue, and a worker runs steps 2 and 3 with the same
+`run_pending_operation` the request would have run. A worker killed mid-step has its task
+redelivered (acks_late): the step runs again with the same idempotency key, so it charges once.
+
 Wallet payments need no gateway: they are opened and settled in one transaction. An uncaptured
 wallet payment holds its funds in the `wallet_holds` system account.
 """
 
 from __future__ import annotations
 
-from apps.payments.services.booking import capture_card_payment, complete_refund, payment_move
+from apps.payments.services.booking import (
+    begin_operation,
+    capture_card_payment,
+    complete_refund,
+    open_review,
+    payment_move,
+)
 from apps.payments.services.capture import payment_cancel, payment_capture
 from apps.payments.services.creating import (
+    PROCESSING_REQUESTED,
     TOKEN_PATTERN,
     WALLET_PATTERN,
     PaymentMethod,
@@ -50,6 +63,8 @@ from apps.payments.services.steps import (
 
 __all__ = [
     "ReconcileReport",
+    "begin_operation",
+    "PROCESSING_REQUESTED",
     "PaymentMethod",
     "TOKEN_PATTERN",
     "WALLET_PATTERN",
@@ -57,6 +72,7 @@ __all__ = [
     "card_payment_open",
     "complete_refund",
     "open_deposit_review",
+    "open_review",
     "operation_key",
     "parse_payment_method",
     "payment_cancel",

@@ -11,13 +11,13 @@ from django.db import IntegrityError, transaction
 from apps.accounts.models import User
 from apps.audit.services import audit_record
 from apps.core.actors import Actor
-from apps.core.outbox import emit_event
-from apps.gateways import get_gateway
+from apps.core.outbox import emit_event, emit_events
+from apps.gateways import get_gateway, payment_methods
 from apps.gateways.payment_methods import payment_method_require_known
 from apps.payments import cache as payment_cache
 from apps.payments import risk
 from apps.payments.errors import InvalidPaymentMethod
-from apps.payments.models import Payment
+from apps.payments.models import PROCESSING_REQUESTED, Payment
 from apps.payments.services.booking import capture_wallet_payment, hold_wallet_payment, open_review
 from apps.payments.services.payloads import audit_view, payment_payload
 from apps.payments.services.steps import run_pending_operation
@@ -26,8 +26,9 @@ from apps.wallets.locks import lock_wallets
 
 S = Payment.Status
 Op = Payment.Operation
-# What `parse_payment_method` accepts; the API documents the same shapes from these.
-TOKEN_PATTERN = re.compile(r"^(tok|pm|card|src)_[A-Za-z0-9_]{1,200}$")
+# What `parse_payment_method` accepts (a gateway token's shapes are the gateways' to say); the API
+# documents the same shapes from these.
+TOKEN_PATTERN = payment_methods.TOKEN_PATTERN
 WALLET_PATTERN = re.compile(r"^wallet:(wal_[0-9A-Z]{26})$")
 
 
@@ -39,7 +40,8 @@ class PaymentMethod:
 
 
 def parse_payment_method(value: str) -> PaymentMethod:
-    """A gateway token (`tok_…`, `pm_…`) or `wallet:<wallet id>`; anything else is a 400."""
+    """A gateway token (`tok_…`, `pm_…`, `anet_nonce:…`, `anet_profile:…`) or `wallet:<wallet id>`;
+    anything else is a 400."""
     if not isinstance(value, str):
         raise InvalidPaymentMethod(param="payment_method")
     if match := WALLET_PATTERN.match(value):
@@ -63,8 +65,16 @@ def payment_create(
     receipt_email: str = "",
     subscription_id: str = "",
     billing_period: str = "",
+    respond_async: bool = False,
 ) -> Payment:
     """Creates and runs a payment; declines are a `failed` payment, not an error.
+
+    `respond_async` (`Prefer: respond-async`): a card payment is only opened, `pending`, and its
+    gateway step is left to a worker: the opening transaction also writes the outbox event
+    `payment.processing_requested`, whose consumer queues `run_payment_step` on the payments queue,
+    which runs the very step a synchronous payment runs here (`run_pending_operation`). A broker
+    that is down when the payment commits delays the step (the outbox hands the event over again),
+    it never loses it. A wallet payment has no gateway step: it is made at once either way.
 
     A token the gateway does not know is refused first (400 `resource_missing`), with nothing
     written, as Stripe refuses it.
@@ -93,12 +103,14 @@ def payment_create(
     try:
         if method.type == Payment.MethodType.WALLET:
             return _wallet_payment_create(actor=actor, wallet_id=method.wallet_id, fields=fields)
-        payment = card_payment_open(actor=actor, token=method.token, fields=fields)
+        payment = card_payment_open(actor=actor, token=method.token, fields=fields, run_async=respond_async)
     except IntegrityError as exc:
         existing = _existing_period_payment(exc, subscription_id, billing_period)
         if existing is None:
             raise
         payment = existing
+    if respond_async:
+        return payment  # as opened: its step is the worker's
     return run_pending_operation(actor=actor, payment_id=payment.pk, payment=payment)
 
 
@@ -111,7 +123,11 @@ def _existing_period_payment(
 
 
 @transaction.atomic(durable=True)
-def card_payment_open(*, actor: Actor, token: str, fields: dict[str, Any]) -> Payment:
+def card_payment_open(
+    *, actor: Actor, token: str, fields: dict[str, Any], run_async: bool = False
+) -> Payment:
+    """Writes the `pending` card payment with its authorize step to do; `run_async`: with the event
+    that has a worker do that step (`PROCESSING_REQUESTED`)."""
     reasons = risk.assess(owner=fields["owner"], amount=fields["amount"])
     payment = Payment.objects.create(
         **fields,
@@ -123,7 +139,11 @@ def card_payment_open(*, actor: Actor, token: str, fields: dict[str, Any]) -> Pa
         operation_amount=fields["amount"],
         risk_reasons=reasons,
     )
-    emit_event(event_type="payment.created", aggregate=payment, payload=payment_payload(payment))
+    payload = payment_payload(payment)
+    events = [("payment.created", payment, payload)]
+    if run_async:
+        events.append((PROCESSING_REQUESTED, payment, payload))
+    emit_events(events=events)
     audit_record(
         actor=actor,
         action="payment.create",

@@ -159,7 +159,13 @@ def _reconcile_settle(*, actor: Actor, payment_id: str, known: GatewayResult | N
         reasons = list(payment.risk_reasons) or [risk.GATEWAY_ELEVATED]
         open_review(actor=actor, payment=payment, reasons=reasons)
     elif payment.capture_method == Payment.CaptureMethod.MANUAL:
-        payment_move(actor=actor, payment=payment, to=S.REQUIRES_CAPTURE, action="reconcile")
+        payment_move(
+            actor=actor,
+            payment=payment,
+            to=S.REQUIRES_CAPTURE,
+            action="reconcile",
+            event="payment.requires_capture",
+        )
     else:
         # Not allowed by the state machine from reconcile, so go through requires_capture: the
         # capture then runs as an ordinary step.

@@ -110,9 +110,7 @@ def payment_settle_operation(
         isinstance(outcome, GatewayError) and outcome.code == "gateway_idempotency_conflict"
     ):
         # The outcome is unknown: only the gateway can say what happened.
-        payment_move(
-            actor=actor, payment=payment, to=S.RECONCILE, action="reconcile", failure=(outcome.code, "")
-        )
+        _move_to_reconcile(actor=actor, payment=payment, reason=outcome.code)
         return payment, False
     if isinstance(outcome, GatewayError):
         # Retryable, or a gateway error retrying may not fix (misconfiguration): either way the
@@ -154,7 +152,13 @@ def _apply_result(
         open_review(actor=actor, payment=payment, reasons=reasons)
         return payment, False
     if payment.capture_method == Payment.CaptureMethod.MANUAL:
-        payment_move(actor=actor, payment=payment, to=S.REQUIRES_CAPTURE, action="authorize")
+        payment_move(
+            actor=actor,
+            payment=payment,
+            to=S.REQUIRES_CAPTURE,
+            action="authorize",
+            event="payment.requires_capture",
+        )
         return payment, False
     begin_operation(payment, Op.CAPTURE, payment.amount)
     payment_move(actor=actor, payment=payment, to=S.PROCESSING, action="capture")
@@ -224,5 +228,17 @@ def payment_mark_reconcile(*, actor: Actor, payment_id: str, reason: str) -> Pay
     payment = Payment.objects.select_for_update().filter(pk=payment_id).first()
     if payment is None or payment.status not in (S.PENDING, S.PROCESSING):
         return payment
-    payment_move(actor=actor, payment=payment, to=S.RECONCILE, action="reconcile", failure=(reason, ""))
+    _move_to_reconcile(actor=actor, payment=payment, reason=reason)
     return payment
+
+
+def _move_to_reconcile(*, actor: Actor, payment: Payment, reason: str) -> None:
+    """Into `reconcile`, announced (`payment.reconcile`): its outcome is the gateway's to tell."""
+    payment_move(
+        actor=actor,
+        payment=payment,
+        to=S.RECONCILE,
+        action="reconcile",
+        event="payment.reconcile",
+        failure=(reason, ""),
+    )

@@ -3,9 +3,19 @@
 The signature is `sha512=` and the upper-case hex HMAC-SHA512 of the body, keyed with the
 merchant's Signature Key as text (the way Authorize.Net's own samples compute it). An event names
 its transaction by `payload.id` (the transId), which a payment holds as its `gateway_reference`;
-amounts are decimals in the major unit. A refund is a transaction of its own: its notification
-names the refund's transId, so it only finds its payment when the payload also carries the
-original's `refTransId` (otherwise it waits, then goes dead for an operator to match by hand).
+amounts are decimals in the major unit. Its `invoiceNumber` is the reference Paydesk sent the
+transaction under (apps.gateways.authorizenet): it names the payment of a charge whose answer was
+lost (no transId recorded yet), and the original charge of a refund, which is a transaction of its
+own (or the payload's `refTransId`, when it carries one).
+
+What each event means for the payment:
+- authcapture / capture / priorAuthCapture created: approved → succeeded (a late success),
+  declined or errored → failed; held (responseCode 4) → see fraud.held;
+- fraud.held → held for review; fraud.approved → approved at Authorize.Net (a purchase is then
+  captured); fraud.declined → declined there (canceled, or failed if its answer was never
+  recorded) — apps.payments.provider_events.holds;
+- void.created → voided (canceled; a captured, unsettled charge's void is a refund of it);
+- refund.created → a refund made at Authorize.Net (ours are recognised by their transId).
 """
 
 from __future__ import annotations
@@ -14,13 +24,15 @@ import hashlib
 import hmac
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
 from django.conf import settings
 from django.utils.dateparse import parse_datetime
 
-from apps.payments.provider_events import ProviderChange
+from apps.gateways.selectors import authorizenet_sent_under
+from apps.payments.provider_events import ChangeKind, ProviderChange
 from apps.webhooks.errors import WebhookNotConfigured, WebhookSignatureInvalid, WebhookSignatureMissing
 from apps.webhooks.providers import envelope as shared
 
@@ -29,10 +41,18 @@ _SIGNATURE = re.compile(r"^sha512=([0-9a-f]{128})$", re.IGNORECASE)
 _PREFIX = "net.authorize.payment."
 STATUS_TYPES = frozenset(
     f"{_PREFIX}{name}"
-    for name in ("authcapture.created", "capture.created", "priorAuthCapture.created", "fraud.declined")
+    for name in (
+        "authcapture.created",
+        "capture.created",
+        "priorAuthCapture.created",
+        "fraud.held",
+        "fraud.approved",
+        "fraud.declined",
+        "void.created",
+    )
 )
 # responseCode of a transaction: 1 approved, 2 declined, 3 error, 4 held for review.
-_APPROVED, _DECLINED, _ERROR = 1, 2, 3
+_APPROVED, _DECLINED, _ERROR, _HELD = 1, 2, 3, 4
 
 
 def signature_keys() -> list[str]:
@@ -80,7 +100,7 @@ def changes(event_type: str, payload: dict[str, Any]) -> list[ProviderChange]:
     if handler is None or not isinstance(transaction, dict) or transaction.get("entityName") != "transaction":
         return []
     trans_id = _trans_id(transaction.get("id"))
-    return handler(trans_id, transaction) if trans_id else []
+    return handler(_Sent.of(trans_id, transaction), transaction) if trans_id else []
 
 
 def _trans_id(value: Any) -> str:
@@ -90,58 +110,90 @@ def _trans_id(value: Any) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
-def _captured(trans_id: str, transaction: dict[str, Any]) -> list[ProviderChange]:
+@dataclass(frozen=True)
+class _Sent:
+    """The transaction an event names, and what Paydesk sent it as (found by its invoice number)."""
+
+    trans_id: str
+    key: str = ""  # our idempotency key: a payment's (or deposit's) id, or a refund's
+    original: str = ""  # the charge a refund was for
+
+    @classmethod
+    def of(cls, trans_id: str, transaction: dict[str, Any]) -> _Sent:
+        invoice = transaction.get("invoiceNumber")
+        sent = authorizenet_sent_under(reference=invoice) if isinstance(invoice, str) else None
+        original = _trans_id(transaction.get("refTransId")) or (sent[1] if sent else "")
+        return cls(trans_id, key=sent[0] if sent else "", original=original)
+
+    def change(self, kind: ChangeKind, **fields: Any) -> ProviderChange:
+        return ProviderChange(kind=kind, references=(self.trans_id,), payment_hint=self.key, **fields)
+
+
+def _amount(transaction: dict[str, Any]) -> Any:
+    return shared.decimal_amount(transaction.get("authAmount"))
+
+
+def _captured(sent: _Sent, transaction: dict[str, Any]) -> list[ProviderChange]:
     code = transaction.get("responseCode")
     if code == _APPROVED:
-        return [
-            ProviderChange(
-                kind="succeeded",
-                references=(trans_id,),
-                major_amount=shared.decimal_amount(transaction.get("authAmount")),
-            )
-        ]
+        return [sent.change("succeeded", major_amount=_amount(transaction))]
     if code in (_DECLINED, _ERROR):
+        declined = code == _DECLINED
         return [
-            ProviderChange(
-                kind="failed",
-                references=(trans_id,),
-                failure_code="card_declined" if code == _DECLINED else "processing_error",
-                failure_message="The transaction was declined."
-                if code == _DECLINED
-                else "The transaction failed.",
+            sent.change(
+                "failed",
+                failure_code="card_declined" if declined else "processing_error",
+                failure_message="The transaction was declined." if declined else "The transaction failed.",
             )
         ]
-    return []  # held for review at Authorize.Net: its fraud.approved / fraud.declined follows
+    if code == _HELD:
+        return _held(sent, transaction)
+    return []
 
 
-def _fraud_declined(trans_id: str, transaction: dict[str, Any]) -> list[ProviderChange]:
+def _held(sent: _Sent, transaction: dict[str, Any]) -> list[ProviderChange]:
+    return [sent.change("held")]
+
+
+def _approved(sent: _Sent, transaction: dict[str, Any]) -> list[ProviderChange]:
+    return [sent.change("review_approved", major_amount=_amount(transaction))]
+
+
+def _fraud_declined(sent: _Sent, transaction: dict[str, Any]) -> list[ProviderChange]:
     return [
-        ProviderChange(
-            kind="failed",
-            references=(trans_id,),
+        sent.change(
+            "review_declined",
             failure_code="fraud_declined",
             failure_message="The transaction was declined by the fraud filters.",
         )
     ]
 
 
-def _refunded(trans_id: str, transaction: dict[str, Any]) -> list[ProviderChange]:
+def _voided(sent: _Sent, transaction: dict[str, Any]) -> list[ProviderChange]:
+    return [sent.change("voided", refund_reference=sent.trans_id)]
+
+
+def _refunded(sent: _Sent, transaction: dict[str, Any]) -> list[ProviderChange]:
     if transaction.get("responseCode") != _APPROVED:
         return []
+    # The refund is a transaction of its own: its payment is the original charge's.
     return [
         ProviderChange(
             kind="refunded",
-            references=(_trans_id(transaction.get("refTransId")), trans_id),
-            major_amount=shared.decimal_amount(transaction.get("authAmount")),
-            refund_reference=trans_id,
+            references=(sent.original, sent.trans_id),
+            major_amount=_amount(transaction),
+            refund_reference=sent.trans_id,
         )
     ]
 
 
-_HANDLERS: dict[str, Callable[[str, dict[str, Any]], list[ProviderChange]]] = {
+_HANDLERS: dict[str, Callable[[_Sent, dict[str, Any]], list[ProviderChange]]] = {
     "authcapture.created": _captured,
     "capture.created": _captured,
     "priorAuthCapture.created": _captured,
+    "fraud.held": _held,
+    "fraud.approved": _approved,
     "fraud.declined": _fraud_declined,
+    "void.created": _voided,
     "refund.created": _refunded,
 }
