@@ -5,8 +5,9 @@ with the standard library's generator, which folds and re-encodes every header t
 `email.header.Header`: about 1 ms of CPU per message, most of a notification's cost once its
 templates are compiled (bench/worker_profile.py). Paydesk sends one shape only (text/plain with a
 text/html alternative, UTF-8), so `PreparedEmail` composes that shape's bytes itself: ASCII headers
-as they are, any other header RFC 2047-encoded (by `email.header`, which only then runs), both
-parts UTF-8 in base64 (7-bit clean for any relay, encoded in C). It is still a Django
+as they are, any other header RFC 2047-encoded (by `email.header`, which only then runs), and each
+part as Django writes it: 7bit or 8bit text, quoted-printable (encoded in C) when a line is too
+long for SMTP — so a message saved to a file (`make run`) still reads as text. It is still a Django
 `EmailMessage`: every backend sends it (SMTP, the console, the file and locmem backends call
 `message()` and get these bytes), and what it says is what Django's own message would say (the
 tests parse both and compare).
@@ -14,7 +15,7 @@ tests parse both and compare).
 
 from __future__ import annotations
 
-import base64
+import binascii
 import secrets
 from email.header import Header
 from email.utils import formatdate, getaddresses, make_msgid
@@ -25,7 +26,8 @@ from django.core.mail import BadHeaderError, EmailMultiAlternatives
 from django.core.mail.message import sanitize_address
 from django.core.mail.utils import DNS_NAME
 
-LINE = 76  # base64 line length (RFC 2045)
+LINE = 76  # a header line's length before it is folded
+SMTP_LINE = 998  # RFC 5322: the longest line a message may carry
 
 
 class ComposedMessage:
@@ -107,13 +109,11 @@ def _addresses(name: str, addresses: list[str]) -> str:
 
 def _part(subtype: str, text: str) -> bytes:
     # Text in its canonical form (RFC 2045): CRLF line breaks, as Django's generator writes them.
-    encoded = base64.b64encode(text.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8"))
-    lines = b"\r\n".join(encoded[i : i + LINE] for i in range(0, len(encoded), LINE))
-    return (
-        (
-            f'Content-Type: text/{subtype}; charset="utf-8"\r\nMIME-Version: 1.0\r\n'
-            "Content-Transfer-Encoding: base64\r\n\r\n"
-        ).encode("ascii")
-        + lines
-        + b"\r\n"
-    )
+    data = text.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
+    if any(len(line) > SMTP_LINE for line in data.split(b"\r\n")):
+        encoding, data = "quoted-printable", binascii.b2a_qp(data, istext=True)  # keeps the CRLFs
+    else:
+        encoding = "7bit" if data.isascii() else "8bit"
+    head = f'Content-Type: text/{subtype}; charset="utf-8"\r\nMIME-Version: 1.0\r\n'
+    head += f"Content-Transfer-Encoding: {encoding}\r\n\r\n"
+    return head.encode("ascii") + data + b"\r\n"  # (this CRLF belongs to the next boundary line)

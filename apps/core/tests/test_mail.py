@@ -80,20 +80,39 @@ def test_a_prepared_email_reads_exactly_as_djangos_own(subject, body, html, to):
     assert [part[0] for part in _said(ours)["parts"]] == ["text/plain", "text/html"]  # type: ignore[index]
 
 
-def test_its_bytes_are_seven_bit_with_crlf_lines_of_at_most_78_characters():
+def test_its_lines_end_in_crlf_headers_are_ascii_and_no_line_is_too_long_for_smtp():
     message = PreparedEmail(
         subject="Réglé : " + "long words " * 20,
-        body="é" * 500,
-        html="<p>" + "ü" * 500 + "</p>",
+        body="é" * 500 + "\nshort line\n",  # 1,000 bytes on one line: quoted-printable
+        html="<p>" + "ü" * 400 + "</p>",  # 807 bytes: sent as it is (8bit)
         to=["ada@example.com"],
     ).message()
 
     data = message.as_bytes(linesep="\r\n")
 
-    assert data.isascii()
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.isascii()
+    assert all(len(line) <= 78 for line in head.split(b"\r\n"))
     lines = data.split(b"\r\n")
     assert b"\n" not in b"".join(lines)  # no bare line feed anywhere
-    assert max(len(line) for line in lines) <= 78
+    assert max(len(line) for line in lines) <= 998
+    assert b"Content-Transfer-Encoding: quoted-printable" in body
+    assert b"Content-Transfer-Encoding: 8bit" in body
+
+
+def test_a_message_saved_to_a_file_reads_as_text():
+    """`make run` saves each email whole to a file: its text and HTML (a reset link) stay legible."""
+    message = PreparedEmail(
+        subject="Reset your password",
+        body="Open https://paydesk.local/reset?token=abc to choose a new one.\n",
+        html='<p><a href="https://paydesk.local/reset?token=abc">Reset</a> — for Zoë</p>',
+        to=["zoe@example.com"],
+    ).message()
+
+    text = message.as_bytes(linesep="\n").decode("utf-8")
+
+    assert "https://paydesk.local/reset?token=abc to choose" in text
+    assert '<a href="https://paydesk.local/reset?token=abc">Reset</a> — for Zoë' in text
 
 
 def test_a_newline_in_a_header_is_refused_like_django_refuses_it():
