@@ -225,6 +225,22 @@ def _subscription_owner(event: OutboxEvent) -> User | None:
     return selectors.users_by_id([owner_id]).get(owner_id) if owner_id else None
 
 
+@builds("webhook_endpoint.disabled")
+def _webhook_endpoint_disabled(event: OutboxEvent) -> list[Message]:
+    """apps.events disabled an endpoint whose deliveries all failed for 3 days: its owner is told."""
+    payload = event.payload
+    owner = selectors.users_by_id([payload.get("owner")]).get(payload.get("owner"))
+    if owner is None:
+        return []
+    context = {
+        "endpoint": payload.get("endpoint") or event.aggregate_id,
+        "host": payload.get("host") or "",
+        "description": payload.get("description") or "",
+        "failing_since": payload.get("failing_since") or "",
+    }
+    return [Message(user=owner, template=T.WEBHOOK_ENDPOINT_DISABLED, context=context)]
+
+
 NOTIFYING_EVENTS = tuple(_builders)
 
 

@@ -16,6 +16,7 @@ from apps.core.idempotency import idempotent, idempotent_required
 from apps.core.pagination import PAGE_PARAMETERS, page_body, page_params, page_schema, paginate
 from apps.core.serializers import InputSerializer as BaseInputSerializer
 from apps.wallets.selectors import wallet_get, wallet_list, wallet_transactions
+from apps.wallets.serializers import TransactionOutputSerializer, WalletOutputSerializer
 from apps.wallets.services import (
     TransferRequest,
     wallet_create,
@@ -30,28 +31,6 @@ ERROR_RESPONSES = {
     401: OpenApiResponse(description="Not authenticated."),
     404: OpenApiResponse(description="No such wallet (or not yours)."),
 }
-
-
-class WalletOutputSerializer(serializers.Serializer):
-    id = serializers.CharField()
-    currency = serializers.CharField()
-    balance = serializers.IntegerField(help_text="Minor units of the currency.")
-    status = serializers.CharField()
-    created_at = serializers.DateTimeField()
-
-
-class TransactionOutputSerializer(serializers.Serializer):
-    id = serializers.CharField()
-    type = serializers.CharField()
-    status = serializers.CharField()
-    amount = serializers.IntegerField()
-    currency = serializers.CharField()
-    source_wallet = serializers.CharField(source="source_wallet_id", allow_null=True)
-    destination_wallet = serializers.CharField(source="destination_wallet_id", allow_null=True)
-    description = serializers.CharField(allow_null=True)
-    failure_code = serializers.CharField(allow_null=True)
-    failure_message = serializers.CharField(allow_null=True)
-    created_at = serializers.DateTimeField()
 
 
 class WalletsApi(APIView):

@@ -73,6 +73,7 @@ from apps.core.idempotency.records import (
     is_stored,
     purge_expired_records,
     request_fingerprint,
+    request_keys,
 )
 
 __all__ = [
@@ -88,6 +89,7 @@ __all__ = [
     "is_stored",
     "purge_expired_records",
     "request_fingerprint",
+    "request_keys",
 ]
 
 _VALID_KEY = re.compile(r"[\x20-\x7e]{1,255}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -77,6 +77,19 @@ def is_stored(status: int, body: Any) -> bool:
 def _error_code(body: Any) -> str | None:
     error = body.get("error") if isinstance(body, dict) else None
     return error.get("code") if isinstance(error, dict) else None
+
+
+def request_keys(*, correlation_ids: Iterable[str]) -> list[tuple[str, str, str, datetime]]:
+    """(correlation id, principal, Idempotency-Key, when it was claimed) of the keyed requests with
+    these correlation ids: how an event finds the key of the request that caused it (apps.events).
+    A client may reuse a correlation id; the caller picks by principal and time."""
+    wanted = {cid for cid in correlation_ids if cid}
+    if not wanted:
+        return []
+    rows = IdempotencyRecord.objects.filter(correlation_id__in=wanted).values_list(
+        "correlation_id", "scope", "key", "created_at"
+    )
+    return [(cid, scope.split(" ", 1)[0], key, created_at) for cid, scope, key, created_at in rows]
 
 
 def build_scope(*, principal: str, method: str, path: str) -> str:
