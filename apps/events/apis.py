@@ -35,6 +35,9 @@ from apps.events.serializers import (
 class UrlField(serializers.Field):
     """Passed as sent: the service's URL rules answer `url_invalid` for anything they refuse."""
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(allow_null=True, **kwargs)
+
     def to_internal_value(self, data: Any) -> Any:
         return data
 
@@ -49,6 +52,9 @@ class UrlField(serializers.Field):
 )
 class EventTypesField(serializers.Field):
     """Passed as sent: the service answers `event_type_unknown` for anything it refuses."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(allow_null=True, **kwargs)
 
     def to_internal_value(self, data: Any) -> Any:
         return data
