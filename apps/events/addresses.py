@@ -74,11 +74,11 @@ def refusal_reason(address: IPAddress) -> str | None:
             return f"{reason} (inside {address})" if reason else None
     for reason, flag in (
         ("loopback", address.is_loopback),
-        ("link-local", address.is_link_local),
-        ("private", address.is_private),
         ("unspecified", address.is_unspecified),
+        ("link-local", address.is_link_local),
         ("multicast", address.is_multicast),
         ("reserved", address.is_reserved),
+        ("private", address.is_private),
         ("not globally routable", not address.is_global),
     ):
         if flag:

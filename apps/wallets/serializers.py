@@ -1,12 +1,15 @@
 """The wallet and transaction objects of API.md, declared once: what the wallets API returns and
-what the events API (apps.events) carries in an event's `data.object`."""
+what the events API (apps.events) carries in an event's `data.object`. `OutputSerializer`s: written
+straight from their declared fields, equal to DRF's own output (apps/core/tests/test_serializers.py)."""
 
 from __future__ import annotations
 
 from rest_framework import serializers
 
+from apps.core.serializers import OutputSerializer
 
-class WalletOutputSerializer(serializers.Serializer):
+
+class WalletOutputSerializer(OutputSerializer):
     id = serializers.CharField()
     currency = serializers.CharField()
     balance = serializers.IntegerField(help_text="Minor units of the currency.")
@@ -14,7 +17,7 @@ class WalletOutputSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-class TransactionOutputSerializer(serializers.Serializer):
+class TransactionOutputSerializer(OutputSerializer):
     id = serializers.CharField()
     type = serializers.CharField()
     status = serializers.CharField()

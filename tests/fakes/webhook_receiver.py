@@ -28,6 +28,7 @@ class Received:
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # answers are not held back waiting for an ACK
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         return

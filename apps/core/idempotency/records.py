@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -79,17 +79,18 @@ def _error_code(body: Any) -> str | None:
     return error.get("code") if isinstance(error, dict) else None
 
 
-def request_keys(*, correlation_ids: Iterable[str]) -> list[tuple[str, str, str, datetime]]:
-    """(correlation id, principal, Idempotency-Key, when it was claimed) of the keyed requests with
-    these correlation ids: how an event finds the key of the request that caused it (apps.events).
-    A client may reuse a correlation id; the caller picks by principal and time."""
-    wanted = {cid for cid in correlation_ids if cid}
-    if not wanted:
-        return []
-    rows = IdempotencyRecord.objects.filter(correlation_id__in=wanted).values_list(
-        "correlation_id", "scope", "key", "created_at"
+def request_key_sql(*, correlation_id: str, principal: str, before: str) -> str:
+    """An SQL expression (over the given SQL expressions) for the Idempotency-Key of the latest keyed
+    request with that correlation id made by that principal no later than `before`, or '' when
+    there is none: how an event finds the key of the request that caused it (apps.events) in the
+    statement that writes it. A client may reuse a correlation id, hence the principal and time."""
+    table = IdempotencyRecord._meta.db_table
+    # (expressions of the caller's own SQL, never values: those travel as parameters)
+    return (
+        f"COALESCE((SELECT r.key FROM {table} r WHERE r.correlation_id <> '' "  # noqa: S608
+        f"AND r.correlation_id = {correlation_id} AND left(r.scope, length({principal}) + 1) = {principal} || ' ' "
+        f"AND r.created_at <= {before} ORDER BY r.created_at DESC LIMIT 1), '')"
     )
-    return [(cid, scope.split(" ", 1)[0], key, created_at) for cid, scope, key, created_at in rows]
 
 
 def build_scope(*, principal: str, method: str, path: str) -> str:
