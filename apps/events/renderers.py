@@ -106,7 +106,7 @@ def _raw_loader(
                 if not isinstance(field, EncryptedTextField)
             ]
             sql.append(f"SELECT {', '.join(columns)}{extra} FROM {table} t {joins} WHERE t.id = ANY(%s)")  # noqa: S608
-        objects = {obj.pk: obj for obj in model.objects.raw(sql[0], [list(ids)])}
+        objects = {obj.pk: obj for obj in model._default_manager.raw(sql[0], [list(ids)])}
         if related is not None:
             related(list(objects.values()))
         return objects
