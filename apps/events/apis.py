@@ -60,6 +60,20 @@ class EventTypesField(serializers.Field):
         return data
 
 
+class NoBody(InputSerializer):
+    """A call that takes no body refuses one with fields (400 `parameter_unknown`)."""
+
+
+def _no_body(request: Request) -> None:
+    NoBody(data=request.data if isinstance(request.data, dict) else {}).is_valid(raise_exception=True)
+
+
+@extend_schema_field({"type": "string", "enum": WebhookEndpoint.Status.values})
+class EndpointStatusField(serializers.ChoiceField):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(choices=WebhookEndpoint.Status.choices, **kwargs)
+
+
 class _EndpointFields(InputSerializer):
     url = UrlField()
     enabled_events = EventTypesField()
@@ -137,7 +151,7 @@ class WebhookEndpointDetailApi(APIView):
     class UpdateInputSerializer(_EndpointFields):
         url = UrlField(required=False)
         enabled_events = EventTypesField(required=False)
-        status = serializers.ChoiceField(choices=WebhookEndpoint.Status.choices, required=False)
+        status = EndpointStatusField(required=False)
 
     @extend_schema(
         operation_id="webhook_endpoints_retrieve",
@@ -176,10 +190,11 @@ class WebhookEndpointDetailApi(APIView):
 class WebhookEndpointRotateSecretApi(APIView):
     @extend_schema(
         operation_id="webhook_endpoints_rotate_secret",
-        request=None,
-        responses={200: WebhookEndpointWithSecretSerializer, **error_responses(401, 404)},
+        request=NoBody,
+        responses={200: WebhookEndpointWithSecretSerializer, **error_responses(400, 401, 404)},
     )
     def post(self, request: Request, endpoint_id: str) -> Response:
+        _no_body(request)
         result = services.webhook_endpoint_rotate_secret(
             actor=request_actor(request), user=authenticated_user(request), endpoint_id=endpoint_id
         )
@@ -223,10 +238,11 @@ class WebhookDeliveryDetailApi(APIView):
 class WebhookDeliveryRetryApi(APIView):
     @extend_schema(
         operation_id="webhook_deliveries_retry",
-        request=None,
-        responses={202: WebhookDeliveryOutputSerializer, **error_responses(401, 404, 409)},
+        request=NoBody,
+        responses={202: WebhookDeliveryOutputSerializer, **error_responses(400, 401, 404, 409)},
     )
     def post(self, request: Request, delivery_id: str) -> Response:
+        _no_body(request)
         delivery = services.webhook_delivery_retry(
             actor=request_actor(request), user=authenticated_user(request), delivery_id=delivery_id
         )

@@ -9,15 +9,15 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.core.serializers import ConstantField, OptionalTextField, OutputSerializer, TimestampField
-from apps.events.models import DeliveryAttempt, Event, WebhookDelivery, WebhookEndpoint
+from apps.events.models import DeliveryAttempt, Event, WebhookDelivery
 
 
-class EventRequestSerializer(serializers.Serializer):
+class EventCauseSerializer(serializers.Serializer):
     correlation_id = serializers.CharField(allow_null=True)
     idempotency_key = serializers.CharField(allow_null=True)
 
 
-@extend_schema_field(EventRequestSerializer)
+@extend_schema_field(EventCauseSerializer)
 class EventRequestField(serializers.Field):
     """The request that caused the event, when it was this principal's own (else both null)."""
 
@@ -53,7 +53,7 @@ class WebhookEndpointOutputSerializer(OutputSerializer):
     object = ConstantField("webhook_endpoint")
     url = serializers.CharField()
     enabled_events = serializers.ListField(child=serializers.CharField())
-    status = serializers.ChoiceField(choices=WebhookEndpoint.Status.choices)
+    status = serializers.CharField(help_text="enabled | disabled")
     description = OptionalTextField()
     disabled_reason = OptionalTextField()
     created_at = TimestampField()
@@ -91,7 +91,7 @@ class WebhookDeliveryOutputSerializer(OutputSerializer):
     endpoint = serializers.CharField(source="endpoint_id")
     event = serializers.CharField(source="event_id")
     event_type = serializers.CharField(source="event.type")
-    status = serializers.ChoiceField(choices=WebhookDelivery.Status.choices)
+    status = serializers.CharField(help_text="pending | succeeded | failed")
     attempts = AttemptsField(help_text="Each attempt, oldest first: status code, latency, error.")
     attempt_count = serializers.IntegerField(source="attempts")
     next_attempt_at = TimestampField(allow_null=True)

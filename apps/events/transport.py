@@ -202,6 +202,8 @@ def post(url: str, *, body: bytes, headers: dict[str, str]) -> Outcome:
                 error = f"answered {status}: redirects are not followed"
             elif not error and not 200 <= status < 300:
                 error = f"answered {status}"
+        except requests.Timeout:
+            error = f"timed out after {timeout:g} s"
         except requests.RequestException as exc:
             error = _describe(exc)
         if deadline.expired:

@@ -175,3 +175,29 @@ def test_the_api_keys_principal_sees_its_users_events(api_key_client, auth_clien
     assert len(via_key) == 2
     assert via_key == auth_client.get("/api/v1/events").json()["data"]
     assert via_key[0]["request"]["idempotency_key"] is not None
+
+
+def test_wallet_and_subscription_events_carry_their_objects_without_a_payment_token(auth_client):
+    wallet = auth_client.post("/api/v1/wallets", {"currency": "EUR"}, format="json").json()
+    subscription = auth_client.post(
+        "/api/v1/subscriptions",
+        {
+            "plan_id": "pro",
+            "amount": 1_500,
+            "currency": "EUR",
+            "billing_cycle": "monthly",
+            "payment_method": "tok_visa",
+        },
+        format="json",
+        HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()),
+    ).json()
+
+    [opened] = auth_client.get("/api/v1/events?type=wallet.created").json()["data"]
+    [created] = auth_client.get("/api/v1/events?type=subscription.created").json()["data"]
+
+    assert opened["data"]["object"] == wallet
+    assert created["data"]["object"]["id"] == subscription["id"]
+    assert created["data"]["object"]["payment_method"] is None  # never a token in an event
+    assert "tok_visa" not in str(Event.objects.get(pk=created["id"]).data)
+    stable = ("id", "object", "plan_id", "amount", "currency", "billing_cycle", "metadata", "created_at")
+    assert {k: created["data"]["object"][k] for k in stable} == {k: subscription[k] for k in stable}
