@@ -15,8 +15,8 @@ DELIVERIES = Counter(
     "failed (the last attempt failed: given up).",
     ["outcome"],
 )
-for _outcome in ("succeeded", "retrying", "failed"):
-    DELIVERIES.labels(outcome=_outcome)  # every outcome shows, at 0, from the first scrape
+# (no label is touched at import: under PROMETHEUS_MULTIPROC_DIR that would open a value file
+# before the worker has made the directory)
 
 FAMILIES: dict[str, metrics.FamilySpec] = {
     "paydesk_webhook_deliveries_pending": ("gauge", "Outbound webhook deliveries not yet done.", []),

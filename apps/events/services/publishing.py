@@ -45,6 +45,8 @@ def _insert_events_sql() -> str:
             # be escaped element by element, character by character, by the client-side binding)
             "FROM jsonb_to_recordset(%s::jsonb) AS u(id varchar, user_id varchar, type varchar, "
             "source varchar, created_at timestamptz, data jsonb, cid varchar) "
+            # an outbox event delivered again after its consumed record was lost writes nothing twice
+            "ON CONFLICT (source_event_id, user_id) DO NOTHING "
             "RETURNING id, user_id, type) "
             f"SELECT ev.id, ev.type, e.id, e.enabled_events FROM ev JOIN {WebhookEndpoint._meta.db_table} e "
             "ON e.user_id = ev.user_id AND e.status = 'enabled'"
@@ -54,7 +56,7 @@ def _insert_events_sql() -> str:
 
 def events_publish(*, outbox_events: Sequence[OutboxEvent]) -> int:
     """Writes the public events of these outbox events (one per principal who sees each) and their
-    deliveries; returns how many events were written."""
+    deliveries; returns how many events the batch holds (one already written is left as it was)."""
     plan: list[tuple[OutboxEvent, Renderer, str, str]] = []
     wanted: dict[str, tuple[Renderer, set[str]]] = {}
     for outbox_event in outbox_events:

@@ -58,3 +58,16 @@ def test_with_an_endpoint_the_deliveries_are_one_more_insert(
         events_publish(outbox_events=batch)
 
     assert WebhookDelivery.objects.count() == 10 + 3  # the sender's transfers, the payments' successes
+
+
+def test_a_batch_published_again_writes_nothing_twice(batch):
+    """The outbox lost track that the consumer ran (its ConsumedEvent rows gone): the events are
+    published again, and nothing is written twice (nor does the batch fail)."""
+    with transaction.atomic():
+        events_publish(outbox_events=batch)
+    first = set(Event.objects.values_list("pk", flat=True))
+
+    with transaction.atomic():
+        events_publish(outbox_events=batch)
+
+    assert set(Event.objects.values_list("pk", flat=True)) == first
