@@ -35,8 +35,10 @@ from apps.events.serializers import (
 class UrlField(serializers.Field):
     """Passed as sent: the service's URL rules answer `url_invalid` for anything they refuse."""
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(allow_null=True, **kwargs)
+    def validate_empty_values(self, data: Any) -> tuple[bool, Any]:
+        if data is None:  # not documented as nullable, yet answered by the service's own error
+            return False, None
+        return super().validate_empty_values(data)
 
     def to_internal_value(self, data: Any) -> Any:
         return data
@@ -44,17 +46,25 @@ class UrlField(serializers.Field):
 
 @extend_schema_field(
     {
-        "type": "array",
-        "minItems": 1,
-        "items": {"type": "string", "enum": [ALL_EVENTS, *public_event_types()]},
-        "description": 'Event types, or ["*"] for all of them (docs/events.md).',
+        "oneOf": [
+            {"type": "array", "minItems": 1, "items": {"type": "string", "enum": public_event_types()}},
+            {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": 1,
+                "items": {"type": "string", "enum": [ALL_EVENTS]},
+            },
+        ],
+        "description": 'Event types, or ["*"] (alone) for all of them (docs/events.md).',
     }
 )
 class EventTypesField(serializers.Field):
     """Passed as sent: the service answers `event_type_unknown` for anything it refuses."""
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(allow_null=True, **kwargs)
+    def validate_empty_values(self, data: Any) -> tuple[bool, Any]:
+        if data is None:  # not documented as nullable, yet answered by the service's own error
+            return False, None
+        return super().validate_empty_values(data)
 
     def to_internal_value(self, data: Any) -> Any:
         return data
