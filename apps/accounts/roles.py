@@ -20,6 +20,12 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "payments.view_payment",
         "wallets.view_wallet",
         "wallets.freeze_wallet",
+        # outbound webhooks: read the events, endpoints and deliveries; retry a delivery
+        "events.view_event",
+        "events.view_webhookendpoint",
+        "events.view_webhookdelivery",
+        "events.view_deliveryattempt",
+        "events.change_webhookdelivery",
     ),
     Roles.CUSTOMER: (),
 }

@@ -16,6 +16,7 @@ from typing import Any
 from django.utils import timezone
 
 from apps.core.money import CURRENCY_EXPONENTS, Money
+from apps.events.selectors import DeliveryFigures, delivery_figures
 from apps.payments.selectors import (
     PAYMENT_STATUSES,
     payment_daily_totals,
@@ -51,6 +52,7 @@ class DashboardFigures:
     denied: int
     median_time_to_decision: timedelta | None
     failures: list[tuple[str, int]] = field(default_factory=list)  # (failure_code, count), most first
+    webhooks: DeliveryFigures | None = None  # outbound webhook deliveries in the window, and the backlog
 
     @property
     def decided(self) -> int:
@@ -144,4 +146,5 @@ def dashboard_figures(
         denied=decisions.denied,
         median_time_to_decision=decisions.median_time_to_decision,
         failures=payment_failure_counts(since=start),
+        webhooks=delivery_figures(since=start),
     )

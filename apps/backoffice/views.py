@@ -8,6 +8,7 @@ from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
+from django.utils import timezone
 
 from apps.backoffice.selectors import dashboard_figures
 
@@ -34,6 +35,11 @@ def dashboard(request: HttpRequest) -> TemplateResponse:
             "codes": [code for code, _ in figures.failures],
             "counts": [count for _, count in figures.failures],
         },
+        "webhooks": {
+            "succeeded": figures.webhooks.succeeded if figures.webhooks else 0,
+            "failed": figures.webhooks.failed if figures.webhooks else 0,
+            "pending": figures.webhooks.pending if figures.webhooks else 0,
+        },
     }
     context = {
         **admin.site.each_context(request),
@@ -42,6 +48,11 @@ def dashboard(request: HttpRequest) -> TemplateResponse:
         "subtitle": f"Last {len(days)} days, {days[0]} to {days[-1]} (UTC)",
         "figures": figures,
         "median_time_to_decision": _duration(figures.median_time_to_decision),
+        "oldest_pending_delivery": _duration(
+            timezone.now() - figures.webhooks.oldest_pending
+            if figures.webhooks and figures.webhooks.oldest_pending
+            else None
+        ),
         "chart_data": chart_data,
     }
     return TemplateResponse(request, "admin/backoffice/dashboard.html", context)

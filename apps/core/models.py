@@ -66,6 +66,9 @@ class IdempotencyRecord(models.Model):
     scope = models.CharField(max_length=255, help_text="Principal, method and path the key belongs to.")
     key = models.CharField(max_length=255)
     fingerprint = models.CharField(max_length=64, help_text="sha256 of the request body's canonical JSON.")
+    # The request's correlation id: what ties the events a request caused to its key (the events
+    # API's `request.idempotency_key`, apps.events).
+    correlation_id = models.CharField(max_length=128, blank=True, default="")
     state = models.CharField(max_length=16, choices=State.choices, default=State.STARTED)
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
     response_body = models.JSONField(null=True, blank=True)
@@ -81,7 +84,12 @@ class IdempotencyRecord(models.Model):
                 name="idempotency_completed_has_response",
             ),
         ]
-        indexes = [models.Index(fields=["created_at"], name="idempotency_created_idx")]
+        indexes = [
+            models.Index(fields=["created_at"], name="idempotency_created_idx"),
+            models.Index(
+                fields=["correlation_id"], condition=~Q(correlation_id=""), name="idempotency_correlation_idx"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.scope} {self.key} ({self.state})"

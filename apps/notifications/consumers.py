@@ -256,6 +256,22 @@ def _subscription(event: OutboxEvent, people: People) -> list[Message]:
     return [Message(user=owner, template=_SUBSCRIPTION_TEMPLATES[event.event_type], context=context)]
 
 
+@builds("webhook_endpoint.disabled")
+def _webhook_endpoint_disabled(event: OutboxEvent, people: People) -> list[Message]:
+    """apps.events disabled an endpoint whose deliveries all failed for 3 days: its owner is told."""
+    payload = event.payload
+    owner = people.user(payload.get("owner"))
+    if owner is None:
+        return []
+    context = {
+        "endpoint": payload.get("endpoint") or event.aggregate_id,
+        "host": payload.get("host") or "",
+        "description": payload.get("description") or "",
+        "failing_since": payload.get("failing_since") or "",
+    }
+    return [Message(user=owner, template=T.WEBHOOK_ENDPOINT_DISABLED, context=context)]
+
+
 NOTIFYING_EVENTS = tuple(_builders)
 
 

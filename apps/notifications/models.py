@@ -42,6 +42,7 @@ class Notification(models.Model):
         SUBSCRIPTION_RENEWED = "subscription_renewed"
         SUBSCRIPTION_PAYMENT_FAILED = "subscription_payment_failed"
         SUBSCRIPTION_CANCELED = "subscription_canceled"
+        WEBHOOK_ENDPOINT_DISABLED = "webhook_endpoint_disabled"
 
     id = PrefixedIdField(prefix="ntf")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="notifications")

@@ -12,13 +12,13 @@ from django.conf import settings
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Min, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from apps.accounts.selectors import user_has_permission
 from apps.audit.models import AuditLog
 from apps.audit.selectors import audit_trail_for
 from apps.core.errors import InvalidRequest
 from apps.core.models import OutboxEvent
+from apps.core.timestamps import parse_instant
 from apps.gateways.models import GatewayAttempt
 from apps.gateways.selectors import gateway_attempts_for
 from apps.payments.errors import PaymentNotFound
@@ -44,17 +44,6 @@ def _visible(principal: Any) -> QuerySet[Payment]:
     return queryset if can_see_all_payments(principal) else queryset.filter(owner=principal)
 
 
-def _timestamp(name: str, value: str) -> datetime:
-    """The instant, in UTC: PostgreSQL takes offsets up to ±15:59 only, ISO 8601 up to ±23:59."""
-    try:
-        parsed = parse_datetime(value) if isinstance(value, str) else None
-        if parsed is not None and parsed.tzinfo is not None:
-            return parsed.astimezone(UTC)
-    except (ValueError, OverflowError):  # a 13th month; an instant before year 1 in UTC
-        pass
-    raise InvalidRequest(f"{name} must be an ISO 8601 timestamp with a timezone", param=name)
-
-
 def parse_payment_filters(query_params: Any) -> dict[str, str]:
     """Validated filters, in a canonical form (also the list cache's key)."""
     filters = {name: query_params[name] for name in FILTERS if query_params.get(name) not in (None, "")}
@@ -62,7 +51,7 @@ def parse_payment_filters(query_params: Any) -> dict[str, str]:
         raise InvalidRequest(f"status must be one of: {', '.join(Payment.Status.values)}", param="status")
     for name in ("created_gte", "created_lt"):
         if name in filters:
-            filters[name] = _timestamp(name, filters[name]).isoformat()
+            filters[name] = parse_instant(name, filters[name]).isoformat()
     return filters
 
 

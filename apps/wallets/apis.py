@@ -15,9 +15,9 @@ from apps.core.fields import AmountField, BooleanField, CurrencyField, TextField
 from apps.core.idempotency import idempotent, idempotent_required
 from apps.core.pagination import PAGE_PARAMETERS, page_body, page_params, page_schema, paginate
 from apps.core.serializers import InputSerializer as BaseInputSerializer
-from apps.core.serializers import OutputSerializer, TimestampField
 from apps.gateways.payment_methods import PAYMENT_METHOD_MAX_LENGTH
 from apps.wallets.selectors import wallet_get, wallet_list, wallet_transactions
+from apps.wallets.serializers import TransactionOutputSerializer, WalletOutputSerializer
 from apps.wallets.services import (
     TransferRequest,
     wallet_create,
@@ -32,28 +32,6 @@ ERROR_RESPONSES = {
     401: OpenApiResponse(description="Not authenticated."),
     404: OpenApiResponse(description="No such wallet (or not yours)."),
 }
-
-
-class WalletOutputSerializer(OutputSerializer):
-    id = serializers.CharField()
-    currency = serializers.CharField()
-    balance = serializers.IntegerField(help_text="Minor units of the currency.")
-    status = serializers.CharField()
-    created_at = TimestampField()
-
-
-class TransactionOutputSerializer(OutputSerializer):
-    id = serializers.CharField()
-    type = serializers.CharField()
-    status = serializers.CharField()
-    amount = serializers.IntegerField()
-    currency = serializers.CharField()
-    source_wallet = serializers.CharField(source="source_wallet_id", allow_null=True)
-    destination_wallet = serializers.CharField(source="destination_wallet_id", allow_null=True)
-    description = serializers.CharField(allow_null=True)
-    failure_code = serializers.CharField(allow_null=True)
-    failure_message = serializers.CharField(allow_null=True)
-    created_at = TimestampField()
 
 
 class WalletsApi(APIView):

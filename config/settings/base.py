@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "apps.wallets",
     "apps.payments",
     "apps.subscriptions",
+    "apps.events",
     "apps.notifications",
     "apps.backoffice",
     "apps.webhooks",
@@ -243,7 +244,10 @@ CELERY_TIMEZONE = "UTC"
 # notifications` starts a dedicated pool. CELERY_QUEUE_PREFIX namespaces every routed queue on a
 # shared broker (the end-to-end tests). Outbox delivery stays on the default queue.
 CELERY_QUEUE_PREFIX = env("CELERY_QUEUE_PREFIX", default="")
+from config.settings.events import *  # noqa: E402, F403  (events API, outbound webhooks)
+
 CELERY_ROUTED_QUEUES = {
+    **EVENTS_ROUTED_QUEUES,  # noqa: F405
     "notifications": ["apps.notifications.tasks.*", "apps.accounts.tasks.send_password_reset_email"],
     "billing": ["apps.subscriptions.tasks.*"],
     "webhooks": ["apps.webhooks.tasks.*"],
@@ -262,6 +266,7 @@ CELERY_TASK_QUEUES = [
     for name in [CELERY_TASK_DEFAULT_QUEUE, *(f"{CELERY_QUEUE_PREFIX}{q}" for q in CELERY_ROUTED_QUEUES)]
 ]
 CELERY_BEAT_SCHEDULE = {
+    **EVENTS_BEAT_SCHEDULE,  # noqa: F405
     "outbox-sweep": {"task": "apps.core.tasks.outbox_sweep", "schedule": 30.0},
     "notifications-sweep": {"task": "apps.notifications.tasks.notifications_sweep", "schedule": 60.0},
     "idempotency-purge": {"task": "apps.core.tasks.purge_idempotency_records", "schedule": 3600.0},

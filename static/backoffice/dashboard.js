@@ -89,6 +89,20 @@
         plugins: { legend: { display: false } }
       }
     });
+    var hooks = data.webhooks;
+    if (hooks.succeeded + hooks.failed + hooks.pending === 0) {
+      nothingToDraw("chart-webhooks", "No webhook delivery in these days.");
+    } else new window.Chart(document.getElementById("chart-webhooks"), {
+      type: "doughnut",
+      data: {
+        labels: ["delivered", "failed", "pending"],
+        datasets: [{
+          data: [hooks.succeeded, hooks.failed, hooks.pending],
+          backgroundColor: [STATUS_COLORS.succeeded, STATUS_COLORS.failed, STATUS_COLORS.processing]
+        }]
+      },
+      options: { animation: false, maintainAspectRatio: false, plugins: { legend: { position: "bottom" } } }
+    });
     document.body.dataset.chartsReady = "true";
   }
 

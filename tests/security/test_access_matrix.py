@@ -26,6 +26,7 @@ from apps.accounts.services import (
 )
 from apps.accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
 from apps.core.models import OutboxEvent
+from apps.events.tests.factories import webhook_endpoint_and_delivery
 from apps.notifications.models import Notification
 from apps.payments.services import payment_create
 from apps.subscriptions.services import subscription_create
@@ -74,6 +75,17 @@ TABLE: list[tuple[str, str, str | None, tuple[int, ...]]] = [
     ("DELETE", "/api/v1/subscriptions/{subscription}", None, (401, 200, 404, 200, 401, 404, 404)),
     ("GET", "/api/v1/notifications", None,                   (401, 200, 200, 200, 401, 200, 200)),
     ("GET", "/api/v1/notifications/{notification}", None,   (401, 200, 404, 200, 401, 404, 404)),
+    ("GET", "/api/v1/events", None,                          (401, 200, 200, 200, 401, 200, 200)),
+    ("GET", "/api/v1/events/{event}", None,                  (401, 200, 404, 200, 401, 404, 404)),
+    ("GET", "/api/v1/webhook-endpoints", None,               (401, 200, 200, 200, 401, 200, 200)),
+    ("POST", "/api/v1/webhook-endpoints", "endpoint",        (401, 201, 201, 201, 401, 201, 201)),
+    ("GET", "/api/v1/webhook-endpoints/{endpoint}", None,    (401, 200, 404, 200, 401, 404, 404)),
+    ("PATCH", "/api/v1/webhook-endpoints/{endpoint}", "endpoint_patch", (401, 200, 404, 200, 401, 404, 404)),
+    ("DELETE", "/api/v1/webhook-endpoints/{endpoint}", None, (401, 204, 404, 204, 401, 404, 404)),
+    ("POST", "/api/v1/webhook-endpoints/{endpoint}/rotate-secret", "empty", (401, 200, 404, 200, 401, 404, 404)),
+    ("GET", "/api/v1/webhook-endpoints/{endpoint}/deliveries", None, (401, 200, 404, 200, 401, 404, 404)),
+    ("GET", "/api/v1/webhook-deliveries/{delivery}", None,   (401, 200, 404, 200, 401, 404, 404)),
+    ("POST", "/api/v1/webhook-deliveries/{delivery}/retry", "empty", (401, 202, 404, 202, 401, 404, 404)),
     ("POST", "/api/v1/webhooks/stripe", "empty",             (400, 400, 400, 400, 400, 400, 400)),
     ("POST", "/api/v1/webhooks/authorize-net", "empty",      (400, 400, 400, 400, 400, 400, 400)),
 ]  # fmt: skip
@@ -133,6 +145,7 @@ class World:
             to=self.a.email,
             subject="Deposit of 500.00 USD completed",
         )
+        self.endpoint, self.delivery = webhook_endpoint_and_delivery(self.a)
         self.api_key, self.key_secret = api_key_create(user=self.a, name="merchant", actor=self.a)
         revoked, self.revoked_secret = api_key_create(user=self.a, name="old", actor=self.a)
         api_key_revoke(api_key=revoked, actor=self.a)
@@ -147,6 +160,9 @@ class World:
             "subscription": self.subscription.pk,
             "notification": self.notification.pk,
             "api_key": self.api_key.pk,
+            "event": self.delivery.event_id,
+            "endpoint": self.endpoint.pk,
+            "delivery": self.delivery.pk,
         }
 
     def client(self, caller: str) -> APIClient:
@@ -204,6 +220,8 @@ class World:
                 "payment_method": "tok_visa",
             },
             "patch": lambda: {"metadata": {"seat": "2"}},
+            "endpoint": lambda: {"url": "https://hooks.example.com/paydesk", "enabled_events": ["*"]},
+            "endpoint_patch": lambda: {"description": "the shop's server"},
             "empty": lambda: {},
         }[name]()
 

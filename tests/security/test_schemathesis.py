@@ -58,6 +58,9 @@ DATA_DEPENDENT_REFUSALS: dict[str, set[str]] = {
     # Generated requests can't sign their body: a well-formed signature that does not match it is
     # exactly what the endpoint exists to refuse.
     "POST /api/v1/webhooks/stripe": {"webhook_signature_invalid"},
+    # A URL of the documented shape whose host is, or resolves to, an internal address.
+    "POST /api/v1/webhook-endpoints": {"url_invalid"},
+    "PATCH /api/v1/webhook-endpoints/{endpoint_id}": {"url_invalid"},
     "POST /api/v1/webhooks/authorize-net": {"webhook_signature_invalid"},
 }
 # Any text may happen to hold a Luhn-valid card number, or the NUL character (U+0000, which no

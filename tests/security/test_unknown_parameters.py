@@ -20,6 +20,7 @@ from apps.accounts.models import Roles
 from apps.accounts.services import api_key_create, auth_session_start, password_reset_token_create
 from apps.accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
 from apps.core.tests.rows import row_counts
+from apps.events.tests.factories import webhook_endpoint_and_delivery
 from apps.payments.services import payment_create
 from apps.subscriptions.services import subscription_create
 from apps.wallets.services import wallet_create, wallet_deposit
@@ -80,6 +81,8 @@ class World:
             billing_cycle="monthly",
             payment_method="tok_visa",
         )
+
+        self.endpoint, self.delivery = webhook_endpoint_and_delivery(self.a)
 
     def client(self, user) -> APIClient:
         client = APIClient()
@@ -147,6 +150,14 @@ VALID: dict[str, Callable[[World], tuple[dict[str, str], dict[str, Any], Any]]] 
         w.a,
     ),
     "subscription": lambda w: ({"subscription_id": w.subscription.pk}, {"metadata": {"seat": "2"}}, w.a),
+    "webhook-endpoints": lambda w: (
+        {},
+        {"url": "https://hooks.example.com/paydesk", "enabled_events": ["payment.succeeded"]},
+        w.a,
+    ),
+    "webhook-endpoint": lambda w: ({"endpoint_id": w.endpoint.pk}, {"description": "the shop"}, w.a),
+    "webhook-endpoint-rotate-secret": lambda w: ({"endpoint_id": w.endpoint.pk}, {}, w.a),
+    "webhook-delivery-retry": lambda w: ({"delivery_id": w.delivery.pk}, {}, w.a),
 }
 
 

@@ -75,6 +75,7 @@ from apps.core.idempotency.records import (
     is_stored,
     purge_expired_records,
     request_fingerprint,
+    request_key_sql,
 )
 
 __all__ = [
@@ -90,6 +91,7 @@ __all__ = [
     "is_stored",
     "purge_expired_records",
     "request_fingerprint",
+    "request_key_sql",
 ]
 
 _VALID_KEY = re.compile(r"[\x20-\x7e]{1,255}")

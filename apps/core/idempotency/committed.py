@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.core.commits import unflushed_commit
+from apps.core.correlation import get_correlation_id
 from apps.core.exception_handler import envelope_for_status
 from apps.core.idempotency.records import (
     _FIRST_POLL_SECONDS,
@@ -43,7 +44,9 @@ def _claim(*, scope: str, key: str, fingerprint: str) -> IdempotencyRecord | Res
             # Durable: the claim must be committed, visible to every other process, before the view
             # runs; inside a caller's transaction it would not be, so that is refused.
             with transaction.atomic(durable=True):
-                return IdempotencyRecord.objects.create(scope=scope, key=key, fingerprint=fingerprint)
+                return IdempotencyRecord.objects.create(
+                    scope=scope, key=key, fingerprint=fingerprint, correlation_id=get_correlation_id() or ""
+                )
         except IntegrityError:
             pass
         held = IdempotencyRecord.objects.filter(scope=scope, key=key).first()

@@ -16,6 +16,7 @@ from django.utils import timezone
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.core.correlation import get_correlation_id
 from apps.core.idempotency.records import (
     _FIRST_POLL_SECONDS,
     _MAX_POLL_SECONDS,
@@ -54,8 +55,8 @@ _LOCK_NOT_AVAILABLE = "55P03"
 _CLAIM_SQL = (
     # The claim, bounded: `lock_timeout` is raised for this statement (it waits on a racer's
     # uncommitted row of the same key) and put back in RETURNING, which runs only once the row is in.
-    'INSERT INTO "core_idempotencyrecord" ("scope", "key", "fingerprint", "state", "created_at") '
-    "SELECT %s, %s, %s, %s, %s FROM ("
+    'INSERT INTO "core_idempotencyrecord" ("scope", "key", "fingerprint", "state", "created_at", "correlation_id") '
+    "SELECT %s, %s, %s, %s, %s, %s FROM ("
     "SELECT set_config('paydesk.lock_timeout', current_setting('lock_timeout'), true), "
     "set_config('lock_timeout', %s, true)) AS bound "
     'ON CONFLICT ("scope", "key") DO NOTHING '
@@ -201,11 +202,20 @@ def _claim_in_transaction(*, scope: str, key: str, fingerprint: str, wait: float
 
     A racer's uncommitted row of the same key is waited for at most `wait` seconds (then 55P03).
     """
-    created_at = timezone.now()
+    created_at, correlation_id = timezone.now(), get_correlation_id() or ""
     lock_timeout = f"{max(1, int(wait * 1000))}ms"  # 0 would mean no bound at all
     with transaction.get_connection().cursor() as cursor:
         cursor.execute(
-            _CLAIM_SQL, [scope, key, fingerprint, IdempotencyRecord.State.STARTED, created_at, lock_timeout]
+            _CLAIM_SQL,
+            [
+                scope,
+                key,
+                fingerprint,
+                IdempotencyRecord.State.STARTED,
+                created_at,
+                correlation_id,
+                lock_timeout,
+            ],
         )
         row = cursor.fetchone()
     return None if row is None else int(row[0])

@@ -79,6 +79,20 @@ def _error_code(body: Any) -> str | None:
     return error.get("code") if isinstance(error, dict) else None
 
 
+def request_key_sql(*, correlation_id: str, principal: str, before: str) -> str:
+    """An SQL expression (over the given SQL expressions) for the Idempotency-Key of the latest keyed
+    request with that correlation id made by that principal no later than `before`, or '' when
+    there is none: how an event finds the key of the request that caused it (apps.events) in the
+    statement that writes it. A client may reuse a correlation id, hence the principal and time."""
+    table = IdempotencyRecord._meta.db_table
+    # (expressions of the caller's own SQL, never values: those travel as parameters)
+    return (
+        f"COALESCE((SELECT r.key FROM {table} r WHERE r.correlation_id <> '' "  # noqa: S608
+        f"AND r.correlation_id = {correlation_id} AND left(r.scope, length({principal}) + 1) = {principal} || ' ' "
+        f"AND r.created_at <= {before} ORDER BY r.created_at DESC LIMIT 1), '')"
+    )
+
+
 def build_scope(*, principal: str, method: str, path: str) -> str:
     """`<principal> <METHOD> <path>`; an overlong path keeps a prefix and a digest of the whole."""
     scope = f"{principal} {method.upper()} {path}"
