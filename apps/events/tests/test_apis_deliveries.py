@@ -38,18 +38,18 @@ def test_deliveries_list_each_attempt_with_its_status_code_latency_and_error(
     assert delivery["id"].startswith("wd_")
     assert delivery["event"].startswith("evt_")
     assert delivery["event_type"] == "payment.succeeded"
-    assert (delivery["status"], delivery["attempt_count"], delivery["last_status_code"]) == (
+    assert (delivery["status"], delivery["attempts"], delivery["last_status_code"]) == (
         "succeeded",
         2,
         200,
     )
     assert (delivery["next_attempt_at"], delivery["last_error"]) == (None, None)
     assert delivery["last_attempt_at"].endswith("Z")
-    assert [(a["number"], a["status_code"], a["succeeded"], a["error"]) for a in delivery["attempts"]] == [
+    assert [(a["number"], a["status_code"], a["succeeded"], a["error"]) for a in delivery["attempt_log"]] == [
         (1, 502, False, "answered 502"),
         (2, 200, True, None),
     ]
-    assert all(isinstance(a["latency_ms"], int) for a in delivery["attempts"])
+    assert all(isinstance(a["latency_ms"], int) for a in delivery["attempt_log"])
     assert auth_client.get(f"/api/v1/webhook-deliveries/{delivery['id']}").json() == delivery
     filtered = auth_client.get(f"/api/v1/webhook-endpoints/{endpoint.pk}/deliveries?status=failed").json()
     assert filtered["data"] == []
