@@ -105,7 +105,7 @@ def _raw_loader(
                 for field in model._meta.concrete_fields
                 if not isinstance(field, EncryptedTextField)
             ]
-            sql.append(f"SELECT {', '.join(columns)}{extra} FROM {table} t {joins} WHERE t.id = ANY(%s)")  # noqa: S608
+            sql.append(f"SELECT {', '.join(columns)}{extra} FROM {table} t {joins} WHERE t.id = ANY(%s)")  # noqa: S608  # nosec B608: table and column names of our models, values as parameters
         objects = {obj.pk: obj for obj in model._default_manager.raw(sql[0], [list(ids)])}
         if related is not None:
             related(list(objects.values()))

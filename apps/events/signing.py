@@ -10,7 +10,7 @@ import secrets
 from collections.abc import Iterable
 
 HEADER = "Paydesk-Signature"
-SECRET_PREFIX = "whsec_"  # noqa: S105  (the prefix of every secret, not one)
+SECRET_PREFIX = "whsec_"  # noqa: S105  # nosec B105: the prefix of every secret, not one
 
 
 def new_secret() -> str:

@@ -87,7 +87,7 @@ def request_key_sql(*, correlation_id: str, principal: str, before: str) -> str:
     table = IdempotencyRecord._meta.db_table
     # (expressions of the caller's own SQL, never values: those travel as parameters)
     return (
-        f"COALESCE((SELECT r.key FROM {table} r WHERE r.correlation_id <> '' "  # noqa: S608
+        f"COALESCE((SELECT r.key FROM {table} r WHERE r.correlation_id <> '' "  # noqa: S608  # nosec B608: table and column names of our models, values as parameters
         f"AND r.correlation_id = {correlation_id} AND left(r.scope, length({principal}) + 1) = {principal} || ' ' "
         f"AND r.created_at <= {before} ORDER BY r.created_at DESC LIMIT 1), '')"
     )

@@ -62,7 +62,7 @@ def _claim(delivery_id: str, *, now: datetime) -> datetime | None:
     endpoints = WebhookEndpoint._meta.db_table
     with transaction.atomic(durable=True), connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} SET lease_expires_at = %s, updated_at = %s WHERE id = ("  # noqa: S608
+            f"UPDATE {table} SET lease_expires_at = %s, updated_at = %s WHERE id = ("  # noqa: S608  # nosec B608: table and column names of our models, values as parameters
             f"SELECT d.id FROM {table} d JOIN {endpoints} e ON e.id = d.endpoint_id "
             "WHERE d.id = %s AND d.status = 'pending' AND d.next_attempt_at <= %s "
             "AND (d.lease_expires_at IS NULL OR d.lease_expires_at <= %s) AND e.status = 'enabled' "

@@ -37,7 +37,7 @@ def _insert_events_sql() -> str:
     if not _INSERT_EVENTS:
         key = request_key_sql(correlation_id="u.cid", principal="u.user_id", before="u.created_at")
         _INSERT_EVENTS.append(
-            f"WITH ev AS (INSERT INTO {Event._meta.db_table} "  # noqa: S608
+            f"WITH ev AS (INSERT INTO {Event._meta.db_table} "  # noqa: S608  # nosec B608: table and column names of our models, values as parameters
             "(id, user_id, type, source_event_id, created_at, data, request_correlation_id, "
             "request_idempotency_key) "
             f"SELECT u.id, u.user_id, u.type, u.source, u.created_at, u.data, u.cid, {key} "
@@ -121,7 +121,7 @@ def deliveries_create(*, matches: Sequence[tuple[str, str, str, Any]]) -> list[s
         return []
     if not _INSERT_DELIVERIES:
         _INSERT_DELIVERIES.append(
-            f"INSERT INTO {WebhookDelivery._meta.db_table} "  # noqa: S608
+            f"INSERT INTO {WebhookDelivery._meta.db_table} "  # noqa: S608  # nosec B608: table and column names of our models, values as parameters
             "(id, event_id, endpoint_id, status, attempts, next_attempt_at, last_error, created_at, updated_at) "
             "SELECT u.id, u.event_id, u.endpoint_id, 'pending', 0, %s, '', %s, %s "
             "FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[]) AS u(id, event_id, endpoint_id)"
