@@ -95,7 +95,7 @@ def install(apps, schema_editor):
             p_review_threshold bigint, p_deposit_threshold bigint, p_deposit_window integer,
             p_entry varchar, p_transit varchar, p_events varchar[], {WHO_PARAMS}
         ) RETURNS TABLE (
-            currency varchar, created_at timestamptz, review_reasons jsonb, balance bigint
+            currency varchar, created_at timestamptz, review_reasons varchar[], balance bigint
         ) LANGUAGE plpgsql VOLATILE AS $$
         DECLARE
             w {wallet}%ROWTYPE;
@@ -143,7 +143,8 @@ def install(apps, schema_editor):
             ) RETURNING * INTO v_after;
             PERFORM {RECORD}(v_after, NULL, 'create', 'payout.created', p_events[2],
                 jsonb_build_object('journal_entry', p_entry), v_now, {WHO});
-            RETURN QUERY SELECT w.currency, v_now, v_reasons, v_balance;
+            RETURN QUERY SELECT w.currency, v_now,
+                ARRAY(SELECT jsonb_array_elements_text(v_reasons))::varchar[], v_balance;
         END;
         $$
         """,  # noqa: S608 - the table names are the models' own, quoted
