@@ -43,14 +43,9 @@ def other_client():
 
 
 @pytest.fixture
-def reviewer():
-    from django.contrib.auth.models import Permission
-
-    user = UserFactory(is_staff=True)
-    user.user_permissions.add(
-        Permission.objects.get(codename="review_payment", content_type__app_label="payments")
-    )
-    return type(user).objects.get(pk=user.pk)  # a fresh instance: permissions are cached on the object
+def reviewer(staff_reviewer):
+    """Staff in the reviewer group (the review permission), as the root conftest makes them."""
+    return staff_reviewer
 
 
 def create(client, wallet, *, amount=2_500, destination="btok_success", key="k1", **extra):
