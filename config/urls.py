@@ -9,6 +9,7 @@ api_v1 = [
     path("", include("apps.payments.urls")),
     path("", include("apps.notifications.urls")),
     path("", include("apps.subscriptions.urls")),
+    path("", include("apps.payouts.urls")),
     path("", include("apps.events.urls")),
     path("", include("apps.webhooks.urls")),
 ]

@@ -3,7 +3,7 @@
 A *renderer* knows one resource type: how to load many of them at once (one query for a whole
 batch of events), the object as this API returns it (the resource's own output serializer), and
 who may see an event about it. Each public event type names its renderer; a later resource
-(payouts) registers its own with `register_renderer` from its app's `ready()`.
+registers its own here with `register_renderer`, before the events' consumer reads the public types.
 
 `data.object` is the resource as it is when the event is made public (moments after the change,
 by the outbox consumer), with the fields named in `snapshot` — its state: status, amounts,
@@ -24,6 +24,8 @@ from apps.core.crypto import EncryptedTextField
 from apps.core.models import OutboxEvent
 from apps.payments.models import Payment
 from apps.payments.serializers import PaymentOutputSerializer
+from apps.payouts.models import Payout
+from apps.payouts.serializers import PayoutOutputSerializer
 from apps.subscriptions.models import Subscription
 from apps.subscriptions.serializers import SubscriptionOutputSerializer
 from apps.wallets.models import Transaction, Wallet
@@ -214,4 +216,20 @@ register_renderer(
         "subscription.unpaid",
         "subscription.canceled",
     ],
+)
+
+
+register_renderer(
+    "payout",
+    Renderer(
+        load=_raw_loader(
+            Payout,
+            joins=f"JOIN {Wallet._meta.db_table} w ON w.id = t.wallet_id",
+            extra=", w.user_id AS owner_id",
+        ),
+        represent=PayoutOutputSerializer.represent,
+        recipients=lambda payout: [Recipient(payout.owner_id)],
+        snapshot=("status", "failure_code"),
+    ),
+    event_types=["payout.created", "payout.in_transit", "payout.paid", "payout.failed", "payout.canceled"],
 )

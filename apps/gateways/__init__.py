@@ -18,6 +18,8 @@ from apps.gateways.base import (
     GatewayResult,
     GatewayRetryableError,
     PaymentGateway,
+    PayoutDestination,
+    PayoutsNotSupported,
     UnknownPaymentMethod,
 )
 from apps.gateways.circuit import CircuitBreakerGateway
@@ -35,6 +37,8 @@ __all__ = [
     "GatewayResult",
     "GatewayRetryableError",
     "PaymentGateway",
+    "PayoutDestination",
+    "PayoutsNotSupported",
     "UnknownPaymentMethod",
     "get_gateway",
 ]

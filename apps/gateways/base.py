@@ -9,6 +9,9 @@ doubled at the gateway. A gateway answers with a `GatewayResult`, or raises:
   outcome is unknown and must be settled by `retrieve` (reconciliation), never by guessing.
 A decline is not an exception: it is a result with `status="failed"` and a `failure_code`.
 
+Payouts (money leaving for a bank account) use the same results: `create_payout` answers
+`in_transit`, `paid` or `failed`, and is retried with the same key, never doubled.
+
 Before anything is written for a new charge, `payment_method_check` asks whether the gateway knows
 the token at all: an unknown one (`UnknownPaymentMethod`, Stripe's `resource_missing`) is refused
 as a bad request, as Stripe refuses it, instead of becoming a declined charge.
@@ -19,7 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-ResultStatus = Literal["authorized", "captured", "failed", "voided", "refunded"]
+# A charge's statuses, and a payout's ("in_transit": the gateway took it, settled later; "paid").
+ResultStatus = Literal["authorized", "captured", "failed", "voided", "refunded", "in_transit", "paid"]
 RiskLevel = Literal["normal", "elevated"]
 
 
@@ -41,6 +45,14 @@ class GatewayResult:
         return self.status != "failed"
 
 
+@dataclass(frozen=True)
+class PayoutDestination:
+    """What Paydesk may show of a payout's destination: its kind and the account's last four digits."""
+
+    type: str = "bank_account"
+    last4: str = ""
+
+
 class GatewayError(Exception):
     def __init__(self, message: str = "", *, code: str = "gateway_error") -> None:
         super().__init__(message or code)
@@ -54,12 +66,36 @@ class UnknownPaymentMethod(GatewayError):
         super().__init__(message or "No such payment method.", code=code)
 
 
+class PayoutsNotSupported(GatewayError):
+    """This gateway sends no payouts (yet): nothing was sent."""
+
+    def __init__(self, message: str = "", *, code: str = "payouts_unsupported") -> None:
+        super().__init__(message or "This gateway does not support payouts.", code=code)
+
+
 class GatewayRetryableError(GatewayError):
     """Transient: retry later with the same idempotency key."""
 
 
 class GatewayResponseLost(GatewayError):
     """The outcome is unknown: settle it with `retrieve`, never by retrying blindly."""
+
+
+class NoPayouts:
+    """The payout calls of a gateway that sends no payouts (yet): each refuses, sending nothing."""
+
+    name: str
+
+    def payout_destination_check(self, *, destination: str) -> PayoutDestination:
+        raise PayoutsNotSupported(f"The {self.name} gateway does not support payouts.")
+
+    def create_payout(
+        self, *, amount: int, currency: str, destination: str, idempotency_key: str
+    ) -> GatewayResult:
+        raise PayoutsNotSupported(f"The {self.name} gateway does not support payouts.")
+
+    def retrieve_payout(self, *, idempotency_key: str) -> GatewayResult | None:
+        raise PayoutsNotSupported(f"The {self.name} gateway does not support payouts.")
 
 
 class PaymentGateway(Protocol):
@@ -84,4 +120,23 @@ class PaymentGateway(Protocol):
 
     def retrieve(self, *, idempotency_key: str) -> GatewayResult | None:
         """What the gateway knows of the charge made with this key (None: it never saw it)."""
+        ...
+
+    # --- payouts: money leaving Paydesk for a bank account ---------------------------------------
+
+    def payout_destination_check(self, *, destination: str) -> PayoutDestination:
+        """What the gateway knows of a payout destination (a bank account token); UnknownPaymentMethod
+        when it knows no such token, PayoutsNotSupported when it sends no payouts. Moves no money."""
+        ...
+
+    def create_payout(
+        self, *, amount: int, currency: str, destination: str, idempotency_key: str
+    ) -> GatewayResult:
+        """Sends `amount` to `destination`; the idempotency key (derived from the payout's id) makes a
+        retried call the same payout. Answers `in_transit` (settled later: `retrieve_payout`, the
+        gateway's webhooks), `paid`, or `failed` with a failure_code (`account_closed`)."""
+        ...
+
+    def retrieve_payout(self, *, idempotency_key: str) -> GatewayResult | None:
+        """What the gateway knows of the payout created with this key (None: it never saw it)."""
         ...

@@ -36,6 +36,7 @@ from apps.gateways.base import (
     GatewayResult,
     GatewayRetryableError,
     PaymentGateway,
+    PayoutDestination,
 )
 
 logger = logging.getLogger(__name__)
@@ -213,3 +214,19 @@ class CircuitBreakerGateway:
 
     def retrieve(self, *, idempotency_key: str) -> GatewayResult | None:
         return self.breaker.call(lambda: self.inner.retrieve(idempotency_key=idempotency_key))
+
+    def payout_destination_check(self, *, destination: str) -> PayoutDestination:
+        # A look-up, like payment_method_check: it moves no money and leaves the circuit as it is.
+        return self.inner.payout_destination_check(destination=destination)
+
+    def create_payout(
+        self, *, amount: int, currency: str, destination: str, idempotency_key: str
+    ) -> GatewayResult:
+        return self.breaker.call(
+            lambda: self.inner.create_payout(
+                amount=amount, currency=currency, destination=destination, idempotency_key=idempotency_key
+            )
+        )
+
+    def retrieve_payout(self, *, idempotency_key: str) -> GatewayResult | None:
+        return self.breaker.call(lambda: self.inner.retrieve_payout(idempotency_key=idempotency_key))

@@ -99,6 +99,29 @@ class SimulatedChargeOperation(models.Model):
         return f"{self.kind} {self.amount} on {self.charge_id}"
 
 
+class SimulatedPayout(models.Model):
+    """A payout at the simulated gateway, one per idempotency key; settled the moment it is made."""
+
+    class Status(models.TextChoices):
+        PAID = "paid"
+        FAILED = "failed"
+
+    reference = PrefixedIdField(prefix="sim_po")
+    idempotency_key = models.CharField(max_length=255, unique=True)
+    destination = models.CharField(max_length=255)
+    amount = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=16, choices=Status.choices)
+    failure_code = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="sim_payout_amount_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.reference} {self.status}"
+
+
 # --- Authorize.Net: what Paydesk sent -------------------------------------------------------------
 
 

@@ -10,6 +10,9 @@
 | `tok_responseLost`                    | charged as `tok_visa`, but every call raises GatewayResponseLost; `retrieve` tells |
 | anything else                         | unknown: `payment_method_check` raises UnknownPaymentMethod (`resource_missing`, Stripe's "No such token"); authorize, if still called, answers failed `resource_missing` |
 
+Payouts go to test bank account tokens (Stripe's names): `btok_success` is paid, `btok_accountClosed`
+fails with `account_closed`, at once; any other destination is unknown (UnknownPaymentMethod).
+
 It stands for an external system that web processes and Celery workers share, so its state lives
 in its own tables (`SimulatedCharge`, `SimulatedChargeOperation`), written in its own transactions.
 Each call opens a durable transaction, which Django refuses inside another one: calling a gateway
@@ -35,11 +38,12 @@ from apps.gateways.base import (
     GatewayResponseLost,
     GatewayResult,
     GatewayRetryableError,
+    PayoutDestination,
     ResultStatus,
     RiskLevel,
     UnknownPaymentMethod,
 )
-from apps.gateways.models import SimulatedCharge, SimulatedChargeOperation
+from apps.gateways.models import SimulatedCharge, SimulatedChargeOperation, SimulatedPayout
 
 # Public test token names, not secrets.
 # bandit B105: a test card token, not a secret
@@ -73,6 +77,20 @@ TEST_CARDS: dict[str, SimulatedCard] = {
     "tok_riskLevelElevated": SimulatedCard("visa", "9235", risk_level="elevated"),
     TRANSIENT_TOKEN: SimulatedCard("visa", "4242"),
     RESPONSE_LOST_TOKEN: SimulatedCard("visa", "4242"),
+}
+
+
+@dataclass(frozen=True)
+class SimulatedBankAccount:
+    last4: str
+    failure_code: str = ""
+    failure_message: str = ""
+
+
+# last4 of Stripe's matching test bank account numbers (000123456789, 000111111116).
+TEST_BANK_ACCOUNTS: dict[str, SimulatedBankAccount] = {
+    "btok_success": SimulatedBankAccount("6789"),
+    "btok_accountClosed": SimulatedBankAccount("1116", "account_closed", "The bank account has been closed."),
 }
 _UNKNOWN_CARD = SimulatedCard("", "", UNKNOWN_CARD_FAILURE_CODE, "No such payment method token.")
 _OPERATION_STATUS: dict[str, ResultStatus] = {
@@ -151,6 +169,44 @@ class SimulatedGateway:
         if charge is None or charge.status == Status.PENDING:
             return None  # never charged: the gateway only ever answered with transient errors
         return _result(charge, status=_SETTLED_STATUS[charge.status])
+
+    def payout_destination_check(self, *, destination: str) -> PayoutDestination:
+        account = TEST_BANK_ACCOUNTS.get(destination)
+        if account is None:
+            raise UnknownPaymentMethod(
+                "No such destination: the simulated gateway knows only btok_success and btok_accountClosed."
+            )
+        return PayoutDestination(type="bank_account", last4=account.last4)
+
+    def create_payout(
+        self, *, amount: int, currency: str, destination: str, idempotency_key: str
+    ) -> GatewayResult:
+        _require_positive(amount)
+        account = TEST_BANK_ACCOUNTS.get(destination)
+        if account is None:
+            raise GatewayError(f"No such destination: {destination[:40]!r}.", code="resource_missing")
+        with _own_transaction():
+            payout, _ = SimulatedPayout.objects.get_or_create(
+                idempotency_key=idempotency_key,
+                defaults={
+                    "destination": destination,
+                    "amount": amount,
+                    "currency": currency,
+                    # Settled at once: a real bank answers days later (Stripe: in_transit, then a webhook).
+                    "status": SimulatedPayout.Status.FAILED
+                    if account.failure_code
+                    else SimulatedPayout.Status.PAID,
+                    "failure_code": account.failure_code,
+                },
+            )
+            if (payout.destination, payout.amount, payout.currency) != (destination, amount, currency):
+                raise _key_reused()
+        return _payout_result(payout)
+
+    def retrieve_payout(self, *, idempotency_key: str) -> GatewayResult | None:
+        with _own_transaction():
+            payout = SimulatedPayout.objects.filter(idempotency_key=idempotency_key).first()
+        return None if payout is None else _payout_result(payout)
 
     def _operate(self, *, kind: str, reference: str, amount: int | None, key: str) -> GatewayResult:
         with _own_transaction():
@@ -277,5 +333,26 @@ def _result(charge: SimulatedCharge, *, status: ResultStatus, amount: int | None
             "currency": charge.currency,
             "status": charge.status,
             "failure_code": charge.failure_code or None,
+        },
+    )
+
+
+def _payout_result(payout: SimulatedPayout) -> GatewayResult:
+    account = TEST_BANK_ACCOUNTS.get(payout.destination, SimulatedBankAccount(""))
+    failed = payout.status == SimulatedPayout.Status.FAILED
+    return GatewayResult(
+        status="failed" if failed else "paid",
+        reference=payout.reference,
+        amount=payout.amount,
+        currency=payout.currency,
+        failure_code=payout.failure_code,
+        failure_message=account.failure_message if failed else "",
+        raw={
+            "id": payout.reference,
+            "object": "payout",
+            "amount": payout.amount,
+            "currency": payout.currency,
+            "status": payout.status,
+            "failure_code": payout.failure_code or None,
         },
     )

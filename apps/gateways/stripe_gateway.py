@@ -43,6 +43,7 @@ from apps.gateways.base import (
     GatewayResponseLost,
     GatewayResult,
     GatewayRetryableError,
+    NoPayouts,
     UnknownPaymentMethod,
 )
 from apps.gateways.transport import connection_failure
@@ -104,7 +105,7 @@ class _Refused(Exception):
         self.error = error
 
 
-class StripeGateway:
+class StripeGateway(NoPayouts):  # payouts: not yet
     name = "stripe"
 
     def __init__(

@@ -32,3 +32,25 @@ def register_cached_balance_check(check: CachedBalanceCheck) -> None:
 
 def cached_balance_checks() -> list[CachedBalanceCheck]:
     return list(_checks.values())
+
+
+@dataclass(frozen=True)
+class SystemBalanceCheck:
+    """What a system account must hold, as the app that posts to it knows: `expected()` gives,
+    per currency, the balance its open objects add up to (a currency absent: 0)."""
+
+    code: str  # the system account's code, e.g. "payouts_in_transit"
+    description: str  # what its balance stands for, e.g. "open payouts"
+    expected: Callable[[], dict[str, int]]
+
+
+_system_checks: dict[str, SystemBalanceCheck] = {}
+
+
+def register_system_balance_check(check: SystemBalanceCheck) -> None:
+    """Registers (or replaces, by code) a system account whose balance `verify_ledger` proves."""
+    _system_checks[check.code] = check
+
+
+def system_balance_checks() -> list[SystemBalanceCheck]:
+    return list(_system_checks.values())

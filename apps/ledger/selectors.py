@@ -31,6 +31,15 @@ def ledger_account_balance(*, account: LedgerAccount) -> int:
     return ledger_account_balances(account_ids=[account.pk])[account.pk]
 
 
+def ledger_system_account_balances(*, code: str) -> dict[str, int]:
+    """Per currency, the balance of the system account `code` (currencies it has no account in: absent)."""
+    accounts = dict(
+        LedgerAccount.objects.filter(kind=LedgerAccount.Kind.SYSTEM, code=code).values_list("pk", "currency")
+    )
+    balances = ledger_account_balances(account_ids=accounts)
+    return {currency: balances[pk] for pk, currency in accounts.items()}
+
+
 def ledger_unbalanced_entries() -> QuerySet:
     """(entry_id, currency, total) for every entry whose postings do not sum to zero in a currency."""
     return (

@@ -55,7 +55,7 @@ class People:
 
 # Where the notifying events' payloads name the people they concern (docs/events.md).
 USER_KEYS = ("user_id", "owner", "user")
-WALLET_KEYS = ("source_wallet", "destination_wallet")
+WALLET_KEYS = ("source_wallet", "destination_wallet", "wallet")
 
 
 def people_of(events: list[OutboxEvent]) -> People:
@@ -224,6 +224,25 @@ def _payment(event: OutboxEvent, people: People) -> list[Message]:
     if event.event_type == "payment.review_decided":
         context["decision"] = payload.get("decision")
     return [Message(user=owner, template=_PAYMENT_TEMPLATES[event.event_type], context=context)]
+
+
+_PAYOUT_TEMPLATES = {"payout.paid": T.PAYOUT_PAID, "payout.failed": T.PAYOUT_FAILED}
+
+
+@builds(*_PAYOUT_TEMPLATES)
+def _payout(event: OutboxEvent, people: People) -> list[Message]:
+    """To the wallet's owner: the money reached the bank, or it came back into the wallet."""
+    payload = event.payload
+    owner = people.owners.get(str(payload.get("wallet")))
+    if owner is None:
+        return []
+    context = {
+        "payout": payload.get("payout") or event.aggregate_id,
+        "wallet": payload.get("wallet"),
+        "amount": _money(payload.get("amount"), payload.get("currency")),
+        "failure_code": payload.get("failure_code") or "",
+    }
+    return [Message(user=owner, template=_PAYOUT_TEMPLATES[event.event_type], context=context)]
 
 
 # `subscription.past_due` and `subscription.unpaid` come with a `subscription.payment_failed` of

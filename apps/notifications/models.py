@@ -43,6 +43,8 @@ class Notification(models.Model):
         SUBSCRIPTION_PAYMENT_FAILED = "subscription_payment_failed"
         SUBSCRIPTION_CANCELED = "subscription_canceled"
         WEBHOOK_ENDPOINT_DISABLED = "webhook_endpoint_disabled"
+        PAYOUT_PAID = "payout_paid"
+        PAYOUT_FAILED = "payout_failed"
 
     id = PrefixedIdField(prefix="ntf")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="notifications")

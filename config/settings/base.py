@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "apps.wallets",
     "apps.payments",
     "apps.subscriptions",
+    "apps.payouts",
     "apps.events",
     "apps.notifications",
     "apps.backoffice",
@@ -251,7 +252,7 @@ CELERY_ROUTED_QUEUES = {
     "notifications": ["apps.notifications.tasks.*", "apps.accounts.tasks.send_password_reset_email"],
     "billing": ["apps.subscriptions.tasks.*"],
     "webhooks": ["apps.webhooks.tasks.*"],
-    "payments": ["apps.payments.tasks.*", "apps.wallets.tasks.*"],  # card gateway work
+    "payments": ["apps.payments.tasks.*", "apps.wallets.tasks.*", "apps.payouts.tasks.*"],  # gateway work
     "raw_logs": ["apps.audit.tasks.*"],
 }
 CELERY_TASK_ROUTES = {
@@ -273,6 +274,7 @@ CELERY_BEAT_SCHEDULE = {
     "reconcile-payments": {"task": "apps.payments.tasks.reconcile_payments", "schedule": 300.0},
     "reconcile-deposits": {"task": "apps.wallets.tasks.reconcile_deposits", "schedule": 300.0},
     "webhooks-sweep": {"task": "apps.webhooks.tasks.sweep_webhook_events", "schedule": 60.0},
+    "payouts-sweep": {"task": "apps.payouts.tasks.sweep_payouts", "schedule": 30.0},
     "bill-subscriptions": {
         "task": "apps.subscriptions.tasks.bill_subscriptions",
         "schedule": float(env.int("SUBSCRIPTION_BILLING_INTERVAL_SECONDS", default=60)),
@@ -350,6 +352,19 @@ RISK_VELOCITY_WINDOW_SECONDS = env.int(
 )
 # A deposit at or above this amount (minor units) is held for review: authorized, nothing credited.
 DEPOSIT_REVIEW_AMOUNT_THRESHOLD = env.int("DEPOSIT_REVIEW_AMOUNT_THRESHOLD", default=1_000_000)
+# --- payouts (apps.payouts) ---
+# A payout at or above this amount (minor units) is held for review: the money leaves the wallet
+# (in transit), nothing is sent to the gateway until a reviewer approves. So is a wallet's first
+# payout within PAYOUT_RECENT_DEPOSIT_WINDOW_SECONDS of a deposit at or above
+# DEPOSIT_REVIEW_AMOUNT_THRESHOLD (stolen cards cash out through payouts).
+PAYOUT_REVIEW_AMOUNT_THRESHOLD = env.int("PAYOUT_REVIEW_AMOUNT_THRESHOLD", default=500_000)
+PAYOUT_RECENT_DEPOSIT_WINDOW_SECONDS = env.int("PAYOUT_RECENT_DEPOSIT_WINDOW_SECONDS", default=86_400)
+# A payout whose gateway call failed retryably (or whose answer was lost) is sent again, same
+# idempotency key, after backoff_delay(base, max); the schedule is the payout's next_attempt_at.
+PAYOUT_RETRY_BASE_SECONDS = env.float("PAYOUT_RETRY_BASE_SECONDS", default=5.0)
+PAYOUT_RETRY_MAX_SECONDS = env.float("PAYOUT_RETRY_MAX_SECONDS", default=900.0)
+# A payout waiting this long for its worker (its task lost with the broker) is picked up by the sweep.
+PAYOUT_STUCK_AFTER_SECONDS = env.int("PAYOUT_STUCK_AFTER_SECONDS", default=60)
 # Gateway steps that failed with a retryable error: attempts in all, and the backoff between them.
 PAYMENT_RETRY_MAX_ATTEMPTS = env.int("PAYMENT_RETRY_MAX_ATTEMPTS", default=5)
 PAYMENT_RETRY_BASE_SECONDS = env.float("PAYMENT_RETRY_BASE_SECONDS", default=2.0)

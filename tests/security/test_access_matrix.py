@@ -29,6 +29,7 @@ from apps.core.models import OutboxEvent
 from apps.events.tests.factories import webhook_endpoint_and_delivery
 from apps.notifications.models import Notification
 from apps.payments.services import payment_create
+from apps.payouts.services import payout_create
 from apps.subscriptions.services import subscription_create
 from apps.wallets.services import wallet_create, wallet_deposit
 
@@ -59,6 +60,10 @@ TABLE: list[tuple[str, str, str | None, tuple[int, ...]]] = [
     ("GET", "/api/v1/wallets/{wallet}/transactions", None,   (401, 200, 404, 200, 401, 404, 404)),
     ("POST", "/api/v1/transfers", "transfer",                (401, 201, 404, 201, 401, 404, 404)),
     ("POST", "/api/v1/transfers/batch", "batch",             (401, 201, 404, 201, 401, 404, 404)),
+    ("GET", "/api/v1/wallets/{wallet}/payouts", None,        (401, 200, 404, 200, 401, 404, 404)),
+    ("POST", "/api/v1/wallets/{wallet}/payouts", "payout",   (401, 201, 404, 201, 401, 404, 404)),
+    ("GET", "/api/v1/payouts/{payout}", None,                (401, 200, 404, 200, 401, 404, 404)),
+    ("POST", "/api/v1/payouts/{payout}/cancel", "empty",     (401, 200, 404, 200, 401, 404, 404)),
     ("GET", "/api/v1/payments", None,                        (401, 200, 200, 200, 401, 200, 200)),
     ("POST", "/api/v1/payments", "payment",                  (401, 201, 201, 201, 401, 201, 201)),
     ("GET", "/api/v1/payments/{payment}", None,              (401, 200, 404, 200, 401, 200, 200)),
@@ -113,6 +118,9 @@ class World:
             actor=self.a, user=self.a, wallet_id=self.wallet.pk, amount=1_000_000, payment_method="tok_visa"
         )
         self.b_wallet = wallet_create(actor=self.b, user=self.b, currency="USD")
+        self.payout = payout_create(  # pending: its worker runs on commit, which never comes here
+            actor=self.a, user=self.a, wallet_id=self.wallet.pk, amount=1_000, destination="btok_success"
+        )
         self.payment = payment_create(
             actor=self.a,
             owner=self.a,
@@ -157,6 +165,7 @@ class World:
             "captured": self.captured.pk,
             "in_review": self.in_review.pk,
             "held_deposit": self.held_deposit.pk,
+            "payout": self.payout.pk,
             "subscription": self.subscription.pk,
             "notification": self.notification.pk,
             "api_key": self.api_key.pk,
@@ -199,6 +208,7 @@ class World:
             "api_key": lambda: {"name": "another"},
             "wallet": lambda: {"currency": "EUR"},
             "deposit": lambda: {"amount": 1_000, "payment_method": "tok_visa"},
+            "payout": lambda: {"amount": 1_000, "destination": "btok_success"},
             "transfer": lambda: {
                 "source_wallet": self.wallet.pk,
                 "destination_wallet": self.b_wallet.pk,

@@ -53,6 +53,12 @@ DATA_DEPENDENT_REFUSALS: dict[str, set[str]] = {
     },
     # Reached through the links: a deposit in another currency than the wallet's, or to a frozen one.
     "POST /api/v1/wallets/{wallet_id}/deposits": {"currency_mismatch", "wallet_inactive", "resource_missing"},
+    # A destination is a bank account token the gateway minted: a generated one it doesn't know.
+    "POST /api/v1/wallets/{wallet_id}/payouts": {
+        "insufficient_funds",
+        "wallet_inactive",
+        "destination_invalid",
+    },
     "POST /api/v1/payments/{payment_id}/capture": {"capture_exceeds_authorized"},
     "POST /api/v1/payments/{payment_id}/refunds": {"refund_exceeds_captured"},
     # Generated requests can't sign their body: a well-formed signature that does not match it is
@@ -134,6 +140,8 @@ schema.config.phases.stateful.generation.update(modes=["positive"])
 # made and the links reach them; the rest stay unknown. Only a well-formed token is swapped, so a
 # schema-invalid body stays invalid.
 GATEWAY_TEST_TOKENS = (None, "tok_visa", "tok_mastercard", "tok_chargeDeclined", "tok_riskLevelElevated")
+# Payout destinations likewise: most generated ones become the gateway's test bank accounts.
+GATEWAY_TEST_DESTINATIONS = (None, "btok_success", "btok_success", "btok_accountClosed")
 
 
 @schema.hook
@@ -143,6 +151,11 @@ def map_body(context, body):
         known = GATEWAY_TEST_TOKENS[len(token) % len(GATEWAY_TEST_TOKENS)]
         if known is not None:
             return {**body, "payment_method": known}
+    destination = body.get("destination") if isinstance(body, dict) else None
+    if isinstance(destination, str) and destination:
+        known = GATEWAY_TEST_DESTINATIONS[len(destination) % len(GATEWAY_TEST_DESTINATIONS)]
+        if known is not None:
+            return {**body, "destination": known}
     return body
 
 

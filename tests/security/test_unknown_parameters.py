@@ -22,6 +22,7 @@ from apps.accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
 from apps.core.tests.rows import row_counts
 from apps.events.tests.factories import webhook_endpoint_and_delivery
 from apps.payments.services import payment_create
+from apps.payouts.services import payout_create
 from apps.subscriptions.services import subscription_create
 from apps.wallets.services import wallet_create, wallet_deposit
 
@@ -82,6 +83,9 @@ class World:
             payment_method="tok_visa",
         )
 
+        self.payout = payout_create(
+            actor=self.a, user=self.a, wallet_id=self.wallet.pk, amount=1_000, destination="btok_success"
+        )
         self.endpoint, self.delivery = webhook_endpoint_and_delivery(self.a)
 
     def client(self, user) -> APIClient:
@@ -158,6 +162,12 @@ VALID: dict[str, Callable[[World], tuple[dict[str, str], dict[str, Any], Any]]] 
     "webhook-endpoint": lambda w: ({"endpoint_id": w.endpoint.pk}, {"description": "the shop"}, w.a),
     "webhook-endpoint-rotate-secret": lambda w: ({"endpoint_id": w.endpoint.pk}, {}, w.a),
     "webhook-delivery-retry": lambda w: ({"delivery_id": w.delivery.pk}, {}, w.a),
+    "wallet-payouts": lambda w: (
+        {"wallet_id": w.wallet.pk},
+        {"amount": 1_000, "destination": "btok_success", "description": "rent"},
+        w.a,
+    ),
+    "payout-cancel": lambda w: ({"payout_id": w.payout.pk}, {}, w.a),
 }
 
 

@@ -42,6 +42,7 @@ from apps.gateways.base import (
     GatewayResponseLost,
     GatewayResult,
     GatewayRetryableError,
+    NoPayouts,
     UnknownPaymentMethod,
 )
 from apps.gateways.models import AuthorizeNetSubmission
@@ -51,7 +52,7 @@ CREATE = "createTransactionRequest"
 Operation = AuthorizeNetSubmission.Operation
 
 
-class AuthorizeNetGateway:
+class AuthorizeNetGateway(NoPayouts):  # payouts: not yet
     name = "authorizenet"
 
     def __init__(

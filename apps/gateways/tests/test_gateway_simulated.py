@@ -1,7 +1,13 @@
 import pytest
 from django.db import transaction
 
-from apps.gateways.base import GatewayError, GatewayResponseLost, GatewayRetryableError
+from apps.gateways.base import (
+    GatewayError,
+    GatewayResponseLost,
+    GatewayRetryableError,
+    PayoutDestination,
+    UnknownPaymentMethod,
+)
 from apps.gateways.models import SimulatedCharge
 from apps.gateways.simulated import SimulatedGateway
 from apps.gateways.tests.factories import authorize, charge_state
@@ -330,3 +336,34 @@ def test_operation_key_reused_for_another_operation_is_refused(gateway, captured
 
     assert refused.value.code == "idempotency_key_reused"
     assert charge_state(captured) == ("captured", 1000, 300)
+
+
+# --- payouts ------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_simulated_payouts_settle_at_once_by_destination_and_repeat_by_key():
+    gateway = SimulatedGateway()
+    assert gateway.payout_destination_check(destination="btok_success") == PayoutDestination(
+        "bank_account", "6789"
+    )
+    with pytest.raises(UnknownPaymentMethod):
+        gateway.payout_destination_check(destination="btok_nope")
+
+    paid = gateway.create_payout(
+        amount=500, currency="USD", destination="btok_success", idempotency_key="po_1"
+    )
+    failed = gateway.create_payout(
+        amount=500, currency="USD", destination="btok_accountClosed", idempotency_key="po_2"
+    )
+    again = gateway.create_payout(
+        amount=500, currency="USD", destination="btok_success", idempotency_key="po_1"
+    )
+
+    assert (paid.status, failed.status, failed.failure_code) == ("paid", "failed", "account_closed")
+    assert again.reference == paid.reference
+    assert gateway.retrieve_payout(idempotency_key="po_2").status == "failed"
+    assert gateway.retrieve_payout(idempotency_key="po_never") is None
+    with pytest.raises(GatewayError) as reused:
+        gateway.create_payout(amount=900, currency="USD", destination="btok_success", idempotency_key="po_1")
+    assert reused.value.code == "idempotency_key_reused"

@@ -9,13 +9,19 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, transaction
 
-from apps.ledger.balance_checks import CachedBalanceCheck, cached_balance_checks
+from apps.ledger.balance_checks import (
+    CachedBalanceCheck,
+    SystemBalanceCheck,
+    cached_balance_checks,
+    system_balance_checks,
+)
 from apps.ledger.selectors import (
     ledger_account_balances,
     ledger_counts,
     ledger_currency_totals,
     ledger_entries_without_postings,
     ledger_postings_in_foreign_currency,
+    ledger_system_account_balances,
     ledger_unbalanced_entries,
 )
 
@@ -26,8 +32,9 @@ class Command(BaseCommand):
     help = (
         "Verifies the double-entry ledger: every wallet's cached balance equals the sum of its "
         "account's postings, every journal entry balances per currency, postings are in their "
-        "account's currency and each currency's book sums to zero. Reads one consistent snapshot, "
-        "so it can run against a live database. Exits 1 naming the wrong wallets/entries."
+        "account's currency, each currency's book sums to zero, and the system accounts other "
+        "apps register (payouts in transit) hold what their open objects add up to. Reads one "
+        "consistent snapshot, so it can run against a live database. Exits 1 naming the wrong wallets/entries."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -55,6 +62,9 @@ class Command(BaseCommand):
                 found, count = self._check_cached(check, batch_size)
                 problems += found
                 checked.append(f"{count} {check.plural}")
+            for system_check in system_balance_checks():
+                problems += self._check_system(system_check)
+                checked.append(f"the {system_check.code} account")
             problems += self._check_entries()
             totals = ledger_currency_totals()
             problems += [
@@ -100,6 +110,17 @@ class Command(BaseCommand):
             if total > batch_size:
                 self.stdout.write(f"checked {checked}/{total} {check.plural}")
         return problems, checked
+
+    def _check_system(self, check: SystemBalanceCheck) -> list[str]:
+        """A system account's balance per currency against what its app's open objects add up to."""
+        actual = ledger_system_account_balances(code=check.code)
+        expected = check.expected()
+        return [
+            f"the {check.code} account holds {actual.get(currency, 0)} {currency} but the "
+            f"{check.description} add up to {expected.get(currency, 0)}"
+            for currency in sorted(set(actual) | set(expected))
+            if actual.get(currency, 0) != expected.get(currency, 0)
+        ]
 
     def _check_entries(self) -> list[str]:
         problems = [
