@@ -18,11 +18,17 @@
   The ledger's deferred balance trigger still runs at commit once per posting.
 
 Measured with bench/engine_batch.py (the function alone, 100 random transfers per batch from a
-wallet to others of 200, atomic, each batch its own transaction; median of call + commit):
+wallet to others of 200, atomic, each batch its own transaction, 200-300 batches each in
+alternating rounds, on the shared 2-core machine under load 3-4), with
 
     python bench/engine_batch.py --previous --compare wallet_transfer_batch_v1,wallet_transfer_batch_v2
 
-v1 MEASURED_V1 ms, v2 MEASURED_V2 ms per batch of 100 (ratio MEASURED_RATIO).
+v1 59-68 ms, v2 39-40 ms per batch of 100 (median of call + commit; ratio 0.60-0.66): the call
+went from 52-59 ms to 31-33 ms, the commit stayed at 7-9 ms (the ledger's deferred balance
+trigger and the deferred foreign keys, once per posting or row). What is left of the call
+(bench/engine_batch.py --profile): the audit rows' hashes, about a third (each row's canonical
+JSON, `audit_canonical_json` in plpgsql, about 0.1 ms), the 301 outbox rows (five indexes, a row
+trigger) about a quarter, the other INSERTs and the item loop the rest.
 
 The reverse of this migration restores 0006's functions (`wallet_transfer_apply` with its checks
 inline and `wallet_transfer_batch_v1`).
