@@ -1,10 +1,11 @@
 """Transfers, single and batched: each is one call of a PostgreSQL function (apps.wallets.engine).
 
-`wallet_transfer_v2` and `wallet_transfer_batch_v1` (migration wallets 0006) lock, check and write
-everything a transfer writes (entry, postings, balances, transaction row, outbox events, audit
-row) in one round trip, both through `wallet_transfer_apply`, the one place a transfer's rules
-live. This module makes the ids, passes who acts, hands the events over and bumps the caches after
-commit, and builds the answer from what the function returned, without reading the rows back.
+`wallet_transfer_v2` (migration wallets 0006) and `wallet_transfer_batch_v2` (0009) lock, check and
+write everything a transfer writes (entry, postings, balances, transaction row, outbox events,
+audit row) in one round trip, both asking `wallet_transfer_refusal`, the one place a transfer's
+rules live (the batch writes its items' rows set-based, one statement per kind of row). This module
+makes the ids, passes who acts, hands the events over and bumps the caches after commit, and builds
+the answer from what the function returned, without reading the rows back.
 
 Both services are durable (`durable_atomic`), except when TransferCreateApi/TransferBatchApi call
 them inside the one transaction `@idempotent(atomic=True)` opened: then the idempotency claim, the
@@ -40,7 +41,7 @@ _TRANSFER_SQL = (
     "SELECT * FROM wallet_transfer_v2(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
 _BATCH_SQL = (
-    "SELECT * FROM wallet_transfer_batch_v1(%s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    "SELECT * FROM wallet_transfer_batch_v2(%s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
 
 

@@ -109,7 +109,7 @@ def test_a_batch_is_one_transaction_of_claim_function_call_and_response_in_five_
     item = {"source_wallet": source.pk, "destination_wallet": destination.pk, "amount": 10}
     _post(auth_client, "/api/v1/transfers/batch", {"transfers": [item]})  # caches the session's state
 
-    # 1 BEGIN; 2 the claim; 3 one call of wallet_transfer_batch_v1 for all 3 items; 4 the stored
+    # 1 BEGIN; 2 the claim; 3 one call of wallet_transfer_batch_v2 for all 3 items; 4 the stored
     # response; 5 COMMIT
     with django_assert_num_queries(5):
         response = _post(auth_client, "/api/v1/transfers/batch", {"transfers": [item] * 3})

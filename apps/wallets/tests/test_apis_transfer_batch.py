@@ -70,7 +70,7 @@ def test_an_atomic_batch_completes_every_transfer_in_input_order(client_for, sen
     stored = Transaction.objects.in_bulk(ids)
     assert len({stored[i].journal_entry_id for i in ids}) == 3  # one entry per transfer
     assert AuditLog.objects.filter(action="wallet.transfer", entity_id__in=ids).count() == 3
-    assert sum("wallet_transfer_batch_v1" in q["sql"] for q in queries.captured_queries) == 1
+    assert sum("wallet_transfer_batch_v2" in q["sql"] for q in queries.captured_queries) == 1
     out = StringIO()
     call_command("verify_ledger", stdout=out)
     call_command("verify_audit_chain", stdout=out)
