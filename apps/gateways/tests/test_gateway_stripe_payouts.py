@@ -115,3 +115,31 @@ def test_destination_check_reads_a_bank_tokens_last4_and_refuses_what_is_no_bank
     for destination in ("btok_nope", "tok_visa", "4242424242424242"):
         with pytest.raises(UnknownPaymentMethod):
             gateway.payout_destination_check(destination=destination)
+
+
+@pytest.mark.parametrize(
+    ("stripe_status", "status", "code"),
+    [
+        ("pending", "in_transit", ""),
+        ("in_transit", "in_transit", ""),
+        ("paid", "paid", ""),
+        ("failed", "failed", "no_account"),
+        ("canceled", "failed", "payout_canceled"),
+    ],
+)
+def test_each_stripe_payout_status_means_one_thing_to_paydesk(stripe_status, status, code):
+    from apps.gateways.stripe_payouts import payout_result
+
+    stripe_payout = {
+        "id": "po_1",
+        "object": "payout",
+        "amount": 700,
+        "currency": "eur",
+        "status": stripe_status,
+    }
+    if stripe_status == "failed":
+        stripe_payout["failure_code"] = "no_account"
+
+    result = payout_result(stripe_payout)
+
+    assert (result.status, result.failure_code, result.amount, result.currency) == (status, code, 700, "EUR")

@@ -130,3 +130,23 @@ def test_a_payout_event_with_another_amount_is_refused(owner, wallet, fake_strip
 
     assert event.status == S.DEAD
     assert Payout.objects.get(pk=payout.pk).status == "in_transit"
+
+
+def test_payout_paid_settles_a_payout_whose_answer_was_lost_by_the_key_in_its_metadata(
+    owner, wallet, fake_stripe, deliver
+):
+    bank_account = fake_stripe.create_bank_account("us_verified")
+    fake_stripe.hang_next(1, seconds=2)
+    response = create(owner, wallet, amount=2_500, destination=bank_account, key="lost")
+    payout = Payout.objects.get(pk=response.json()["id"])
+    assert (payout.status, payout.gateway_reference) == ("in_transit", "")  # we never heard back
+    [stripe_payout] = fake_stripe.payouts
+
+    event = received(
+        deliver.stripe(stripe_event("payout.paid", fake_stripe.settle_payout(stripe_payout["id"])))
+    )
+
+    assert event.status == S.PROCESSED
+    payout.refresh_from_db()
+    assert (payout.status, payout.gateway_reference) == ("paid", stripe_payout["id"])
+    assert len(fake_stripe.payouts) == 1
