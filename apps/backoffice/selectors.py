@@ -1,4 +1,4 @@
-"""The staff dashboard's figures, folded from payments' public selectors.
+"""The staff dashboard's figures, folded from payments' (and payouts') public selectors.
 
 Staff see every customer's data here, so this takes no principal: the view that calls it is behind
 the admin's staff login. The aggregates are computed by the database (`apps.payments.selectors`);
@@ -24,6 +24,7 @@ from apps.payments.selectors import (
     review_decisions,
     review_queue,
 )
+from apps.payouts.selectors import payout_status_counts, payouts_held_for_review
 
 DASHBOARD_DAYS = 30
 # Statuses whose money was captured: their volume is what the books keep, captured less refunded
@@ -53,6 +54,13 @@ class DashboardFigures:
     median_time_to_decision: timedelta | None
     failures: list[tuple[str, int]] = field(default_factory=list)  # (failure_code, count), most first
     webhooks: DeliveryFigures | None = None  # outbound webhook deliveries in the window, and the backlog
+    payouts: dict[str, int] = field(default_factory=dict)  # status -> payouts created in the window
+    payouts_held: int = 0  # payouts waiting for a reviewer now
+    oldest_payout_held: datetime | None = None
+
+    @property
+    def payouts_total(self) -> int:
+        return sum(self.payouts.values())
 
     @property
     def decided(self) -> int:
@@ -132,6 +140,7 @@ def dashboard_figures(
     statuses = [status for status in STATUS_ORDER if any(counts[status])]
 
     queue_size, oldest_in_queue = review_queue()
+    payouts_held, oldest_payout_held = payouts_held_for_review()
     decisions = review_decisions(since=start)
     return DashboardFigures(
         days=day_list,
@@ -147,4 +156,7 @@ def dashboard_figures(
         median_time_to_decision=decisions.median_time_to_decision,
         failures=payment_failure_counts(since=start),
         webhooks=delivery_figures(since=start),
+        payouts=payout_status_counts(since=start),
+        payouts_held=payouts_held,
+        oldest_payout_held=oldest_payout_held,
     )

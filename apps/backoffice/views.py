@@ -35,6 +35,7 @@ def dashboard(request: HttpRequest) -> TemplateResponse:
             "codes": [code for code, _ in figures.failures],
             "counts": [count for _, count in figures.failures],
         },
+        "payouts": figures.payouts,
         "webhooks": {
             "succeeded": figures.webhooks.succeeded if figures.webhooks else 0,
             "failed": figures.webhooks.failed if figures.webhooks else 0,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import secrets
 import time
+from datetime import UTC, datetime
 
 from django.db import models
 
@@ -27,6 +28,17 @@ def new_ulid() -> str:
 
 def new_id(prefix: str) -> str:
     return f"{prefix}_{new_ulid()}"
+
+
+def created_at_of(value: str) -> datetime | None:
+    """When an id of ours was made (its ULID's milliseconds); None for a string that is not one."""
+    _, _, ulid = value.rpartition("_")
+    if len(ulid) != ULID_LENGTH or any(char not in _ALPHABET for char in ulid):
+        return None
+    number = 0
+    for char in ulid:
+        number = number * 32 + _ALPHABET.index(char)
+    return datetime.fromtimestamp((number >> 80) / 1000, tz=UTC)
 
 
 def has_prefix(value: object, prefix: str) -> bool:

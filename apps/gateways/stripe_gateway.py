@@ -43,14 +43,15 @@ from apps.gateways.base import (
     GatewayResponseLost,
     GatewayResult,
     GatewayRetryableError,
-    NoPayouts,
     UnknownPaymentMethod,
 )
+from apps.gateways.stripe_payouts import StripePayouts
+from apps.gateways.stripe_shared import METADATA_KEY
+from apps.gateways.stripe_shared import StripeRefused as _Refused
 from apps.gateways.transport import connection_failure
 
 logger = logging.getLogger(__name__)
 
-METADATA_KEY = "paydesk_idempotency_key"
 # Stripe's generic decline tells the customer no more than "card_declined" does.
 GENERIC_DECLINE = "generic_decline"
 ELEVATED_RISK_LEVELS = frozenset({"elevated", "highest"})
@@ -97,15 +98,7 @@ STRIPE_TEST_PAYMENT_METHODS = frozenset(
 TEST_KEY_PREFIXES = ("sk_test_", "rk_test_")
 
 
-class _Refused(Exception):
-    """Stripe answered with an outcome rather than an outage: a decline or a refused request."""
-
-    def __init__(self, error: dict[str, Any]) -> None:
-        super().__init__(error.get("message", ""))
-        self.error = error
-
-
-class StripeGateway(NoPayouts):  # payouts: not yet
+class StripeGateway(StripePayouts):
     name = "stripe"
 
     def __init__(

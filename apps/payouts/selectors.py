@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet, Sum
+from datetime import datetime
+
+from django.db.models import Count, Min, QuerySet, Sum
 
 from apps.accounts.models import User
 from apps.core.ids import has_prefix
@@ -40,3 +42,24 @@ def payouts_in_transit_by_currency() -> dict[str, int]:
         .values_list("currency", "total")
     )
     return {currency: int(total) for currency, total in rows}
+
+
+def payout_status_counts(*, since: datetime) -> dict[str, int]:
+    """Staff's view (no owner scoping: the back office's dashboard): payouts created since `since`
+    per status, every status present (0 when none), in lifecycle order."""
+    counts = dict(
+        Payout.objects.filter(created_at__gte=since)
+        .values("status")
+        .annotate(count=Count("pk"))
+        .order_by()
+        .values_list("status", "count")
+    )
+    return {status: int(counts.get(status, 0)) for status in Payout.Status.values}
+
+
+def payouts_held_for_review() -> tuple[int, datetime | None]:
+    """Staff's view: how many payouts wait for a reviewer's decision, and since when the oldest has."""
+    held = Payout.objects.filter(review_status=Payout.ReviewStatus.OPEN).aggregate(
+        size=Count("pk"), oldest=Min("created_at")
+    )
+    return int(held["size"]), held["oldest"]

@@ -5,7 +5,8 @@
               → after commit, queue `process_webhook_event(id)`; the provider gets its 200 now
     process   one transaction: lock the event, lock its payment, apply the provider's changes
               (apps.payments.provider_events: state machine, ledger, audit, outbox) and mark the
-              event processed/ignored — so an event is applied exactly once, however often it runs
+              event processed/ignored — so an event is applied exactly once, however often it runs;
+              a payout's event locks and settles its payout instead (apps.webhooks.payout_events)
     failure   attempts + 1; retried with exponential backoff and full jitter (Celery countdown)
               until WEBHOOK_MAX_ATTEMPTS, then `dead` with a DeadLetter; an event the provider
               contradicts the books with goes dead at once (retrying can't change its payload)
@@ -43,6 +44,7 @@ from apps.webhooks.errors import (
     WebhookPayloadInvalid,
 )
 from apps.webhooks.models import WebhookEvent
+from apps.webhooks.payout_events import payout_news_apply
 from apps.webhooks.providers import PROVIDERS, STATUS_TYPES
 from apps.webhooks.providers.envelope import Envelope, RefundedTotal, parse_body
 
@@ -135,6 +137,10 @@ def _apply(*, event_id: str) -> WebhookEvent:
     event = _lock(event_id)
     if event.status not in OPEN:
         return event  # already handled (a duplicate task, a sweep racing a retry) or dead
+    news = PROVIDERS[event.provider].payout_news(event.type, event.payload)
+    if news is not None:  # a payout's, not a payment's: apps.webhooks.payout_events
+        status, outcome = payout_news_apply(news)
+        return _finish(event, status=status, outcome=outcome)
     changes = PROVIDERS[event.provider].changes(event.type, event.payload)
     if not changes:
         return _finish(event, status=Status.IGNORED, outcome=f"Paydesk does not act on {event.type}")

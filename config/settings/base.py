@@ -365,6 +365,8 @@ PAYOUT_RETRY_BASE_SECONDS = env.float("PAYOUT_RETRY_BASE_SECONDS", default=5.0)
 PAYOUT_RETRY_MAX_SECONDS = env.float("PAYOUT_RETRY_MAX_SECONDS", default=900.0)
 # A payout waiting this long for its worker (its task lost with the broker) is picked up by the sweep.
 PAYOUT_STUCK_AFTER_SECONDS = env.int("PAYOUT_STUCK_AFTER_SECONDS", default=60)
+# A payout in transit this long (no webhook settled it) is asked of the gateway by reconcile_payouts.
+PAYOUT_RECONCILE_AFTER_SECONDS = env.int("PAYOUT_RECONCILE_AFTER_SECONDS", default=259_200)
 # Gateway steps that failed with a retryable error: attempts in all, and the backoff between them.
 PAYMENT_RETRY_MAX_ATTEMPTS = env.int("PAYMENT_RETRY_MAX_ATTEMPTS", default=5)
 PAYMENT_RETRY_BASE_SECONDS = env.float("PAYMENT_RETRY_BASE_SECONDS", default=2.0)

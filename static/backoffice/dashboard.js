@@ -13,7 +13,9 @@
     failed: "#c0392b",
     canceled: "#7f8c8d",
     refunded: "#2980b9",
-    reconcile: "#d35400"
+    reconcile: "#d35400",
+    in_transit: "#3498db",
+    paid: "#27ae60"
   };
 
   function stackedBars(canvas, days, statuses, series, formatValue) {
@@ -88,6 +90,21 @@
         scales: { x: { beginAtZero: true, ticks: { precision: 0 } } },
         plugins: { legend: { display: false } }
       }
+    });
+    var payoutStatuses = Object.keys(data.payouts);
+    var payoutCounts = payoutStatuses.map(function (status) { return data.payouts[status]; });
+    if (payoutCounts.reduce(function (a, b) { return a + b; }, 0) === 0) {
+      nothingToDraw("chart-payouts", "No payout in these days.");
+    } else new window.Chart(document.getElementById("chart-payouts"), {
+      type: "doughnut",
+      data: {
+        labels: payoutStatuses,
+        datasets: [{
+          data: payoutCounts,
+          backgroundColor: payoutStatuses.map(function (status) { return STATUS_COLORS[status] || "#555"; })
+        }]
+      },
+      options: { animation: false, maintainAspectRatio: false, plugins: { legend: { position: "bottom" } } }
     });
     var hooks = data.webhooks;
     if (hooks.succeeded + hooks.failed + hooks.pending === 0) {

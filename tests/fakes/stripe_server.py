@@ -8,7 +8,8 @@ JSON objects carrying `object` and prefixed ids, and errors as
 
 Endpoints: POST /v1/payment_intents (create, optionally confirm), GET /v1/payment_intents/{id},
 POST /v1/payment_intents/{id}/capture, POST /v1/payment_intents/{id}/cancel,
-GET /v1/payment_intents/search, POST /v1/refunds, GET /v1/tokens/{id}, GET /v1/payment_methods/{id}.
+GET /v1/payment_intents/search, POST /v1/refunds, GET /v1/tokens/{id}, GET /v1/payment_methods/{id},
+and payouts (POST /v1/payouts, GET /v1/payouts[/{id}]: tests/fakes/stripe_payouts.py).
 
 An unknown token or PaymentMethod is answered as Stripe answers it: `invalid_request_error` with
 code `resource_missing` ("No such token: 'tok_x'"), 400 when a PaymentIntent names it, 404 when it
@@ -46,6 +47,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from tests.fakes.stripe_payouts import FakeStripePayouts
 from tests.fakes.threaded_fake import QuietServer, ThreadedFake
 
 DEFAULT_API_KEY = "sk_test_paydesk_fake"
@@ -272,7 +274,11 @@ _ROUTES: list[_Route] = [
     ("POST", re.compile(r"/v1/payment_intents/(?P<intent>[^/]+)/capture"), "_capture_intent"),
     ("POST", re.compile(r"/v1/payment_intents/(?P<intent>[^/]+)/cancel"), "_cancel_intent"),
     ("POST", re.compile(r"/v1/refunds"), "_create_refund"),
+    ("GET", re.compile(r"/v1/tokens/(?P<token>btok_[^/]+)"), "_retrieve_bank_token"),
     ("GET", re.compile(r"/v1/tokens/(?P<token>[^/]+)"), "_retrieve_token"),
+    ("POST", re.compile(r"/v1/payouts"), "_create_payout"),
+    ("GET", re.compile(r"/v1/payouts"), "_list_payouts"),
+    ("GET", re.compile(r"/v1/payouts/(?P<payout>[^/]+)"), "_retrieve_payout"),
     ("GET", re.compile(r"/v1/payment_methods/(?P<payment_method>[^/]+)"), "_retrieve_payment_method"),
 ]
 _CANCELABLE = frozenset(
@@ -280,7 +286,7 @@ _CANCELABLE = frozenset(
 )
 
 
-class FakeStripe(ThreadedFake):
+class FakeStripe(FakeStripePayouts, ThreadedFake):
     """Start with `with FakeStripe() as stripe_server:`; point the SDK at `stripe_server.url`."""
 
     handler = _Handler
@@ -295,6 +301,8 @@ class FakeStripe(ThreadedFake):
         self._idempotent: dict[str, _Stored] = {}
         # Minted ids (tok_1…, pm_1…) -> test card name; the test names themselves need no minting.
         self._minted: dict[str, str] = {}
+        self._payouts: dict[str, dict[str, Any]] = {}
+        self._bank_accounts: dict[str, str] = {}
 
     @property
     def url(self) -> str:

@@ -1,11 +1,13 @@
 """The providers Paydesk takes webhooks from: how each signs its deliveries and what its events mean.
 
-Each provider module offers the same four things:
+Each provider module offers the same five things:
 - `verify(body, headers)`: raises unless the raw body carries a valid signature (nothing is parsed
   before this);
 - `envelope(payload) -> Envelope`: the provider's event id, type and time;
 - `changes(event_type, payload) -> list[ProviderChange]`: what the event says happened to a
   payment, in Paydesk's words ([]: an event Paydesk does not act on);
+- `payout_news(event_type, payload) -> PayoutNews | None`: what the event says became of one of
+  the provider's payouts (None: not a payout event), applied by `apps.webhooks.payout_events`;
 - `STATUS_TYPES`: the event types that set a payment's status (compared by time, see services).
 """
 

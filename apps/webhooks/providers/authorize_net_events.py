@@ -197,3 +197,8 @@ _HANDLERS: dict[str, Callable[[_Sent, dict[str, Any]], list[ProviderChange]]] = 
     "void.created": _voided,
     "refund.created": _refunded,
 }
+
+
+def payout_news(event_type: str, payload: dict[str, Any]) -> shared.PayoutNews | None:
+    """Authorize.Net sends no payouts: none of its events is about one."""
+    return None

@@ -8,6 +8,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from apps.gateways.base import GatewayResult
 from apps.payments.provider_events import ProviderChange, ProviderChangeRejected
 from apps.webhooks.errors import WebhookBodyNotJson, WebhookPayloadInvalid
 
@@ -30,6 +31,15 @@ class RefundedTotal(ProviderChange):
     """
 
     refunded_total: int = 0
+
+
+@dataclass(frozen=True)
+class PayoutNews:
+    """What a provider's event says became of one of its payouts (`result`: paid, failed, in
+    transit), and the Paydesk payout it names (`payout_hint`: our id, from the payout's metadata)."""
+
+    result: GatewayResult
+    payout_hint: str = ""
 
 
 def _refuse_constant(name: str) -> Any:

@@ -3,6 +3,8 @@
 A payment's `gateway_reference` is its PaymentIntent id; charges, refunds and disputes name their
 PaymentIntent in `payment_intent`. A PaymentIntent also carries the payment id in its metadata
 (written at authorization), which finds a payment whose authorization answer never arrived.
+A Payout (`payout.paid`, `payout.failed`, `payout.canceled`) carries our payout id in its metadata
+the same way: `payout_news` says what became of it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import stripe
 from django.conf import settings
 
 from apps.gateways.stripe_gateway import METADATA_KEY, failure_code
+from apps.gateways.stripe_payouts import payout_result
 from apps.payments.provider_events import ChangeKind, ProviderChange
 from apps.webhooks.errors import (
     WebhookNotConfigured,
@@ -35,6 +38,10 @@ STATUS_TYPES = frozenset(
         "charge.failed",
     }
 )
+
+
+# Payout events settle a Paydesk payout (apps.webhooks.payout_events), not a payment.
+PAYOUT_TYPES = frozenset({"payout.paid", "payout.failed", "payout.canceled"})
 
 
 def signing_secrets() -> list[str]:
@@ -113,6 +120,19 @@ def changes(event_type: str, payload: dict[str, Any]) -> list[ProviderChange]:
     if handler is None or not isinstance(obj, dict):
         return []
     return handler(obj)
+
+
+def payout_news(event_type: str, payload: dict[str, Any]) -> shared.PayoutNews | None:
+    """A payout event's news (None: not a payout event). The Payout object's own status says what
+    happened (`payout_result`, the mapping the gateway's answers use), its metadata which payout
+    of ours it is."""
+    if event_type not in PAYOUT_TYPES:
+        return None
+    data = payload.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
+    if not isinstance(obj, dict) or obj.get("object") != "payout":
+        return shared.PayoutNews(result=payout_result({}), payout_hint="")
+    return shared.PayoutNews(result=payout_result(obj), payout_hint=_hint(obj))
 
 
 def _text(obj: dict[str, Any], name: str) -> str:
