@@ -4,7 +4,8 @@ payout_send(payout_id)
   ├─ claim (its own transaction, payout row locked): a `pending` payout not held for review
   │   moves to `in_transit` (the owner can no longer cancel it: the money is on its way)
   ├─ the gateway call, no lock held: create_payout(idempotency key = the payout's id), so a
-  │   repeat — a retry, a task run twice, the sweep — is the same payout at the gateway
+  │   repeat — a retry, a task run twice, the sweep — is the same payout at the gateway; a retry
+  │   first looks the payout up by that key (retrieve_payout), however long after the first try
   └─ settle (its own transaction, row locked again): `paid` (in transit -> clearing), `failed`
       (reversed into the wallet), accepted and still in transit (the gateway settles it later:
       its webhooks, reconciliation), or a retryable error / lost answer: `attempts` + 1 and
@@ -25,7 +26,7 @@ from django.utils import timezone
 
 from apps.core.actors import Actor
 from apps.core.deferred import backoff_delay
-from apps.gateways.base import GatewayError, GatewayResult
+from apps.gateways.base import GatewayError, GatewayResult, PaymentGateway
 from apps.gateways.calls import ChargeSubject, GatewayExchange, gateway_call
 from apps.payouts.locks import lock_payout
 from apps.payouts.models import Payout
@@ -57,18 +58,31 @@ def payout_send(*, actor: Actor = None, payout_id: str) -> Payout:
         ),
         operation=OPERATION,
         idempotency_key=payout_gateway_key(payout),
-        call=lambda gateway: gateway.create_payout(
-            amount=payout.amount,
-            currency=payout.currency,
-            destination=payout.destination_token,
-            idempotency_key=payout_gateway_key(payout),
-        ),
+        call=lambda gateway: _create_once(gateway, payout),
     )
     try:
         return payout_settle(actor=actor, payout_id=payout_id, exchange=exchange)
     except Exception:
         exchange.record_alone()  # the call was made: its attempt stays on record
         raise
+
+
+def _create_once(gateway: PaymentGateway, payout: Payout) -> GatewayResult:
+    """The gateway's payout for this payout, created by this call only if no earlier attempt made
+    it. An attempt after the first asks the gateway first: the earlier one may have reached it with
+    its answer lost, and a provider keeps an idempotency key for a limited time only (Stripe: 24 h),
+    while retries after an outage can come later than that."""
+    key = payout_gateway_key(payout)
+    if payout.attempts:
+        found = gateway.retrieve_payout(idempotency_key=key)
+        if found is not None:
+            return found
+    return gateway.create_payout(
+        amount=payout.amount,
+        currency=payout.currency,
+        destination=payout.destination_token,
+        idempotency_key=key,
+    )
 
 
 def _waiting_to_be_sent(payout: Payout) -> bool:

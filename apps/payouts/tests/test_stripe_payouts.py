@@ -71,8 +71,27 @@ def test_a_lost_answer_leaves_it_in_transit_and_the_retry_is_the_same_stripe_pay
     payout.refresh_from_db()
     assert (payout.status, payout.gateway_reference) == ("in_transit", made["id"])
     assert len(stripe_payouts.payouts) == 1
+    # The retry looked it up by its key (a list of the payouts since the payout's id was made)
+    # and sent nothing again: a key Stripe has forgotten (after 24 h) cannot make a second payout.
     sent = [r for r in stripe_payouts.requests if r.method == "POST" and r.path == "/v1/payouts"]
-    assert [r.idempotency_key for r in sent] == [payout.pk, payout.pk]
+    assert [r.idempotency_key for r in sent] == [payout.pk]
+    assert any(r.method == "GET" and r.path == "/v1/payouts" for r in stripe_payouts.requests)
+
+
+def test_a_retry_of_a_payout_that_never_reached_stripe_sends_it_then(stripe_payouts, owner_client, wallet):
+    bank_account = stripe_payouts.create_bank_account("us_verified")
+    stripe_payouts.fail_next(1, status=500)
+
+    payout = _in_transit(owner_client, wallet, destination=bank_account)
+
+    assert (payout.status, payout.gateway_reference, payout.attempts) == ("in_transit", "", 1)
+    assert stripe_payouts.payouts == []
+    payouts_sweep(now=timezone.now() + timedelta(hours=1))
+
+    payout.refresh_from_db()
+    [made] = stripe_payouts.payouts
+    assert (payout.status, payout.gateway_reference) == ("in_transit", made["id"])
+    assert payout.pk in made["metadata"].values()
 
 
 def test_reconcile_payouts_settles_a_stuck_payout_once_and_a_dry_run_writes_nothing(
