@@ -337,3 +337,27 @@ def test_a_cached_payment_list_costs_no_query(auth_client, user, broker_not_eage
 
     assert response.json() == first.json()
     assert len(response.json()["data"]) == 1
+
+
+def test_a_payout_is_created_in_a_pinned_number_of_queries(
+    auth_client, wallets, broker_not_eager, django_assert_num_queries
+):
+    from apps.payouts.models import Payout
+
+    wallet, _ = wallets
+    path = f"/api/v1/wallets/{wallet.pk}/payouts"
+    body = {"amount": 2_500, "destination": "btok_success"}
+    _post(auth_client, path, body)  # caches the session's state, creates the system accounts
+
+    # (issue 20) the claim, committed before the work (3: the destination may be checked at the
+    # gateway, as Stripe's bank tokens are); the wallet, scoped to its owner; creating (BEGIN, one
+    # call of payout_create_v1: the wallet's lock, the risk rules, the entry into payouts_in_transit,
+    # the payout, its event and audit row; COMMIT); storing the response (4).
+    with django_assert_num_queries(11) as captured:
+        response = _post(auth_client, path, body)
+
+    assert response.status_code == 201, response.json()
+    assert response.json()["status"] == Payout.Status.PENDING
+    assert sum("payout_create_v1" in query["sql"] for query in captured.captured_queries) == 1
+    wallet.refresh_from_db()
+    assert wallet.balance == 100_000 - 2 * 2_500
