@@ -13,18 +13,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.admin.utils import quote, unquote
-from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import URLPattern, path, reverse
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.timesince import timesince
 
 from apps.core.admin import ReadOnlyAdmin, ReadOnlyMixin
-from apps.core.admin_confirmation import Item, NoteForm, action_fields, note_confirmation
-from apps.core.errors import ApplicationError
+from apps.core.admin_review import ReviewDecisionsMixin
 from apps.core.money import Money
 from apps.payments.selectors import REVIEW_PERMISSION
 from apps.payouts.models import Payout
@@ -33,10 +31,10 @@ from apps.wallets.admin import WalletAdmin
 from apps.wallets.models import Wallet
 
 R = Payout.ReviewStatus
-# decision -> (verb, past tense, what it does)
-DECISIONS = {
-    "approve": ("Approve", "Approved", "The payout is sent to the bank account."),
-    "deny": ("Deny", "Denied", "The payout is canceled and its amount put back into the wallet."),
+# what a decision does to a payout, said on the note page
+EFFECTS = {
+    "approve": "The payout is sent to the bank account.",
+    "deny": "The payout is canceled and its amount put back into the wallet.",
 }
 SHOWN_FIELDS = (
     "id",
@@ -89,7 +87,9 @@ class HeldForReviewFilter(admin.SimpleListFilter):
 
 
 @admin.register(Payout)
-class PayoutAdmin(ReadOnlyAdmin):
+class PayoutAdmin(ReviewDecisionsMixin, ReadOnlyAdmin):
+    review_noun = "payout"
+    review_select_related = ("wallet__user",)
     list_display = (
         "id",
         "amount_display",
@@ -187,108 +187,35 @@ class PayoutAdmin(ReadOnlyAdmin):
         if payout is not None:
             extra_context = {
                 "payout_amount": _money(payout),
-                "can_decide": payout.held_for_review and self.has_review_permission(request),
-                "decide_urls": {
-                    decision: reverse("admin:payouts_payout_decide", args=[quote(payout.pk), decision])
-                    for decision in DECISIONS
-                },
+                **self.review_context(request, payout),
                 **(extra_context or {}),
             }
         return super().change_view(request, object_id, form_url, extra_context)
-
-    def get_urls(self) -> list[URLPattern]:
-        return [
-            path(
-                "<path:object_id>/decide/<str:decision>/",
-                self.admin_site.admin_view(self.decide_view),
-                name="payouts_payout_decide",
-            ),
-            *super().get_urls(),
-        ]
-
-    def decide_view(self, request: HttpRequest, object_id: str, decision: str) -> HttpResponse:
-        """Approve or deny one held payout: the confirmation page with a note, then the service."""
-        if decision not in DECISIONS:
-            raise Http404("Unknown decision")
-        if not self.has_review_permission(request):
-            raise PermissionDenied
-        payout = self.get_object(request, unquote(object_id))
-        if payout is None:
-            raise Http404("No such payout")
-        change_url = reverse("admin:payouts_payout_change", args=[quote(payout.pk)])
-        if request.method != "POST" and not payout.held_for_review:
-            self.message_user(request, f"{payout.pk} is not waiting for a decision.", messages.WARNING)
-            return HttpResponseRedirect(change_url)
-        form = NoteForm(request.POST if request.method == "POST" else None)
-        if form.is_valid():
-            self._decide(request, payout.pk, decision, form.cleaned_data["note"])
-            return HttpResponseRedirect(change_url)
-        verb, _, effect = DECISIONS[decision]
-        return note_confirmation(
-            request,
-            model_admin=self,
-            title=f"{verb} payout {payout.pk}",
-            prompt=f"{verb} this payout? {effect} The decision cannot be undone.",
-            items=[Item(self._label(payout), change_url)],
-            form=form,
-            submit_label=f"{verb} payout",
-            cancel_url=change_url,
-            danger=decision == "deny",
-        )
 
     # --- bulk decisions from the queue ----------------------------------------------------------
 
     @admin.action(description="Approve selected payouts held for review (send them)", permissions=["review"])
     def approve_selected(self, request: HttpRequest, queryset: QuerySet[Payout]) -> HttpResponse | None:
-        return self._decide_selected(request, queryset, "approve")
+        return self.decide_selected(request, queryset, "approve")
 
     @admin.action(description="Deny selected payouts held for review (money back)", permissions=["review"])
     def deny_selected(self, request: HttpRequest, queryset: QuerySet[Payout]) -> HttpResponse | None:
-        return self._decide_selected(request, queryset, "deny")
+        return self.decide_selected(request, queryset, "deny")
 
-    def _decide_selected(
-        self, request: HttpRequest, queryset: QuerySet[Payout], decision: str
-    ) -> HttpResponse | None:
-        form = NoteForm(request.POST if "apply" in request.POST else None)
-        payouts = list(queryset.select_related("wallet__user").order_by("created_at", "id"))
-        if not form.is_valid():
-            verb = DECISIONS[decision][0]
-            return note_confirmation(
-                request,
-                model_admin=self,
-                title=f"{verb} {len(payouts)} payout(s)",
-                prompt=f"{verb} these payouts? One note applies to each decision; it cannot be undone.",
-                items=[
-                    Item(self._label(p), reverse("admin:payouts_payout_change", args=[quote(p.pk)]))
-                    for p in payouts
-                ],
-                form=form,
-                submit_label=f"{verb} {len(payouts)} payout(s)",
-                cancel_url=request.get_full_path(),
-                hidden=action_fields(request, [p.pk for p in payouts]),
-                danger=decision == "deny",
-            )
-        for payout in payouts:
-            self._decide(request, payout.pk, decision, form.cleaned_data["note"])
-        return None
+    # --- the review, for ReviewDecisionsMixin ------------------------------------------------------
 
-    def _decide(self, request: HttpRequest, payout_id: str, decision: str, note: str) -> None:
-        """One decision through the service; a refusal (already decided, own payout …) becomes a message."""
-        try:
-            payout = decide_payout_review(
-                payout=payout_id, approve=decision == "approve", note=note, reviewer=request.user
-            )
-        except ApplicationError as exc:
-            self.message_user(request, f"{payout_id}: {exc.message}", messages.ERROR)
-            return
-        self.message_user(
-            request,
-            f"{DECISIONS[decision][1]} {payout_id}: the payout is now {payout.get_status_display().lower()}.",
-            messages.SUCCESS,
+    def review_decision(self, request: HttpRequest, pk: str, decision: str, note: str) -> Payout:
+        return decide_payout_review(
+            payout=pk, approve=decision == "approve", note=note, reviewer=request.user
         )
 
-    @staticmethod
-    def _label(payout: Payout) -> str:
+    def review_effect(self, obj: Payout, decision: str) -> str:
+        return EFFECTS[decision]
+
+    def review_waiting(self, obj: Payout) -> bool:
+        return obj.held_for_review
+
+    def review_label(self, payout: Payout) -> str:
         return f"{payout.pk} — {_money(payout)} from {payout.wallet.user.email} ({payout.status})"
 
 

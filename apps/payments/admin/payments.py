@@ -2,35 +2,29 @@
 
 from __future__ import annotations
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.admin.utils import flatten_fieldsets, quote, unquote
-from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import path, reverse
+from django.http import HttpRequest
+from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.timesince import timesince
 
 from apps.core.admin import ReadOnlyAdmin
-from apps.core.admin_confirmation import Item, NoteForm, action_fields, note_confirmation
-from apps.core.errors import ApplicationError
+from apps.core.admin_review import ReviewDecisionsMixin
 from apps.core.money import Money
 from apps.payments.admin.filters import QUEUE, QueueStatusFilter, ReviewStatusFilter
 from apps.payments.models import Payment, Refund, Review
 from apps.payments.selectors import REVIEW_PERMISSION, payment_story
 from apps.payments.services import review_decide
 
-# decision -> (verb, past tense, what it does to a card payment, what it does to a wallet payment)
-DECISIONS = {
+# what a decision does, to a card payment and to a wallet payment, said on the note page
+EFFECTS = {
     "approve": (
-        "Approve",
-        "Approved",
         "The authorized amount is captured at the gateway.",
         "The funds held in the customer's wallet are taken.",
     ),
     "deny": (
-        "Deny",
-        "Denied",
         "The authorization is voided at the gateway; nothing is charged.",
         "The funds held in the customer's wallet are released back to it.",
     ),
@@ -49,7 +43,9 @@ def _money(amount: int, currency: str) -> str:
 
 
 @admin.register(Payment)
-class PaymentAdmin(ReadOnlyAdmin):
+class PaymentAdmin(ReviewDecisionsMixin, ReadOnlyAdmin):
+    review_noun = "payment"
+    review_select_related = ("owner",)
     list_display = (
         "id",
         "amount_display",
@@ -179,11 +175,6 @@ class PaymentAdmin(ReadOnlyAdmin):
         payment = self.get_object(request, unquote(object_id))
         if payment is not None and self.has_view_permission(request, payment):
             story = payment_story(payment=payment)
-            review_open = (
-                story.review is not None
-                and story.review.status == Review.Status.OPEN
-                and payment.status == Payment.Status.IN_REVIEW
-            )
             extra_context = {
                 "story": story,
                 "payment_amount": _money(payment.amount, payment.currency),
@@ -193,106 +184,39 @@ class PaymentAdmin(ReadOnlyAdmin):
                     "wallets": [(w, _money(w.balance, w.currency)) for w in story.wallets],
                     "refunds": [(r, _money(r.amount, payment.currency)) for r in story.refunds],
                 },
-                "can_decide": review_open and self.has_review_permission(request),
-                "decide_urls": {
-                    decision: reverse("admin:payments_payment_decide", args=[quote(payment.pk), decision])
-                    for decision in DECISIONS
-                },
+                **self.review_context(request, payment),
                 **(extra_context or {}),
             }
         return super().change_view(request, object_id, form_url, extra_context)
-
-    def get_urls(self):
-        return [
-            path(
-                "<path:object_id>/decide/<str:decision>/",
-                self.admin_site.admin_view(self.decide_view),
-                name="payments_payment_decide",
-            ),
-            *super().get_urls(),
-        ]
-
-    def decide_view(self, request: HttpRequest, object_id: str, decision: str) -> HttpResponse:
-        """Approve or deny one payment: a confirmation page with a note, then `review_decide`."""
-        if decision not in DECISIONS:
-            raise Http404("Unknown decision")
-        if not self.has_review_permission(request):
-            raise PermissionDenied
-        payment = self.get_object(request, unquote(object_id))
-        if payment is None:
-            raise Http404("No such payment")
-        change_url = reverse("admin:payments_payment_change", args=[quote(payment.pk)])
-        verb, _, card_effect, wallet_effect = DECISIONS[decision]
-        effect = wallet_effect if payment.method_type == Payment.MethodType.WALLET else card_effect
-        review = _review_of(payment)
-        if request.method != "POST" and (review is None or review.status != Review.Status.OPEN):
-            self.message_user(request, f"{payment.pk} is not waiting for a decision.", messages.WARNING)
-            return HttpResponseRedirect(change_url)
-        form = NoteForm(request.POST if request.method == "POST" else None)
-        if form.is_valid():
-            self._decide(request, payment.pk, decision, form.cleaned_data["note"])
-            return HttpResponseRedirect(change_url)
-        return note_confirmation(
-            request,
-            model_admin=self,
-            title=f"{verb} payment {payment.pk}",
-            prompt=f"{verb} this payment? {effect} The decision cannot be undone.",
-            items=[Item(self._item_label(payment), change_url)],
-            form=form,
-            submit_label=f"{verb} payment",
-            cancel_url=change_url,
-            danger=decision == "deny",
-        )
 
     # --- bulk decisions from the queue --------------------------------------------------------
 
     @admin.action(description="Approve selected payments (capture)", permissions=["review"])
     def approve_selected(self, request: HttpRequest, queryset: QuerySet[Payment]):
-        return self._decide_selected(request, queryset, "approve")
+        return self.decide_selected(request, queryset, "approve")
 
     @admin.action(description="Deny selected payments (void)", permissions=["review"])
     def deny_selected(self, request: HttpRequest, queryset: QuerySet[Payment]):
-        return self._decide_selected(request, queryset, "deny")
+        return self.decide_selected(request, queryset, "deny")
 
-    def _decide_selected(self, request: HttpRequest, queryset: QuerySet[Payment], decision: str):
-        form = NoteForm(request.POST if "apply" in request.POST else None)
-        payments = list(queryset.select_related("owner").order_by("created_at", "id"))
-        if not form.is_valid():
-            verb = DECISIONS[decision][0]
-            return note_confirmation(
-                request,
-                model_admin=self,
-                title=f"{verb} {len(payments)} payment(s)",
-                prompt=f"{verb} these payments? One note applies to each decision; it cannot be undone.",
-                items=[
-                    Item(self._item_label(p), reverse("admin:payments_payment_change", args=[quote(p.pk)]))
-                    for p in payments
-                ],
-                form=form,
-                submit_label=f"{verb} {len(payments)} payment(s)",
-                cancel_url=request.get_full_path(),
-                hidden=action_fields(request, [p.pk for p in payments]),
-                danger=decision == "deny",
-            )
-        for payment in payments:
-            self._decide(request, payment.pk, decision, form.cleaned_data["note"])
-        return None
+    # --- the review, for ReviewDecisionsMixin ------------------------------------------------------
 
-    def _decide(self, request: HttpRequest, payment_id: str, decision: str, note: str) -> None:
-        """One decision through the service; a refusal (already decided, …) becomes a message."""
-        try:
-            payment = review_decide(actor=request.user, payment_id=payment_id, decision=decision, note=note)
-        except ApplicationError as exc:
-            self.message_user(request, f"{payment_id}: {exc.message}", messages.ERROR)
-            return
-        self.message_user(
-            request,
-            f"{DECISIONS[decision][1]} {payment_id}: the payment is now {payment.get_status_display().lower()}.",
-            messages.SUCCESS,
+    def review_decision(self, request: HttpRequest, pk: str, decision: str, note: str) -> Payment:
+        return review_decide(actor=request.user, payment_id=pk, decision=decision, note=note)
+
+    def review_effect(self, obj: Payment, decision: str) -> str:
+        card, wallet = EFFECTS[decision]
+        return wallet if obj.method_type == Payment.MethodType.WALLET else card
+
+    def review_waiting(self, obj: Payment) -> bool:
+        review = _review_of(obj)
+        return (
+            review is not None
+            and review.status == Review.Status.OPEN
+            and obj.status == Payment.Status.IN_REVIEW
         )
 
-    @staticmethod
-    def _item_label(payment: Payment) -> str:
+    def review_label(self, payment: Payment) -> str:
         return f"{payment.pk} — {_money(payment.amount, payment.currency)} from {payment.owner.email} ({payment.status})"
 
 

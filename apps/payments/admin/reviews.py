@@ -12,9 +12,10 @@ from django.utils.timesince import timesince
 
 from apps.core.admin import ReadOnlyAdmin
 from apps.core.admin_confirmation import Item, NoteForm, action_fields, note_confirmation
+from apps.core.admin_review import DECISIONS
 from apps.core.errors import ApplicationError
 from apps.payments.admin.filters import HeldKindFilter, ReviewQueueFilter
-from apps.payments.admin.payments import DECISIONS, _money
+from apps.payments.admin.payments import _money
 from apps.payments.models import Payment, Review
 from apps.payments.selectors import REVIEW_PERMISSION
 from apps.payments.services import review_decide
