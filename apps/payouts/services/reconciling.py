@@ -27,12 +27,12 @@ from django.utils import timezone
 
 from apps.core.actors import Actor
 from apps.gateways.base import GatewayError, GatewayResult
-from apps.gateways.calls import ChargeSubject, GatewayExchange, gateway_call
+from apps.gateways.calls import GatewayExchange
 from apps.payments.provider_events import ProviderChangeRejected
 from apps.payouts.locks import lock_payout
 from apps.payouts.models import Payout
 from apps.payouts.services.gateway_news import payout_apply_gateway_result
-from apps.payouts.services.sending import payout_gateway_key
+from apps.payouts.services.sending import payout_gateway_call, payout_gateway_key
 
 logger = logging.getLogger(__name__)
 S = Payout.Status
@@ -109,17 +109,8 @@ def payout_reconcile(*, actor: Actor, payout_id: str) -> PayoutCheck:
     if payout.status != S.IN_TRANSIT:
         return PayoutCheck(payout_id, payout.status, payout.status, "not in transit any more")
     key = payout_gateway_key(payout)
-    exchange = gateway_call(
-        subject=ChargeSubject(
-            pk=payout.pk,
-            gateway=payout.gateway,
-            currency=payout.currency,
-            amount=payout.amount,
-            gateway_reference=payout.gateway_reference,
-        ),
-        operation=OPERATION,
-        idempotency_key=key,
-        call=lambda gateway: gateway.retrieve_payout(idempotency_key=key),
+    exchange = payout_gateway_call(
+        payout, lambda gateway: gateway.retrieve_payout(idempotency_key=key), operation=OPERATION
     )
     outcome = exchange.outcome
     if isinstance(outcome, GatewayError):

@@ -16,6 +16,7 @@ payout_send(payout_id)
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -48,7 +49,20 @@ def payout_send(*, actor: Actor = None, payout_id: str) -> Payout:
     payout = _claim(actor=actor, payout_id=payout_id)
     if payout is None:
         return Payout.objects.get(pk=payout_id)
-    exchange = gateway_call(
+    exchange = payout_gateway_call(payout, lambda gateway: _create_once(gateway, payout))
+    try:
+        return payout_settle(actor=actor, payout_id=payout_id, exchange=exchange)
+    except Exception:
+        exchange.record_alone()  # the call was made: its attempt stays on record
+        raise
+
+
+def payout_gateway_call(
+    payout: Payout, call: Callable[[PaymentGateway], GatewayResult | None], *, operation: str = OPERATION
+) -> GatewayExchange:
+    """One call of the payout's gateway about it, through `gateway_call` (circuit breaker, attempt
+    record, raw log), under the payout's key."""
+    return gateway_call(
         subject=ChargeSubject(
             pk=payout.pk,
             gateway=payout.gateway,
@@ -56,15 +70,10 @@ def payout_send(*, actor: Actor = None, payout_id: str) -> Payout:
             amount=payout.amount,
             gateway_reference=payout.gateway_reference,
         ),
-        operation=OPERATION,
+        operation=operation,
         idempotency_key=payout_gateway_key(payout),
-        call=lambda gateway: _create_once(gateway, payout),
+        call=call,
     )
-    try:
-        return payout_settle(actor=actor, payout_id=payout_id, exchange=exchange)
-    except Exception:
-        exchange.record_alone()  # the call was made: its attempt stays on record
-        raise
 
 
 def _create_once(gateway: PaymentGateway, payout: Payout) -> GatewayResult:
