@@ -16,3 +16,10 @@ def send_payout(payout_id: str) -> str:
 def sweep_payouts() -> int:
     """The periodic pass (beat): sends the payouts whose retry is due or that were left behind."""
     return services.payouts_sweep()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def reconcile_payouts() -> int:
+    """The periodic form of `manage.py reconcile_payouts` (beat, hourly): asks the gateway about the
+    payouts in transit longer than PAYOUT_RECONCILE_AFTER_SECONDS and settles them."""
+    return services.payouts_reconcile(actor=None).settled

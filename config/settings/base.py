@@ -275,6 +275,7 @@ CELERY_BEAT_SCHEDULE = {
     "reconcile-deposits": {"task": "apps.wallets.tasks.reconcile_deposits", "schedule": 300.0},
     "webhooks-sweep": {"task": "apps.webhooks.tasks.sweep_webhook_events", "schedule": 60.0},
     "payouts-sweep": {"task": "apps.payouts.tasks.sweep_payouts", "schedule": 30.0},
+    "reconcile-payouts": {"task": "apps.payouts.tasks.reconcile_payouts", "schedule": 3600.0},
     "bill-subscriptions": {
         "task": "apps.subscriptions.tasks.bill_subscriptions",
         "schedule": float(env.int("SUBSCRIPTION_BILLING_INTERVAL_SECONDS", default=60)),
@@ -352,27 +353,9 @@ RISK_VELOCITY_WINDOW_SECONDS = env.int(
 )
 # A deposit at or above this amount (minor units) is held for review: authorized, nothing credited.
 DEPOSIT_REVIEW_AMOUNT_THRESHOLD = env.int("DEPOSIT_REVIEW_AMOUNT_THRESHOLD", default=1_000_000)
-# --- payouts (apps.payouts) ---
-# A payout at or above this amount (minor units) is held for review: the money leaves the wallet
-# (in transit), nothing is sent to the gateway until a reviewer approves. So is a wallet's first
-# payout within PAYOUT_RECENT_DEPOSIT_WINDOW_SECONDS of a deposit at or above
-# DEPOSIT_REVIEW_AMOUNT_THRESHOLD (stolen cards cash out through payouts).
-PAYOUT_REVIEW_AMOUNT_THRESHOLD = env.int("PAYOUT_REVIEW_AMOUNT_THRESHOLD", default=500_000)
-PAYOUT_RECENT_DEPOSIT_WINDOW_SECONDS = env.int("PAYOUT_RECENT_DEPOSIT_WINDOW_SECONDS", default=86_400)
-# A payout whose gateway call failed retryably (or whose answer was lost) is sent again, same
-# idempotency key, after backoff_delay(base, max); the schedule is the payout's next_attempt_at.
-PAYOUT_RETRY_BASE_SECONDS = env.float("PAYOUT_RETRY_BASE_SECONDS", default=5.0)
-PAYOUT_RETRY_MAX_SECONDS = env.float("PAYOUT_RETRY_MAX_SECONDS", default=900.0)
-# A payout waiting this long for its worker (its task lost with the broker) is picked up by the sweep.
-PAYOUT_STUCK_AFTER_SECONDS = env.int("PAYOUT_STUCK_AFTER_SECONDS", default=60)
-# A payout in transit this long (no webhook settled it) is asked of the gateway by reconcile_payouts.
-PAYOUT_RECONCILE_AFTER_SECONDS = env.int("PAYOUT_RECONCILE_AFTER_SECONDS", default=259_200)
-# Gateway steps that failed with a retryable error: attempts in all, and the backoff between them.
-PAYMENT_RETRY_MAX_ATTEMPTS = env.int("PAYMENT_RETRY_MAX_ATTEMPTS", default=5)
-PAYMENT_RETRY_BASE_SECONDS = env.float("PAYMENT_RETRY_BASE_SECONDS", default=2.0)
-PAYMENT_RETRY_MAX_SECONDS = env.float("PAYMENT_RETRY_MAX_SECONDS", default=300.0)
-# A pending/processing payment nobody has touched for this long (past its retry) is reconciled.
-PAYMENT_STUCK_AFTER_SECONDS = env.int("PAYMENT_STUCK_AFTER_SECONDS", default=600)
+# Payouts: the review rules, retries, the sweep and reconciliation (apps.payouts).
+from config.settings.payouts import *  # noqa: E402, F403
+
 # Deposits retry a retryable card-gateway error the same way, in the worker (apps.wallets.deposits):
 # up to DEPOSIT_RETRY_MAX_ATTEMPTS, waiting backoff_delay(base, max) between them; a pending
 # deposit untouched for DEPOSIT_STUCK_AFTER_SECONDS with no retry due goes to reconciliation.

@@ -1,6 +1,6 @@
 """The card gateways' settings, part of `base` (which has read `.env` before importing this):
 which gateway (PAYMENT_GATEWAY), Stripe's and Authorize.Net's, and the circuit breaker in front of
-every gateway. `.env.example` documents each one."""
+every gateway, and how a payment's gateway step is retried. `.env.example` documents each one."""
 
 import environ
 
@@ -36,3 +36,9 @@ AUTHORIZENET_NOT_FOUND_GRACE_SECONDS = env.int("AUTHORIZENET_NOT_FOUND_GRACE_SEC
 # A gateway that failed this many times in a row is not called for the cool-down period.
 GATEWAY_CIRCUIT_FAILURE_THRESHOLD = env.int("GATEWAY_CIRCUIT_FAILURE_THRESHOLD", default=5)
 GATEWAY_CIRCUIT_COOLDOWN_SECONDS = env.int("GATEWAY_CIRCUIT_COOLDOWN_SECONDS", default=30)
+# Gateway steps that failed with a retryable error: attempts in all, and the backoff between them.
+PAYMENT_RETRY_MAX_ATTEMPTS = env.int("PAYMENT_RETRY_MAX_ATTEMPTS", default=5)
+PAYMENT_RETRY_BASE_SECONDS = env.float("PAYMENT_RETRY_BASE_SECONDS", default=2.0)
+PAYMENT_RETRY_MAX_SECONDS = env.float("PAYMENT_RETRY_MAX_SECONDS", default=300.0)
+# A pending/processing payment nobody has touched for this long (past its retry) is reconciled.
+PAYMENT_STUCK_AFTER_SECONDS = env.int("PAYMENT_STUCK_AFTER_SECONDS", default=600)

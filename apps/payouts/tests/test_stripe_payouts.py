@@ -176,3 +176,20 @@ def test_reconcile_payouts_help_names_its_options(capsys):
     assert "--dry-run" in shown
     assert "--older-than SECONDS" in shown
     assert "stuck in_transit" in shown
+
+
+def test_the_hourly_reconcile_task_settles_what_no_webhook_did(stripe_payouts, owner_client, wallet, settings):
+    from apps.payouts.tasks import reconcile_payouts
+
+    stuck = _in_transit(owner_client, wallet, key="a")
+    recent = _in_transit(owner_client, wallet, key="b", amount=100)
+    stripe_payouts.settle_payouts()  # Stripe paid both; no webhook came
+    _age(stuck)
+
+    assert settings.CELERY_BEAT_SCHEDULE["reconcile-payouts"]["task"] == reconcile_payouts.name
+    assert reconcile_payouts.apply().get() == 1
+
+    stuck.refresh_from_db()
+    recent.refresh_from_db()
+    assert (stuck.status, recent.status) == ("paid", "in_transit")
+    assert ledger_system_account_balances(code="payouts_in_transit") == {"USD": 100}
