@@ -178,7 +178,9 @@ def test_reconcile_payouts_help_names_its_options(capsys):
     assert "stuck in_transit" in shown
 
 
-def test_the_hourly_reconcile_task_settles_what_no_webhook_did(stripe_payouts, owner_client, wallet, settings):
+def test_the_hourly_reconcile_task_settles_what_no_webhook_did(
+    stripe_payouts, owner_client, wallet, settings
+):
     from apps.payouts.tasks import reconcile_payouts
 
     stuck = _in_transit(owner_client, wallet, key="a")
