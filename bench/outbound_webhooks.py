@@ -19,6 +19,9 @@ what is measured:
    the same payments with the consumer off.
 3. Deliveries per second: 5·N deliveries queued (the broker down), then sent by 1 and by 4
    threads (each thread a worker process's pool slot: claim, POST, record).
+
+`BENCH_PROFILE=cumulative` (any pstats sort key) also prints cProfile's view of the consumer's own
+calls and of phase 3's single-threaded sends (the single thread's run is then the profiled one).
 """
 
 from __future__ import annotations
@@ -112,6 +115,7 @@ def main(n: int) -> None:
     inner = outbox._batch_consumers["events"]
 
     profile = cProfile.Profile(time.thread_time) if os.environ.get("BENCH_PROFILE") else None
+    send_profile = cProfile.Profile(time.thread_time) if os.environ.get("BENCH_PROFILE") else None
 
     def timed(events: list[Any]) -> None:
         started = time.thread_time()
@@ -200,12 +204,21 @@ def main(n: int) -> None:
             pending = list(WebhookDelivery.objects.filter(status="pending").values_list("pk", flat=True))
             chunks = [pending[index::threads] for index in range(threads)]
             started = time.monotonic()
-            workers = [
-                threading.Thread(
-                    target=lambda ids: (deliveries_send(delivery_ids=ids), connection.close()), args=(chunk,)
-                )
-                for chunk in chunks
-            ]
+            if threads == 1 and send_profile is not None:  # BENCH_PROFILE: the sends' own calls
+                send_profile.enable()
+                deliveries_send(delivery_ids=pending)
+                send_profile.disable()
+            workers = (
+                []
+                if threads == 1 and send_profile is not None
+                else [
+                    threading.Thread(
+                        target=lambda ids: (deliveries_send(delivery_ids=ids), connection.close()),
+                        args=(chunk,),
+                    )
+                    for chunk in chunks
+                ]
+            )
             for worker in workers:
                 worker.start()
             for worker in workers:
@@ -219,6 +232,10 @@ def main(n: int) -> None:
     if profile:  # the consumer's own calls, every phase
         out = io.StringIO()
         pstats.Stats(profile, stream=out).sort_stats(os.environ["BENCH_PROFILE"]).print_stats(30)
+        print(out.getvalue())
+    if send_profile:  # the sends of phase 3's single thread
+        out = io.StringIO()
+        pstats.Stats(send_profile, stream=out).sort_stats(os.environ["BENCH_PROFILE"]).print_stats(40)
         print(out.getvalue())
 
 
