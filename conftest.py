@@ -4,12 +4,12 @@ from collections.abc import Callable
 
 import pytest
 from celery._state import _set_task_join_will_block
-from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from apps.accounts.models import Roles, User
 from apps.accounts.services import api_key_create, auth_session_start
 from apps.accounts.tests.factories import UserFactory
+from tests.cache import empty_cache
 from tests.fakes.authorizenet import FakeAuthorizeNet
 from tests.fakes.gateways import AuthorizeNetHarness, StripeHarness
 from tests.fakes.stripe_server import FakeStripe
@@ -18,12 +18,8 @@ from tests.workers import tasks_published_to
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    """Each test starts with an empty cache (only this worker's keys: see config.settings.test)."""
-    if hasattr(cache, "delete_pattern"):
-        cache.delete_pattern("*")
-    else:
-        cache.clear()
-    return
+    """Each test starts with an empty cache."""
+    empty_cache()
 
 
 @pytest.fixture(params=["redis", "local-memory"])

@@ -8,7 +8,6 @@ count. Concurrency, crashes, expiry and Redis outages: test_idempotency_in_fligh
 from datetime import timedelta
 
 import pytest
-from django.core.cache import caches
 from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
@@ -19,6 +18,7 @@ from apps.core.models import IdempotencyRecord
 from apps.core.tasks import purge_idempotency_records
 from apps.core.tests import idempotent_views
 from apps.core.tests.idempotent_views import CHARGES, OTHER_CHARGES, executions, post
+from tests.cache import empty_cache
 
 pytestmark = pytest.mark.urls("apps.core.tests.idempotent_views")
 
@@ -86,7 +86,7 @@ def test_cached_replay_costs_no_database_query(payer, django_assert_num_queries)
 @pytest.mark.django_db
 def test_replay_comes_from_postgresql_when_the_cache_lost_it(payer):
     first = post(payer, {"amount": 500})
-    caches["default"].clear()
+    empty_cache()
 
     second = post(payer, {"amount": 500})
 
@@ -103,7 +103,7 @@ def test_replay_comes_from_postgresql_when_the_cache_lost_it(payer):
 def test_same_key_with_a_different_body_is_refused_with_422(payer, cache_cleared):
     post(payer, {"amount": 500})
     if cache_cleared:
-        caches["default"].clear()
+        empty_cache()
 
     response = post(payer, {"amount": 501})
 
